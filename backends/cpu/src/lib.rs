@@ -1,0 +1,2 @@
+//! CPU backend: Cranelift code generation. Not written yet (issue 4).
+#![forbid(unsafe_code)]

@@ -1,0 +1,1 @@
+//! The `.seir` text form (to be written).

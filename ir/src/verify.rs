@@ -1,0 +1,135 @@
+//! The verifier: structural checks, then shape inference; every error is collected.
+//!
+//! Also home of the run-time checks that bind user tensors to graph inputs and of the batch
+//! resolution that turns the symbolic batch into a number.
+
+use std::collections::HashMap;
+
+use crate::error::{IrError, IrErrors};
+use crate::graph::{Graph, ValueDef};
+use crate::infer::infer_shapes;
+use crate::shape::{Dim, Shape, TensorType};
+use crate::tensor::Tensor;
+
+/// Checks the graph and infers every value's type. Reports, all at once: values read but never
+/// defined, undefined or repeated graph outputs, cycles, and every node whose inputs or
+/// attributes are inconsistent.
+pub fn verify(g: &mut Graph) -> Result<(), IrErrors> {
+    let mut errors = Vec::new();
+    for id in g.node_ids().collect::<Vec<_>>() {
+        let node = g.node(id);
+        for &v in &node.inputs {
+            if matches!(g.value(v).def, ValueDef::Undefined) {
+                errors.push(IrError::UndefinedValue {
+                    node: node.name.clone(),
+                    value: g.value(v).name.clone(),
+                });
+            }
+        }
+    }
+    let mut seen = Vec::new();
+    for &o in g.outputs() {
+        let name = g.value(o).name.clone();
+        if matches!(g.value(o).def, ValueDef::Undefined) {
+            errors.push(IrError::UndefinedOutput {
+                value: name.clone(),
+            });
+        }
+        if seen.contains(&o) {
+            errors.push(IrError::DuplicateOutput { value: name });
+        }
+        seen.push(o);
+    }
+    if g.outputs().is_empty() {
+        errors.push(IrError::UndefinedOutput {
+            value: "(the graph has no outputs)".into(),
+        });
+    }
+    if let Err(e) = g.topo_order() {
+        errors.push(e);
+    }
+    if errors.is_empty() {
+        if let Err(IrErrors(es)) = infer_shapes(g) {
+            errors.extend(es);
+        }
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(IrErrors(errors))
+    }
+}
+
+/// Replaces the symbolic batch in every graph input with `batch` and re-infers all shapes.
+pub fn resolve_batch(g: &mut Graph, batch: usize) -> Result<(), IrErrors> {
+    if batch == 0 {
+        return Err(IrError::Input {
+            input: "(batch)".into(),
+            msg: "batch size must be at least 1".into(),
+        }
+        .into());
+    }
+    for v in g.inputs().to_vec() {
+        if let Some(ty) = &g.value(v).ty {
+            let shape = Shape::fixed(&ty.shape.resolve(batch));
+            g.value_mut(v).ty = Some(TensorType::f32(shape));
+        }
+    }
+    verify(g)
+}
+
+/// Checks run-time tensors against the graph inputs: every input present once, no extras, each
+/// shape matching (the symbolic batch taking one consistent value). Returns the batch size
+/// (1 when no input has a symbolic batch).
+pub fn bind_inputs(g: &Graph, inputs: &HashMap<String, Tensor>) -> Result<usize, IrError> {
+    for name in inputs.keys() {
+        let is_input = g
+            .find_value(name)
+            .is_some_and(|v| g.inputs().contains(&v));
+        if !is_input {
+            let expected: Vec<_> = g.inputs().iter().map(|&v| g.value(v).name.clone()).collect();
+            return Err(IrError::Input {
+                input: name.clone(),
+                msg: format!("the model has no such input (its inputs: {})", expected.join(", ")),
+            });
+        }
+    }
+    let mut batch: Option<usize> = None;
+    for &v in g.inputs() {
+        let val = g.value(v);
+        let ty = val.ty.as_ref().ok_or_else(|| IrError::Input {
+            input: val.name.clone(),
+            msg: "has no declared type".into(),
+        })?;
+        let t = inputs.get(&val.name).ok_or_else(|| IrError::Input {
+            input: val.name.clone(),
+            msg: format!("missing; expected a {ty} tensor"),
+        })?;
+        let mismatch = || IrError::Input {
+            input: val.name.clone(),
+            msg: format!("expected shape {}, got {:?}", ty.shape, t.shape()),
+        };
+        if t.shape().len() != ty.shape.rank() {
+            return Err(mismatch());
+        }
+        for (&d, &n) in ty.shape.dims().iter().zip(t.shape()) {
+            match d {
+                Dim::Fixed(f) if f != n => return Err(mismatch()),
+                Dim::Fixed(_) => {}
+                Dim::Batch => match batch {
+                    Some(b) if b != n => {
+                        return Err(IrError::Input {
+                            input: val.name.clone(),
+                            msg: format!(
+                                "batch size {n} differs from {b} given by another input"
+                            ),
+                        });
+                    }
+                    _ if n == 0 => return Err(mismatch()),
+                    _ => batch = Some(n),
+                },
+            }
+        }
+    }
+    Ok(batch.unwrap_or(1))
+}

@@ -1,0 +1,1 @@
+//! Test harness crate: conformance runners live in tests/.

@@ -1,0 +1,1 @@
+//! Model zoo (to be written).
