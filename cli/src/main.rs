@@ -1,1 +1,244 @@
-fn main() {}
+//! The `excite` command line: `zoo`, `inspect`, `run`, `demo`.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand, ValueEnum};
+use excite::{Backend, Graph, Session, Tensor, inspect, npy, zoo};
+
+#[derive(Parser)]
+#[command(
+    name = "excite",
+    version,
+    about = "A compiler for Squeeze-and-Excitation networks"
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Show a model: its .seir text (with a summary), a JSON report, or Graphviz DOT.
+    Inspect {
+        /// A .onnx file, or a .seir file with its .safetensors beside it.
+        model: PathBuf,
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+    },
+    /// Run a model on .npy inputs and write every output as DIR/<output name>.npy.
+    Run {
+        model: PathBuf,
+        /// An input as NAME=FILE.npy (repeat for several inputs).
+        #[arg(long = "input", value_name = "NAME=FILE")]
+        inputs: Vec<String>,
+        /// Directory for the outputs.
+        #[arg(long)]
+        out: PathBuf,
+        /// Where to run: interp (the reference interpreter).
+        #[arg(long, default_value = "interp")]
+        backend: String,
+    },
+    /// The model zoo: SE networks and their baselines with seeded random weights.
+    Zoo {
+        #[command(subcommand)]
+        cmd: ZooCmd,
+    },
+    /// Build SE-ResNet-50 from the zoo, show its summary and run it once.
+    Demo {
+        /// Input resolution (224 is the network's own).
+        #[arg(long, default_value_t = 224)]
+        input_size: usize,
+    },
+}
+
+#[derive(Subcommand)]
+enum ZooCmd {
+    /// List every network with parameters, GMACs and SE blocks.
+    List,
+    /// Write NAME as DIR/NAME.seir + DIR/NAME.safetensors (and DIR/NAME.onnx with --onnx).
+    Build {
+        name: String,
+        #[arg(short, long)]
+        out: PathBuf,
+        /// Also write an ONNX file.
+        #[arg(long)]
+        onnx: bool,
+        /// Seed of the random weights.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Input resolution (default: the network's own).
+        #[arg(long)]
+        input_size: Option<usize>,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Format {
+    Text,
+    Json,
+    Dot,
+}
+
+fn main() {
+    if let Err(e) = real_main() {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn real_main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.cmd {
+        Cmd::Inspect { model, format } => {
+            let g = excite::load(&model)?;
+            print!("{}", render(&g, format));
+        }
+        Cmd::Run {
+            model,
+            inputs,
+            out,
+            backend,
+        } => run(&model, &inputs, &out, &backend)?,
+        Cmd::Zoo { cmd } => match cmd {
+            ZooCmd::List => zoo_list()?,
+            ZooCmd::Build {
+                name,
+                out,
+                onnx,
+                seed,
+                input_size,
+            } => {
+                let opts = zoo::BuildOptions {
+                    seed,
+                    input_size,
+                    ..zoo::BuildOptions::default()
+                };
+                let g = zoo::build(&name, &opts)?;
+                let seir = excite::save_seir(&g, &out, &name)?;
+                println!("wrote {}", seir.display());
+                if onnx {
+                    let path = out.join(format!("{name}.onnx"));
+                    std::fs::write(&path, excite::onnx::export(&g)?)?;
+                    println!("wrote {}", path.display());
+                }
+            }
+        },
+        Cmd::Demo { input_size } => demo(input_size)?,
+    }
+    Ok(())
+}
+
+fn render(g: &Graph, format: Format) -> String {
+    match format {
+        Format::Text => {
+            let mut s: String = inspect::summary(g)
+                .lines()
+                .map(|l| format!("# {l}\n"))
+                .collect();
+            s.push_str(&excite::ir::text::print(g));
+            s
+        }
+        Format::Json => format!("{:#}\n", inspect::to_json(g)),
+        Format::Dot => inspect::to_dot(g),
+    }
+}
+
+fn run(model: &Path, inputs: &[String], out: &Path, backend: &str) -> anyhow::Result<()> {
+    let backend = Backend::from_name(backend)?;
+    let g = excite::load(model)?;
+    let mut feeds = HashMap::new();
+    for spec in inputs {
+        let (name, file) = spec
+            .split_once('=')
+            .with_context(|| format!("--input `{spec}`: expected NAME=FILE.npy"))?;
+        let t = npy::read(Path::new(file), name)?;
+        if feeds.insert(name.to_string(), t).is_some() {
+            bail!("input `{name}` is given twice");
+        }
+    }
+    let session = Session::new(g, backend)?;
+    let outputs = session.run(&feeds)?;
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    for (name, t) in &outputs {
+        let file = out.join(format!("{}.npy", sanitize(name)));
+        npy::write(&file, t)?;
+        println!("{name}: {:?} -> {}", t.shape(), file.display());
+    }
+    Ok(())
+}
+
+/// Output names become file names: keep them to a safe alphabet.
+fn sanitize(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "._-".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+fn zoo_list() -> anyhow::Result<()> {
+    println!(
+        "{:<26} {:>12} {:>8} {:>10}  description",
+        "name", "params", "GMACs", "SE blocks"
+    );
+    for info in zoo::list() {
+        let g = zoo::build(info.name, &zoo::BuildOptions::default())?;
+        let params = excite::ir::stats::trainable_params(&g);
+        let gmacs = excite::ir::stats::macs(&g, 1)? as f64 / 1e9;
+        println!(
+            "{:<26} {:>12} {:>8.2} {:>10}  {}",
+            info.name, params, gmacs, info.se_blocks, info.description
+        );
+    }
+    Ok(())
+}
+
+fn demo(input_size: usize) -> anyhow::Result<()> {
+    let t0 = Instant::now();
+    let opts = zoo::BuildOptions {
+        input_size: Some(input_size),
+        ..zoo::BuildOptions::default()
+    };
+    let g = zoo::build("se-resnet50", &opts)?;
+    println!(
+        "built se-resnet50 from the zoo in {:.2} s\n",
+        t0.elapsed().as_secs_f64()
+    );
+    print!("{}", inspect::summary(&g));
+    let backend = Backend::best_available();
+    let session = Session::new(g, backend)?;
+    let x = random_input(&[1, 3, input_size, input_size])?;
+    let t1 = Instant::now();
+    let outputs = session.run(&HashMap::from([("input".to_string(), x)]))?;
+    println!(
+        "\nran batch 1 on the `{backend}` backend in {:.2} s",
+        t1.elapsed().as_secs_f64()
+    );
+    for (name, t) in &outputs {
+        let mut top: Vec<(usize, f32)> = t.data().iter().copied().enumerate().collect();
+        top.sort_by(|a, b| b.1.total_cmp(&a.1));
+        let top: Vec<String> = top
+            .iter()
+            .take(5)
+            .map(|(i, v)| format!("{i}:{v:.3}"))
+            .collect();
+        println!("{name} {:?}: top-5 {}", t.shape(), top.join(" "));
+    }
+    Ok(())
+}
+
+/// A seeded uniform input in [-1, 1): never constant, the same on every run.
+fn random_input(shape: &[usize]) -> anyhow::Result<Tensor> {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
+    let n: usize = shape.iter().product();
+    let data = (0..n).map(|_| rng.random_range(-1.0f32..1.0)).collect();
+    Ok(Tensor::new(shape.to_vec(), data)?)
+}

@@ -46,7 +46,11 @@ pub enum IrError {
     Input { input: String, msg: String },
     /// A `.seir` text that does not parse.
     #[error("{line}:{col}: {msg}")]
-    Parse { line: usize, col: usize, msg: String },
+    Parse {
+        line: usize,
+        col: usize,
+        msg: String,
+    },
     /// Weight file problems (missing weight, wrong shape, unreadable safetensors).
     #[error("weights: {msg}")]
     Weights { msg: String },

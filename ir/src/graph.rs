@@ -1,7 +1,7 @@
 //! The graph: nodes, values, and the petgraph DAG of their data dependencies.
 
-use std::collections::{BinaryHeap, HashMap, HashSet};
 use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, HashSet};
 use std::sync::Arc;
 
 use petgraph::Direction;

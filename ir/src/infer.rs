@@ -152,10 +152,7 @@ pub fn infer_node(g: &Graph, id: NodeId, ins: &[Shape]) -> Result<Vec<Shape>, Ir
             if *axis > x.rank() {
                 return Err(cx.err(format!("axis {axis} out of range for rank {}", x.rank())));
             }
-            Shape(vec![
-                cx.product(&x.0[..*axis])?,
-                cx.product(&x.0[*axis..])?,
-            ])
+            Shape(vec![cx.product(&x.0[..*axis])?, cx.product(&x.0[*axis..])?])
         }
         Op::Reshape { shape, allowzero } => reshape(&cx, &ins[0], shape, *allowzero)?,
         Op::Expand { shape } => {
@@ -183,9 +180,9 @@ pub fn infer_node(g: &Graph, id: NodeId, ins: &[Shape]) -> Result<Vec<Shape>, Ir
                 }
                 for (i, (a, b)) in first.0.iter().zip(&s.0).enumerate() {
                     if i != *axis && a != b {
-                        return Err(cx.err(format!(
-                            "inputs {first} and {s} differ outside axis {axis}"
-                        )));
+                        return Err(
+                            cx.err(format!("inputs {first} and {s} differ outside axis {axis}"))
+                        );
                     }
                 }
                 total = total
@@ -325,10 +322,10 @@ fn conv(cx: &Cx<'_>, c: &Conv, ins: &[Shape]) -> Result<Shape, IrError> {
             wd[1] * c.group
         )));
     }
-    if let Some(b) = ins.get(2) {
-        if *b != Shape::fixed(&[wd[0]]) {
-            return Err(cx.err(format!("bias has shape {b}, expected [{}]", wd[0])));
-        }
+    if let Some(b) = ins.get(2)
+        && *b != Shape::fixed(&[wd[0]])
+    {
+        return Err(cx.err(format!("bias has shape {b}, expected [{}]", wd[0])));
     }
     let mut out = vec![x.0[0], Dim::Fixed(wd[0])];
     for i in 0..2 {
@@ -465,7 +462,9 @@ fn reshape(cx: &Cx<'_>, x: &Shape, target: &[i64], allowzero: bool) -> Result<Sh
             }
             0 if !allowzero => {
                 let d = x.0.get(i).copied().ok_or_else(|| {
-                    cx.err(format!("target dim {i} is 0 (copy) but input {x} has no dim {i}"))
+                    cx.err(format!(
+                        "target dim {i} is 0 (copy) but input {x} has no dim {i}"
+                    ))
                 })?;
                 out.push(Some(d));
             }

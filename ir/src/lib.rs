@@ -22,6 +22,7 @@ pub mod infer;
 pub mod interp;
 pub mod op;
 pub mod shape;
+pub mod stats;
 pub mod tensor;
 pub mod text;
 pub mod verify;

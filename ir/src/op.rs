@@ -72,17 +72,25 @@ pub enum Op {
     /// `(x, w[, b])`.
     Conv(Conv),
     /// Inference batch normalization `(x, scale, bias, mean, var)`, per channel (axis 1).
-    BatchNorm { epsilon: f32 },
+    BatchNorm {
+        epsilon: f32,
+    },
     Relu,
     Sigmoid,
     /// `max(0, min(1, alpha * x + beta))`.
-    HardSigmoid { alpha: f32, beta: f32 },
+    HardSigmoid {
+        alpha: f32,
+        beta: f32,
+    },
     /// `x * max(0, min(1, x / 6 + 1/2))`.
     HardSwish,
     /// `x * sigmoid(x)`.
     Silu,
     /// `min(max(x, min), max)`; absent bounds are infinities.
-    Clip { min: f32, max: f32 },
+    Clip {
+        min: f32,
+        max: f32,
+    },
     /// Elementwise binary ops with NumPy broadcasting.
     Add,
     Sub,
@@ -91,7 +99,10 @@ pub enum Op {
     /// Mean over every axis after the first two, keeping them as size 1.
     GlobalAveragePool,
     /// Mean over `axes` (normalised to non-negative, sorted, unique).
-    ReduceMean { axes: Vec<usize>, keepdims: bool },
+    ReduceMean {
+        axes: Vec<usize>,
+        keepdims: bool,
+    },
     AveragePool(Pool),
     MaxPool(Pool),
     /// `(A, B[, C])`.
@@ -99,16 +110,27 @@ pub enum Op {
     /// NumPy `matmul` (batched, broadcasting leading dims; 1-D operands promoted).
     MatMul,
     /// Flattens to 2-D at `axis` (normalised to `0..=rank`).
-    Flatten { axis: usize },
+    Flatten {
+        axis: usize,
+    },
     /// ONNX Reshape with the target folded to a constant: `0` copies the input dim (unless
     /// `allowzero`), `-1` is inferred.
-    Reshape { shape: Vec<i64>, allowzero: bool },
+    Reshape {
+        shape: Vec<i64>,
+        allowzero: bool,
+    },
     /// Broadcast to `shape` (ONNX Expand semantics: bidirectional broadcasting).
-    Expand { shape: Vec<i64> },
+    Expand {
+        shape: Vec<i64>,
+    },
     /// Concatenation along `axis` (normalised to non-negative).
-    Concat { axis: usize },
+    Concat {
+        axis: usize,
+    },
     /// Softmax along `axis` (opset-13 semantics; normalised to non-negative).
-    Softmax { axis: usize },
+    Softmax {
+        axis: usize,
+    },
     Identity,
     /// Dropout in inference: the identity. Kept as its own op so graphs read as exported.
     Dropout,

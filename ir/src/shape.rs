@@ -103,7 +103,10 @@ pub struct TensorType {
 
 impl TensorType {
     pub fn f32(shape: Shape) -> TensorType {
-        TensorType { dtype: DType::F32, shape }
+        TensorType {
+            dtype: DType::F32,
+            shape,
+        }
     }
 }
 

@@ -48,10 +48,10 @@ pub fn verify(g: &mut Graph) -> Result<(), IrErrors> {
     if let Err(e) = g.topo_order() {
         errors.push(e);
     }
-    if errors.is_empty() {
-        if let Err(IrErrors(es)) = infer_shapes(g) {
-            errors.extend(es);
-        }
+    if errors.is_empty()
+        && let Err(IrErrors(es)) = infer_shapes(g)
+    {
+        errors.extend(es);
     }
     if errors.is_empty() {
         Ok(())
@@ -83,14 +83,19 @@ pub fn resolve_batch(g: &mut Graph, batch: usize) -> Result<(), IrErrors> {
 /// (1 when no input has a symbolic batch).
 pub fn bind_inputs(g: &Graph, inputs: &HashMap<String, Tensor>) -> Result<usize, IrError> {
     for name in inputs.keys() {
-        let is_input = g
-            .find_value(name)
-            .is_some_and(|v| g.inputs().contains(&v));
+        let is_input = g.find_value(name).is_some_and(|v| g.inputs().contains(&v));
         if !is_input {
-            let expected: Vec<_> = g.inputs().iter().map(|&v| g.value(v).name.clone()).collect();
+            let expected: Vec<_> = g
+                .inputs()
+                .iter()
+                .map(|&v| g.value(v).name.clone())
+                .collect();
             return Err(IrError::Input {
                 input: name.clone(),
-                msg: format!("the model has no such input (its inputs: {})", expected.join(", ")),
+                msg: format!(
+                    "the model has no such input (its inputs: {})",
+                    expected.join(", ")
+                ),
             });
         }
     }
@@ -120,9 +125,7 @@ pub fn bind_inputs(g: &Graph, inputs: &HashMap<String, Tensor>) -> Result<usize,
                     Some(b) if b != n => {
                         return Err(IrError::Input {
                             input: val.name.clone(),
-                            msg: format!(
-                                "batch size {n} differs from {b} given by another input"
-                            ),
+                            msg: format!("batch size {n} differs from {b} given by another input"),
                         });
                     }
                     _ if n == 0 => return Err(mismatch()),

@@ -1,1 +1,0 @@
-//! The `.seir` text form (to be written).

@@ -1,0 +1,98 @@
+//! The weight store and its safetensors form.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use safetensors::Dtype;
+use safetensors::tensor::TensorView;
+
+use excite_ir::text::WeightStore;
+use excite_ir::{IrError, Tensor};
+
+fn random_store(rng: &mut ChaCha8Rng, count: usize) -> WeightStore {
+    let mut store = WeightStore::new();
+    for i in 0..count {
+        let shape: Vec<usize> = (0..rng.random_range(0..5))
+            .map(|_| rng.random_range(0..6))
+            .collect();
+        let n = shape.iter().product();
+        // Random bit patterns: NaNs with payloads, subnormals, infinities, signed zeros.
+        let data = (0..n).map(|_| f32::from_bits(rng.random())).collect();
+        let t = Tensor::new(shape, data).expect("sizes agree");
+        store.insert(format!("layer{i}/w name"), Arc::new(t));
+    }
+    store
+}
+
+fn bits(store: &WeightStore) -> Vec<(String, Vec<usize>, Vec<u32>)> {
+    store
+        .iter()
+        .map(|(n, t)| {
+            let b = t.data().iter().map(|x| x.to_bits()).collect();
+            (n.to_string(), t.shape().to_vec(), b)
+        })
+        .collect()
+}
+
+#[test]
+fn safetensors_round_trip_is_bit_exact() {
+    let mut rng = ChaCha8Rng::seed_from_u64(2024);
+    let mut elements = 0;
+    for round in 0..20 {
+        let store = random_store(&mut rng, round % 7);
+        let bytes = store.to_safetensors().expect("serialises");
+        let back = WeightStore::from_safetensors(&bytes).expect("reads back");
+        assert_eq!(bits(&back), bits(&store));
+        // Serialising is deterministic.
+        assert_eq!(back.to_safetensors().expect("serialises"), bytes);
+        elements += store.iter().map(|(_, t)| t.numel()).sum::<usize>();
+    }
+    assert!(elements > 300, "only {elements} elements compared");
+}
+
+#[test]
+fn safetensors_written_by_the_crate_itself_are_read() {
+    // Bytes made by the safetensors crate directly, not by WeightStore.
+    let data: Vec<u8> = [1.5f32, -2.0, 0.25, 8.0, -0.0, 3.0]
+        .iter()
+        .flat_map(|x| x.to_le_bytes())
+        .collect();
+    let view = TensorView::new(Dtype::F32, vec![2, 3], &data).expect("view");
+    let bytes = safetensors::serialize([("fc.w", view)], None).expect("serialises");
+    let store = WeightStore::from_safetensors(&bytes).expect("reads");
+    let t = store.get("fc.w").expect("present");
+    assert_eq!(t.shape(), &[2, 3]);
+    assert_eq!(t.data(), &[1.5, -2.0, 0.25, 8.0, -0.0, 3.0]);
+}
+
+#[test]
+fn other_dtypes_and_garbage_are_refused() {
+    let data = [0u8; 8];
+    let view = TensorView::new(Dtype::F16, vec![4], &data).expect("view");
+    let bytes = safetensors::serialize([("half.w", view)], None).expect("serialises");
+    assert_eq!(
+        WeightStore::from_safetensors(&bytes),
+        Err(IrError::Weights {
+            msg: "tensor `half.w` has dtype F16; only F32 is supported".into()
+        })
+    );
+    let view = TensorView::new(Dtype::I64, vec![1], &data).expect("view");
+    let meta = HashMap::from([("format".to_string(), "pt".to_string())]);
+    let bytes = safetensors::serialize([("idx", view)], Some(meta)).expect("serialises");
+    let err = WeightStore::from_safetensors(&bytes).expect_err("I64 refused");
+    assert!(err.to_string().contains("`idx` has dtype I64"), "{err}");
+    for garbage in [
+        &b""[..],
+        b"\x40\0\0\0\0\0\0\0{}      ",
+        b"\xff\xff\xff\xff\xff\xff\xff\xff",
+    ] {
+        let err = WeightStore::from_safetensors(garbage).expect_err("garbage refused");
+        assert!(
+            err.to_string()
+                .starts_with("weights: unreadable safetensors data"),
+            "{err}"
+        );
+    }
+}
