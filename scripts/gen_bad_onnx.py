@@ -71,7 +71,7 @@ def cases():
     rng = random.Random(7)
     c["random_bytes"] = bytes([0xFF]) + bytes(rng.randrange(256) for _ in range(63))
     c["opset_too_old"] = relu_opset(9)
-    c["opset_too_new"] = relu_opset(22)
+    c["opset_too_new"] = relu_opset(26)
     m = relu()
     del m.opset_import[:]
     m.opset_import.extend([helper.make_opsetid("com.example", 1)])

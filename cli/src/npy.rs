@@ -5,6 +5,7 @@ use std::path::Path;
 
 use anyhow::{Context, bail};
 use excite_ir::Tensor;
+use npyz::WriterBuilder;
 
 /// Reads an f32 `.npy` file; `what` names the tensor in errors.
 pub fn read(path: &Path, what: &str) -> anyhow::Result<Tensor> {
@@ -58,7 +59,7 @@ pub fn read(path: &Path, what: &str) -> anyhow::Result<Tensor> {
 pub fn write(path: &Path, t: &Tensor) -> anyhow::Result<()> {
     let shape: Vec<u64> = t.shape().iter().map(|&d| d as u64).collect();
     let mut out = Vec::with_capacity(128 + 4 * t.numel());
-    let mut w = npyz::WriteOptions::new()
+    let mut w = npyz::WriteOptions::<f32>::new()
         .default_dtype()
         .shape(&shape)
         .writer(&mut out)

@@ -172,7 +172,12 @@ fn bcast_index(d: &[usize], out: &[usize], n: usize) -> Vec<usize> {
 }
 
 /// ONNX `Range(start, limit, delta)` over scalars.
-pub fn range(fx: &mut Fx<'_>, start: &Const, limit: &Const, delta: &Const) -> Result<Const, OnnxError> {
+pub fn range(
+    fx: &mut Fx<'_>,
+    start: &Const,
+    limit: &Const,
+    delta: &Const,
+) -> Result<Const, OnnxError> {
     let scalar = |c: &Const, what: &str| {
         if c.numel() == 1 {
             Ok(())
@@ -192,14 +197,20 @@ pub fn range(fx: &mut Fx<'_>, start: &Const, limit: &Const, delta: &Const) -> Re
             let count = ((l - s) + d - d.signum()).div_euclid(d).max(0);
             let count = usize::try_from(count).map_err(|_| fx.err("too many elements"))?;
             fx.alloc(&[count], std::mem::size_of::<Int>() as u128)?;
-            let v = (0..count).map(|k| Int::V((s + k as i128 * d) as i64)).collect();
+            let v = (0..count)
+                .map(|k| Int::V((s + k as i128 * d) as i64))
+                .collect();
             Ok(Const {
                 dims: vec![count],
                 data: Data::Int(v),
             })
         }
         _ => {
-            let f = |c: &Const| c.floats().map(|v| f64::from(v[0])).ok_or_else(|| batch_err(fx));
+            let f = |c: &Const| {
+                c.floats()
+                    .map(|v| f64::from(v[0]))
+                    .ok_or_else(|| batch_err(fx))
+            };
             let (s, l, d) = (f(start)?, f(limit)?, f(delta)?);
             let count = ((l - s) / d).ceil();
             if d == 0.0 || !count.is_finite() {
@@ -221,7 +232,11 @@ pub fn range(fx: &mut Fx<'_>, start: &Const, limit: &Const, delta: &Const) -> Re
 }
 
 /// ONNX `ConstantOfShape(shape)` filled with `value` (one element; default float 0).
-pub fn constant_of_shape(fx: &mut Fx<'_>, shape: &Const, value: Option<&Const>) -> Result<Const, OnnxError> {
+pub fn constant_of_shape(
+    fx: &mut Fx<'_>,
+    shape: &Const,
+    value: Option<&Const>,
+) -> Result<Const, OnnxError> {
     let s = shape
         .plain_ints()
         .ok_or_else(|| fx.err("shape must be plain integers (not depending on the batch size)"))?;

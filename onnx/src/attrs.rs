@@ -77,7 +77,10 @@ impl<'a> NodeCx<'a> {
     }
 
     pub fn float(&self, name: &str, default: f32) -> Result<f32, OnnxError> {
-        Ok(self.get(name, A::Float)?.and_then(|a| a.f).unwrap_or(default))
+        Ok(self
+            .get(name, A::Float)?
+            .and_then(|a| a.f)
+            .unwrap_or(default))
     }
 
     pub fn ints(&self, name: &str) -> Result<Option<&'a [i64]>, OnnxError> {

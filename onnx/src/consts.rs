@@ -253,10 +253,26 @@ fn decode_raw(raw: &[u8], kind: DataType) -> Data {
                 .map(|b| u64::from_le_bytes(b) as i64)
                 .collect(),
         ),
-        DataType::Int32 => ints(chunks::<4>(raw).map(|b| i32::from_le_bytes(b).into()).collect()),
-        DataType::Uint32 => ints(chunks::<4>(raw).map(|b| u32::from_le_bytes(b).into()).collect()),
-        DataType::Int16 => ints(chunks::<2>(raw).map(|b| i16::from_le_bytes(b).into()).collect()),
-        DataType::Uint16 => ints(chunks::<2>(raw).map(|b| u16::from_le_bytes(b).into()).collect()),
+        DataType::Int32 => ints(
+            chunks::<4>(raw)
+                .map(|b| i32::from_le_bytes(b).into())
+                .collect(),
+        ),
+        DataType::Uint32 => ints(
+            chunks::<4>(raw)
+                .map(|b| u32::from_le_bytes(b).into())
+                .collect(),
+        ),
+        DataType::Int16 => ints(
+            chunks::<2>(raw)
+                .map(|b| i16::from_le_bytes(b).into())
+                .collect(),
+        ),
+        DataType::Uint16 => ints(
+            chunks::<2>(raw)
+                .map(|b| u16::from_le_bytes(b).into())
+                .collect(),
+        ),
         DataType::Int8 => ints(raw.iter().map(|&b| (b as i8).into()).collect()),
         _ => ints(raw.iter().map(|&b| b.into()).collect()),
     }
@@ -286,12 +302,7 @@ fn typed(t: &TensorProto, kind: DataType, n: usize) -> Result<Data, String> {
         }
         DataType::Float16 => {
             check(t.int32_data.len(), "int32_data")?;
-            Data::F32(
-                t.int32_data
-                    .iter()
-                    .map(|&v| f16_to_f32(v as u16))
-                    .collect(),
-            )
+            Data::F32(t.int32_data.iter().map(|&v| f16_to_f32(v as u16)).collect())
         }
         DataType::Int64 => {
             check(t.int64_data.len(), "int64_data")?;
@@ -344,7 +355,7 @@ mod tests {
     fn budget_counts_the_total() {
         let mut b = Budget::new(100);
         assert!(b.charge("a", 20, 4).is_ok());
-        let e = b.charge("b", 6, 4).unwrap_err();
+        let e = b.charge("b", 6, 4).expect_err("over the total");
         assert_eq!(e.kind(), "OverBudget");
         assert!(e.to_string().contains("`b`"), "{e}");
         assert!(b.check("c", 26, 4).is_err());

@@ -109,8 +109,14 @@ impl Exporter<'_> {
     fn init(&mut self, base: &str, dims: Vec<i64>, data: Init) -> String {
         let name = self.fresh(base);
         let (dt, raw): (DataType, Vec<u8>) = match data {
-            Init::I64(v) => (DataType::Int64, v.iter().flat_map(|x| x.to_le_bytes()).collect()),
-            Init::F32(v) => (DataType::Float, v.iter().flat_map(|x| x.to_le_bytes()).collect()),
+            Init::I64(v) => (
+                DataType::Int64,
+                v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+            ),
+            Init::F32(v) => (
+                DataType::Float,
+                v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+            ),
         };
         self.graph.initializer.push(TensorProto {
             name: Some(name.clone()),
@@ -149,7 +155,13 @@ impl Exporter<'_> {
             }
             Op::Silu => {
                 let s = self.fresh(&format!("{}_sigmoid", outputs[0]));
-                self.graph.node.push(node(&format!("{}/sigmoid", n.name), "Sigmoid", inputs.clone(), vec![s.clone()], vec![]));
+                self.graph.node.push(node(
+                    &format!("{}/sigmoid", n.name),
+                    "Sigmoid",
+                    inputs.clone(),
+                    vec![s.clone()],
+                    vec![],
+                ));
                 inputs.push(s);
                 op_type = "Mul";
             }
@@ -187,12 +199,20 @@ impl Exporter<'_> {
             }
             Op::Flatten { axis } => attrs.push(int("axis", *axis as i64)),
             Op::Reshape { shape, allowzero } => {
-                let s = self.init(&format!("{}_shape", n.name), vec![shape.len() as i64], Init::I64(shape.clone()));
+                let s = self.init(
+                    &format!("{}_shape", n.name),
+                    vec![shape.len() as i64],
+                    Init::I64(shape.clone()),
+                );
                 inputs.push(s);
                 attrs.push(int("allowzero", i64::from(*allowzero)));
             }
             Op::Expand { shape } => {
-                let s = self.init(&format!("{}_shape", n.name), vec![shape.len() as i64], Init::I64(shape.clone()));
+                let s = self.init(
+                    &format!("{}_shape", n.name),
+                    vec![shape.len() as i64],
+                    Init::I64(shape.clone()),
+                );
                 inputs.push(s);
             }
             Op::Concat { axis } | Op::Softmax { axis } => attrs.push(int("axis", *axis as i64)),
@@ -214,7 +234,9 @@ impl Exporter<'_> {
                 });
             }
         }
-        self.graph.node.push(node(&n.name, op_type, inputs, outputs, attrs));
+        self.graph
+            .node
+            .push(node(&n.name, op_type, inputs, outputs, attrs));
         Ok(())
     }
 }
@@ -255,7 +277,13 @@ fn shape_proto(s: &Shape) -> TensorShapeProto {
     }
 }
 
-fn node(name: &str, op: &str, input: Vec<String>, output: Vec<String>, attribute: Vec<AttributeProto>) -> NodeProto {
+fn node(
+    name: &str,
+    op: &str,
+    input: Vec<String>,
+    output: Vec<String>,
+    attribute: Vec<AttributeProto>,
+) -> NodeProto {
     NodeProto {
         name: Some(name.to_string()),
         op_type: Some(op.to_string()),
@@ -288,7 +316,10 @@ fn ints<T: Copy + TryInto<i64>>(name: &str, v: &[T]) -> AttributeProto {
     AttributeProto {
         name: Some(name.into()),
         r#type: Some(AttributeType::Ints as i32),
-        ints: v.iter().map(|&x| x.try_into().unwrap_or(i64::MAX)).collect(),
+        ints: v
+            .iter()
+            .map(|&x| x.try_into().unwrap_or(i64::MAX))
+            .collect(),
         ..AttributeProto::default()
     }
 }

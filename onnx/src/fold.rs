@@ -114,8 +114,11 @@ pub fn gather(fx: &mut Fx<'_>, data: &Const, idx: &Const, axis: i64) -> Result<C
     let mut dims = data.dims[..axis].to_vec();
     dims.extend(&idx.dims);
     dims.extend(&data.dims[axis + 1..]);
-    fx.budget
-        .check(fx.out, outer as u128 * norm.len() as u128 * inner as u128, 8)?;
+    fx.budget.check(
+        fx.out,
+        outer as u128 * norm.len() as u128 * inner as u128,
+        8,
+    )?;
     let mut src = Vec::new();
     for o in 0..outer {
         for &k in &norm {
@@ -157,7 +160,9 @@ pub fn slice(
         let d = data.dims[a] as i128;
         let fix = |v: i128| if v < 0 { v + d } else { v };
         let (s, e) = (fix(starts[i].into()), fix(ends[i].into()));
-        let (s, e) = if step > 0 {
+        let (s, e) = if d == 0 {
+            (0, 0)
+        } else if step > 0 {
             (s.clamp(0, d), e.clamp(0, d))
         } else {
             (s.clamp(0, d - 1), e.clamp(-1, d - 1))
@@ -195,8 +200,8 @@ pub fn concat(fx: &mut Fx<'_>, ins: &[&Const], axis: i64) -> Result<Const, OnnxE
         if c.syms().is_some() != is_int {
             return Err(fx.err("inputs mix integer and float tensors"));
         }
-        let same = c.dims.len() == rank
-            && (0..rank).all(|i| i == axis || c.dims[i] == first.dims[i]);
+        let same =
+            c.dims.len() == rank && (0..rank).all(|i| i == axis || c.dims[i] == first.dims[i]);
         if !same {
             return Err(fx.err(format!("shapes {:?} and {:?} differ", first.dims, c.dims)));
         }
@@ -241,12 +246,22 @@ pub fn unsqueeze_dims(fx: &Fx<'_>, dims: &[usize], axes: &[i64]) -> Result<Vec<u
     }
     let mut rest = dims.iter();
     Ok((0..out_rank)
-        .map(|i| if norm.contains(&i) { 1 } else { rest.next().copied().unwrap_or(1) })
+        .map(|i| {
+            if norm.contains(&i) {
+                1
+            } else {
+                rest.next().copied().unwrap_or(1)
+            }
+        })
         .collect())
 }
 
 /// The dims after removing the size-1 axes `axes` (all size-1 axes when `None`).
-pub fn squeeze_dims(fx: &Fx<'_>, dims: &[usize], axes: Option<&[i64]>) -> Result<Vec<usize>, OnnxError> {
+pub fn squeeze_dims(
+    fx: &Fx<'_>,
+    dims: &[usize],
+    axes: Option<&[i64]>,
+) -> Result<Vec<usize>, OnnxError> {
     let rank = dims.len();
     let drop: Vec<usize> = match axes {
         Some(axes) => {
@@ -262,7 +277,10 @@ pub fn squeeze_dims(fx: &Fx<'_>, dims: &[usize], axes: Option<&[i64]>) -> Result
         }
         None => (0..rank).filter(|&i| dims[i] == 1).collect(),
     };
-    Ok((0..rank).filter(|i| !drop.contains(i)).map(|i| dims[i]).collect())
+    Ok((0..rank)
+        .filter(|i| !drop.contains(i))
+        .map(|i| dims[i])
+        .collect())
 }
 
 /// The same data with new dims (Unsqueeze, Squeeze, Reshape of a constant), charged first.
@@ -275,7 +293,12 @@ pub fn with_dims(fx: &mut Fx<'_>, c: &Const, dims: Vec<usize>) -> Result<Const, 
 }
 
 /// Resolves an ONNX Reshape target against a fixed input shape.
-pub fn reshape_dims(fx: &Fx<'_>, input: &[usize], target: &[i64], allowzero: bool) -> Result<Vec<usize>, OnnxError> {
+pub fn reshape_dims(
+    fx: &Fx<'_>,
+    input: &[usize],
+    target: &[i64],
+    allowzero: bool,
+) -> Result<Vec<usize>, OnnxError> {
     let numel: usize = input.iter().product();
     let mut out = Vec::with_capacity(target.len());
     let mut infer = None;
@@ -294,7 +317,7 @@ pub fn reshape_dims(fx: &Fx<'_>, input: &[usize], target: &[i64], allowzero: boo
         .try_fold(1usize, |a, &d| a.checked_mul(d))
         .ok_or_else(|| fx.err("target shape overflows"))?;
     if let Some(i) = infer {
-        if known == 0 || numel % known != 0 {
+        if known == 0 || !numel.is_multiple_of(known) {
             return Err(fx.err(format!("cannot reshape {input:?} to {target:?}")));
         }
         out[i] = numel / known;

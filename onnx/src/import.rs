@@ -23,8 +23,10 @@ use crate::proto::tensor_shape_proto::dimension::Value as DimValue;
 use crate::proto::type_proto::Value as TypeValue;
 use crate::proto::{GraphProto, ModelProto, NodeProto, ValueInfoProto};
 
-/// Opsets of the default domain the importer reads.
-pub const OPSETS: std::ops::RangeInclusive<i64> = 11..=21;
+/// Opsets of the default domain the importer reads. Between 21 and 25 the ops it maps only
+/// gained element types (bfloat16, float8, 4- and 2-bit ints), never float semantics; unknown
+/// attributes of any opset are refused per node.
+pub const OPSETS: std::ops::RangeInclusive<i64> = 11..=25;
 
 /// Options of [`crate::import`].
 #[derive(Clone, Debug)]
@@ -118,7 +120,8 @@ impl Importer {
             });
         }
         for n in &graph.node {
-            self.used.extend(n.input.iter().filter(|s| !s.is_empty()).cloned());
+            self.used
+                .extend(n.input.iter().filter(|s| !s.is_empty()).cloned());
         }
         self.used
             .extend(graph.output.iter().filter_map(|o| o.name.clone()));
@@ -132,7 +135,11 @@ impl Importer {
                 });
             }
             let c = from_proto(&t, &name, &mut self.budget)?;
-            if self.env.insert(name.clone(), Val::Const(Rc::new(c))).is_some() {
+            if self
+                .env
+                .insert(name.clone(), Val::Const(Rc::new(c)))
+                .is_some()
+            {
                 return Err(IrError::DuplicateValue {
                     value: name,
                     by: "initializer".into(),
@@ -200,17 +207,16 @@ impl Importer {
                 t.elem_type.unwrap_or(0)
             )));
         }
-        let shape = t
-            .shape
-            .as_ref()
-            .ok_or_else(|| err("has no shape".into()))?;
+        let shape = t.shape.as_ref().ok_or_else(|| err("has no shape".into()))?;
         let mut dims = Vec::with_capacity(shape.dim.len());
         for (i, d) in shape.dim.iter().enumerate() {
             dims.push(match &d.value {
-                Some(DimValue::DimValue(v)) if *v > 0 => Dim::Fixed(
+                // 0 is a real (empty) size, as the ONNX spec says; some tools write -1 for
+                // an unknown batch.
+                Some(DimValue::DimValue(v)) if *v >= 0 => Dim::Fixed(
                     usize::try_from(*v).map_err(|_| err(format!("dimension {v} too large")))?,
                 ),
-                Some(DimValue::DimValue(v)) if i == 0 && (*v == 0 || *v == -1) => Dim::Batch,
+                Some(DimValue::DimValue(-1)) if i == 0 => Dim::Batch,
                 Some(DimValue::DimValue(v)) => {
                     return Err(err(format!("dimension {i} is {v}")));
                 }
@@ -261,16 +267,20 @@ impl Importer {
                 if self.env.contains_key(inp) {
                     continue;
                 }
-                let &p = producer.get(inp.as_str()).ok_or_else(|| IrError::UndefinedValue {
-                    node: names[i].clone(),
-                    value: inp.clone(),
-                })?;
+                let &p = producer
+                    .get(inp.as_str())
+                    .ok_or_else(|| IrError::UndefinedValue {
+                        node: names[i].clone(),
+                        value: inp.clone(),
+                    })?;
                 succ[p].push(i);
                 indeg[i] += 1;
             }
         }
-        let mut ready: BinaryHeap<Reverse<usize>> =
-            (0..nodes.len()).filter(|&i| indeg[i] == 0).map(Reverse).collect();
+        let mut ready: BinaryHeap<Reverse<usize>> = (0..nodes.len())
+            .filter(|&i| indeg[i] == 0)
+            .map(Reverse)
+            .collect();
         let mut order = Vec::with_capacity(nodes.len());
         while let Some(Reverse(i)) = ready.pop() {
             order.push(i);
@@ -303,7 +313,12 @@ impl Importer {
     }
 
     /// Input `i` as a constant (`None` when omitted); a run-time value is refused.
-    pub fn konst(&self, cx: &NodeCx<'_>, i: usize, what: &str) -> Result<Option<Rc<Const>>, OnnxError> {
+    pub fn konst(
+        &self,
+        cx: &NodeCx<'_>,
+        i: usize,
+        what: &str,
+    ) -> Result<Option<Rc<Const>>, OnnxError> {
         match self.input(cx, i) {
             None => Ok(None),
             Some(Val::Const(c)) => Ok(Some(c)),
@@ -328,7 +343,10 @@ impl Importer {
             return Ok(v);
         }
         let t = c.to_tensor(name)?;
-        let v = self.g.add_weight(name, Arc::new(t)).map_err(|e| e.to_string())?;
+        let v = self
+            .g
+            .add_weight(name, Arc::new(t))
+            .map_err(|e| e.to_string())?;
         self.weights.insert(name.to_string(), v);
         Ok(v)
     }
@@ -352,7 +370,10 @@ impl Importer {
         for &v in inputs {
             shapes.push(self.shape(cx, v)?);
         }
-        let s = infer_node(&self.g, id, &shapes)?.remove(0);
+        let s = infer_node(&self.g, id, &shapes)?
+            .into_iter()
+            .next()
+            .ok_or_else(|| cx.unsupported("shape inference gave no output type"))?;
         self.check_size(out, &s)?;
         let v = self.g.node(id).outputs[0];
         self.g.value_mut(v).ty = Some(TensorType::f32(s));

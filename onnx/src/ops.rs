@@ -24,7 +24,9 @@ impl Importer {
         if let Some((op, n)) = simple {
             cx.known(&[])?;
             cx.arity(n, n, 1)?;
-            let ins = (0..n).map(|i| self.ir(cx, i)).collect::<Result<Vec<_>, _>>()?;
+            let ins = (0..n)
+                .map(|i| self.ir(cx, i))
+                .collect::<Result<Vec<_>, _>>()?;
             return self.emit(cx, op, &ins);
         }
         match cx.op {
@@ -68,7 +70,13 @@ impl Importer {
                 if !(0..=r).contains(&axis) {
                     return Err(cx.attr_err("axis", format!("{a} out of range for rank {r}")));
                 }
-                self.emit(cx, Op::Flatten { axis: axis as usize }, &[x])
+                self.emit(
+                    cx,
+                    Op::Flatten {
+                        axis: axis as usize,
+                    },
+                    &[x],
+                )
             }
             "Softmax" => {
                 cx.known(&["axis"])?;
@@ -88,7 +96,13 @@ impl Importer {
                         cx.opset
                     )));
                 }
-                self.emit(cx, Op::Softmax { axis: axis as usize }, &[x])
+                self.emit(
+                    cx,
+                    Op::Softmax {
+                        axis: axis as usize,
+                    },
+                    &[x],
+                )
             }
             "Dropout" => self.dropout(cx),
             _ => self.shape_op(cx),
@@ -96,7 +110,14 @@ impl Importer {
     }
 
     fn conv(&mut self, cx: &NodeCx<'_>) -> Result<(), OnnxError> {
-        cx.known(&["auto_pad", "dilations", "group", "kernel_shape", "pads", "strides"])?;
+        cx.known(&[
+            "auto_pad",
+            "dilations",
+            "group",
+            "kernel_shape",
+            "pads",
+            "strides",
+        ])?;
         cx.arity(2, 3, 1)?;
         let x = self.ir(cx, 0)?;
         let w = self.ir(cx, 1)?;
@@ -110,19 +131,23 @@ impl Importer {
                 )));
             }
         };
-        if let Some(ks) = cx.ints("kernel_shape")? {
-            if ks.len() != 2 || ks[0] != kernel[0] as i64 || ks[1] != kernel[1] as i64 {
-                return Err(cx.attr_err(
-                    "kernel_shape",
-                    format!("{ks:?} does not match the weight's kernel {kernel:?}"),
-                ));
-            }
+        if let Some(ks) = cx.ints("kernel_shape")?
+            && (ks.len() != 2 || ks[0] != kernel[0] as i64 || ks[1] != kernel[1] as i64)
+        {
+            return Err(cx.attr_err(
+                "kernel_shape",
+                format!("{ks:?} does not match the weight's kernel {kernel:?}"),
+            ));
         }
         let strides = cx.pair("strides", [1, 1])?;
         let dilations = cx.pair("dilations", [1, 1])?;
         let group = cx.int("group", 1)?;
-        if group < 1 {
-            return Err(cx.attr_err("group", format!("must be positive, got {group}")));
+        let channels = xs.dims().get(1).and_then(|d| d.fixed()).unwrap_or(0) as i64;
+        if group < 1 || group > channels.max(1) {
+            return Err(cx.attr_err(
+                "group",
+                format!("must be between 1 and the {channels} input channels, got {group}"),
+            ));
         }
         let pads = window_pads(cx, &xs, kernel, strides, dilations)?;
         let mut ins = vec![x, w];
@@ -140,8 +165,19 @@ impl Importer {
 
     fn pool(&mut self, cx: &NodeCx<'_>) -> Result<(), OnnxError> {
         let max = cx.op == "MaxPool";
-        let mut known = vec!["auto_pad", "ceil_mode", "dilations", "kernel_shape", "pads", "strides"];
-        known.push(if max { "storage_order" } else { "count_include_pad" });
+        let mut known = vec![
+            "auto_pad",
+            "ceil_mode",
+            "dilations",
+            "kernel_shape",
+            "pads",
+            "strides",
+        ];
+        known.push(if max {
+            "storage_order"
+        } else {
+            "count_include_pad"
+        });
         cx.known(&known)?;
         cx.arity(1, 1, if max { 2 } else { 1 })?;
         if max {
@@ -165,7 +201,9 @@ impl Importer {
             None => return Err(cx.attr_err("kernel_shape", "is required")),
         };
         if xs.rank() != 4 {
-            return Err(cx.unsupported(format!("only 2-D pooling (4-D input) is supported, got {xs}")));
+            return Err(cx.unsupported(format!(
+                "only 2-D pooling (4-D input) is supported, got {xs}"
+            )));
         }
         let strides = cx.pair("strides", [1, 1])?;
         let dilations = cx.pair("dilations", [1, 1])?;
@@ -177,7 +215,11 @@ impl Importer {
             ceil_mode: cx.flag("ceil_mode", false)?,
             count_include_pad: !max && cx.flag("count_include_pad", false)?,
         };
-        let op = if max { Op::MaxPool(p) } else { Op::AveragePool(p) };
+        let op = if max {
+            Op::MaxPool(p)
+        } else {
+            Op::AveragePool(p)
+        };
         self.emit(cx, op, &[x])
     }
 
@@ -192,7 +234,9 @@ impl Importer {
                 "the running mean/variance outputs (training mode) are not supported",
             ));
         }
-        let ins = (0..5).map(|i| self.ir(cx, i)).collect::<Result<Vec<_>, _>>()?;
+        let ins = (0..5)
+            .map(|i| self.ir(cx, i))
+            .collect::<Result<Vec<_>, _>>()?;
         let op = Op::BatchNorm {
             epsilon: cx.float("epsilon", 1e-5)?,
         };
@@ -263,16 +307,28 @@ impl Importer {
             norm = (0..r as usize).collect();
         }
         norm.sort_unstable();
-        self.emit(cx, Op::ReduceMean { axes: norm, keepdims }, &[x])
+        self.emit(
+            cx,
+            Op::ReduceMean {
+                axes: norm,
+                keepdims,
+            },
+            &[x],
+        )
     }
 
     fn dropout(&mut self, cx: &NodeCx<'_>) -> Result<(), OnnxError> {
-        cx.known(&["seed"])?;
+        // Opset 11 gives the ratio as an attribute, later ones as input 1; neither matters.
+        cx.known(if cx.opset < 12 {
+            &["seed", "ratio"]
+        } else {
+            &["seed"]
+        })?;
         cx.arity(1, 3, 2)?;
-        if let Some(mask) = cx.output_name(1) {
-            if self.used.contains(mask) {
-                return Err(cx.unsupported(format!("the mask output `{mask}` is used")));
-            }
+        if let Some(mask) = cx.output_name(1)
+            && self.used.contains(mask)
+        {
+            return Err(cx.unsupported(format!("the mask output `{mask}` is used")));
         }
         match self.input(cx, 2) {
             None => {}
@@ -316,14 +372,24 @@ fn window_pads(
             for i in 0..2 {
                 let size = match x.dims().get(2 + i) {
                     Some(Dim::Fixed(n)) => *n as u128,
-                    _ => return Err(cx.unsupported(format!("auto_pad needs fixed spatial dims, got {x}"))),
+                    _ => {
+                        return Err(
+                            cx.unsupported(format!("auto_pad needs fixed spatial dims, got {x}"))
+                        );
+                    }
                 };
                 let s = strides[i] as u128;
                 let extent = (dilations[i] as u128) * (kernel[i] as u128).saturating_sub(1) + 1;
                 let total = (size.div_ceil(s).saturating_sub(1) * s + extent).saturating_sub(size);
-                let small = usize::try_from(total / 2).map_err(|_| cx.attr_err("auto_pad", "padding overflows"))?;
-                let big = usize::try_from(total - total / 2).map_err(|_| cx.attr_err("auto_pad", "padding overflows"))?;
-                let (begin, end) = if auto == "SAME_UPPER" { (small, big) } else { (big, small) };
+                let small = usize::try_from(total / 2)
+                    .map_err(|_| cx.attr_err("auto_pad", "padding overflows"))?;
+                let big = usize::try_from(total - total / 2)
+                    .map_err(|_| cx.attr_err("auto_pad", "padding overflows"))?;
+                let (begin, end) = if auto == "SAME_UPPER" {
+                    (small, big)
+                } else {
+                    (big, small)
+                };
                 out[i] = begin;
                 out[i + 2] = end;
             }

@@ -30,7 +30,9 @@ impl Importer {
                     "Mul" => (Arith::Mul, Op::Mul),
                     _ => (Arith::Div, Op::Div),
                 };
-                if let (Some(Val::Const(a)), Some(Val::Const(b))) = (self.input(cx, 0), self.input(cx, 1)) {
+                if let (Some(Val::Const(a)), Some(Val::Const(b))) =
+                    (self.input(cx, 0), self.input(cx, 1))
+                {
                     let c = arith::binary(&mut self.fx(cx, &out), op.0, &a, &b)?;
                     return self.set_const(cx, c);
                 }
@@ -101,7 +103,9 @@ impl Importer {
                     let c = fold::concat(&mut self.fx(cx, &out), &cs, axis)?;
                     return self.set_const(cx, c);
                 }
-                let ids = (0..n).map(|i| self.ir(cx, i)).collect::<Result<Vec<_>, _>>()?;
+                let ids = (0..n)
+                    .map(|i| self.ir(cx, i))
+                    .collect::<Result<Vec<_>, _>>()?;
                 let r = self.shape(cx, ids[0])?.rank();
                 let a = self.fx(cx, &out).axis(axis, r)?;
                 self.emit(cx, Op::Concat { axis: a }, &ids)
@@ -110,7 +114,9 @@ impl Importer {
             "Cast" => {
                 cx.known(&["to", "saturate"])?;
                 cx.arity(1, 1, 1)?;
-                let to = cx.opt_int("to")?.ok_or_else(|| cx.attr_err("to", "is required"))?;
+                let to = cx
+                    .opt_int("to")?
+                    .ok_or_else(|| cx.attr_err("to", "is required"))?;
                 match self.required(cx, 0)? {
                     Val::Const(c) => {
                         let c = arith::cast(&mut self.fx(cx, &out), &c, to)?;
@@ -149,14 +155,21 @@ impl Importer {
                 let target = self.folded(cx, 1, "shape")?;
                 let x = self.ir(cx, 0)?;
                 let xs = self.shape(cx, x)?;
-                let syms = target.syms().ok_or_else(|| cx.unsupported("`shape` must be integers"))?;
+                let syms = target
+                    .syms()
+                    .ok_or_else(|| cx.unsupported("`shape` must be integers"))?;
                 let off = syms.len() as i64 - xs.rank() as i64;
                 let mut shape = Vec::with_capacity(syms.len());
                 for (i, s) in syms.iter().enumerate() {
                     shape.push(match s {
                         Int::V(v) => *v,
                         // Broadcasting 1 against the batch gives the batch.
-                        Int::Batch if xs.dims().get((i as i64 - off) as usize) == Some(&Dim::Batch) && i as i64 >= off => 1,
+                        Int::Batch
+                            if xs.dims().get((i as i64 - off) as usize) == Some(&Dim::Batch)
+                                && i as i64 >= off =>
+                        {
+                            1
+                        }
                         Int::Batch => return Err(fold::batch_err(&self.fx(cx, &out))),
                     });
                 }
@@ -181,7 +194,12 @@ impl Importer {
     }
 
     /// Input `i`, which must be a constant: only shape computations fold.
-    fn folded(&self, cx: &NodeCx<'_>, i: usize, what: &str) -> Result<std::rc::Rc<Const>, OnnxError> {
+    fn folded(
+        &self,
+        cx: &NodeCx<'_>,
+        i: usize,
+        what: &str,
+    ) -> Result<std::rc::Rc<Const>, OnnxError> {
         match self.input(cx, i) {
             Some(Val::Const(c)) => Ok(c),
             None => Err(cx.unsupported(format!("input `{what}` is missing"))),
@@ -194,7 +212,12 @@ impl Importer {
     }
 
     /// Optional input `i` as plain integers.
-    fn ints_input(&self, cx: &NodeCx<'_>, i: usize, what: &str) -> Result<Option<Vec<i64>>, OnnxError> {
+    fn ints_input(
+        &self,
+        cx: &NodeCx<'_>,
+        i: usize,
+        what: &str,
+    ) -> Result<Option<Vec<i64>>, OnnxError> {
         match self.konst(cx, i, what)? {
             None => Ok(None),
             Some(c) => c
@@ -281,7 +304,14 @@ impl Importer {
                 };
                 let out_dims = place_batch(&s, &dims, axes_v, un);
                 let shape = to_target(&s, &out_dims).map_err(|m| fx.err(m))?;
-                self.emit(cx, Op::Reshape { shape, allowzero: false }, &[v])
+                self.emit(
+                    cx,
+                    Op::Reshape {
+                        shape,
+                        allowzero: false,
+                    },
+                    &[v],
+                )
             }
         }
     }
@@ -297,7 +327,9 @@ impl Importer {
             .to_vec();
         match self.required(cx, 0)? {
             Val::Const(c) => {
-                let plain = target.plain_ints().ok_or_else(|| fold::batch_err(&self.fx(cx, out)))?;
+                let plain = target
+                    .plain_ints()
+                    .ok_or_else(|| fold::batch_err(&self.fx(cx, out)))?;
                 let mut fx = self.fx(cx, out);
                 let dims = fold::reshape_dims(&fx, &c.dims, &plain, allowzero)?;
                 let c = fold::with_dims(&mut fx, &c, dims)?;
@@ -333,7 +365,10 @@ fn place_batch(s: &Shape, res: &[usize], axes: &[i64], un: bool) -> Vec<Dim> {
         // The batch is dim 0 of the input; unsqueeze shifts it right past new leading axes.
         let r = res.len() as i64;
         let pos = if un {
-            let mut norm: Vec<i64> = axes.iter().map(|&a| if a < 0 { a + r } else { a }).collect();
+            let mut norm: Vec<i64> = axes
+                .iter()
+                .map(|&a| if a < 0 { a + r } else { a })
+                .collect();
             norm.sort_unstable();
             let mut p = 0;
             for a in norm {

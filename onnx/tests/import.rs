@@ -24,7 +24,13 @@ fn se_block_with_symbolic_batch() {
         .init(f32_raw("w2", &[c as i64, r as i64, 1, 1], &data(r * c, 3)))
         .init(f32_typed("b2", &[c as i64], &data(c, 4)))
         .node("GlobalAveragePool", "squeeze", &["x"], &["s"], vec![])
-        .node("Conv", "fc1", &["s", "w1", "b1"], &["z"], vec![a_ints("kernel_shape", &[1, 1])])
+        .node(
+            "Conv",
+            "fc1",
+            &["s", "w1", "b1"],
+            &["z"],
+            vec![a_ints("kernel_shape", &[1, 1])],
+        )
         .node("Relu", "", &["z"], &["za"], vec![])
         .node("Conv", "fc2", &["za", "w2", "b2"], &["g"], vec![])
         .node("Sigmoid", "", &["g"], &["ga"], vec![])
@@ -63,10 +69,28 @@ fn flatten_by_shape(batch: i64) -> Vec<u8> {
         .init(i64_init("zero", &[], &[0]))
         .init(i64_init("minus1", &[1], &[-1]))
         .node("Shape", "shape", &["x"], &["s"], vec![])
-        .node("Gather", "gather", &["s", "zero"], &["n"], vec![a_int("axis", 0)])
-        .node("Constant", "axes", &[], &["ax"], vec![a_tensor("value", i64_init("", &[1], &[0]))])
+        .node(
+            "Gather",
+            "gather",
+            &["s", "zero"],
+            &["n"],
+            vec![a_int("axis", 0)],
+        )
+        .node(
+            "Constant",
+            "axes",
+            &[],
+            &["ax"],
+            vec![a_tensor("value", i64_init("", &[1], &[0]))],
+        )
         .node("Unsqueeze", "unsq", &["n", "ax"], &["n1"], vec![])
-        .node("Concat", "cat", &["n1", "minus1"], &["t"], vec![a_int("axis", 0)])
+        .node(
+            "Concat",
+            "cat",
+            &["n1", "minus1"],
+            &["t"],
+            vec![a_int("axis", 0)],
+        )
         .node("Reshape", "flat", &["x", "t"], &["y"], vec![])
         .bytes()
 }
@@ -104,20 +128,26 @@ fn reduce_mean_axes_as_opset18_input_and_as_attribute() {
             mean: ReduceMean { axes: [2, 3], keepdims: true }(x) -> y : f32[1,3,1,1]
         "#]],
     );
-    let m13 = M::new(13)
-        .input("x", &[1, 3, 4, 4])
-        .output("y")
-        .node("ReduceMean", "mean", &["x"], &["y"], vec![a_ints("axes", &[-2, -1]), a_int("keepdims", 0)]);
+    let m13 = M::new(13).input("x", &[1, 3, 4, 4]).output("y").node(
+        "ReduceMean",
+        "mean",
+        &["x"],
+        &["y"],
+        vec![a_ints("axes", &[-2, -1]), a_int("keepdims", 0)],
+    );
     check(
         m13.bytes(),
         expect![[r#"
             mean: ReduceMean { axes: [2, 3], keepdims: false }(x) -> y : f32[1,3]
         "#]],
     );
-    let noop = M::new(18)
-        .input("x", &[1, 3])
-        .output("y")
-        .node("ReduceMean", "mean", &["x"], &["y"], vec![a_int("noop_with_empty_axes", 1)]);
+    let noop = M::new(18).input("x", &[1, 3]).output("y").node(
+        "ReduceMean",
+        "mean",
+        &["x"],
+        &["y"],
+        vec![a_int("noop_with_empty_axes", 1)],
+    );
     check(
         noop.bytes(),
         expect![[r#"
@@ -132,7 +162,13 @@ fn clip_bounds_from_constants() {
         .input("x", &[1, 4])
         .output("y")
         .init(f32_raw("six", &[], &[6.0]))
-        .node("Constant", "zero", &[], &["lo"], vec![a_float("value_float", 0.0)])
+        .node(
+            "Constant",
+            "zero",
+            &[],
+            &["lo"],
+            vec![a_float("value_float", 0.0)],
+        )
         .node("Clip", "relu6", &["x", "lo", "six"], &["y"], vec![]);
     check(
         m.bytes(),
@@ -162,18 +198,32 @@ fn auto_pad_becomes_explicit_pads() {
             .input("x", &[1, 2, 8, 8])
             .output("y")
             .init(f32_raw("w", &[2, 2, 3, 3], &data(36, 0)))
-            .node("Conv", "c", &["x", "w"], &["y"], vec![a_str("auto_pad", mode), a_ints("strides", &[2, 2])])
+            .node(
+                "Conv",
+                "c",
+                &["x", "w"],
+                &["y"],
+                vec![a_str("auto_pad", mode), a_ints("strides", &[2, 2])],
+            )
             .bytes()
     };
     let pads = |mode: &str| {
         let g = import(&conv(mode), &ImportOptions::default()).expect("imports");
         let id = g.find_node("c").expect("node c");
-        let Op::Conv(c) = &g.node(id).op else { panic!("not a conv") };
+        let Op::Conv(c) = &g.node(id).op else {
+            panic!("not a conv")
+        };
         let out = g.ty_of(g.node(id).outputs[0]).expect("typed").shape.clone();
         (c.pads, out)
     };
-    assert_eq!(pads("SAME_UPPER"), ([0, 0, 1, 1], Shape::fixed(&[1, 2, 4, 4])));
-    assert_eq!(pads("SAME_LOWER"), ([1, 1, 0, 0], Shape::fixed(&[1, 2, 4, 4])));
+    assert_eq!(
+        pads("SAME_UPPER"),
+        ([0, 0, 1, 1], Shape::fixed(&[1, 2, 4, 4]))
+    );
+    assert_eq!(
+        pads("SAME_LOWER"),
+        ([1, 1, 0, 0], Shape::fixed(&[1, 2, 4, 4]))
+    );
     assert_eq!(pads("VALID"), ([0, 0, 0, 0], Shape::fixed(&[1, 2, 3, 3])));
 }
 
@@ -184,11 +234,37 @@ fn pools_gemm_flatten_softmax_dropout() {
         .output("p")
         .init(f32_raw("w", &[3, 18], &data(54, 5)))
         .init(f32_raw("b", &[3], &data(3, 6)))
-        .node("MaxPool", "mp", &["x"], &["a"], vec![a_ints("kernel_shape", &[3, 3]), a_ints("strides", &[2, 2]), a_int("ceil_mode", 1)])
-        .node("AveragePool", "ap", &["a"], &["b0"], vec![a_ints("kernel_shape", &[2, 2]), a_ints("pads", &[1, 1, 0, 0]), a_int("count_include_pad", 1)])
+        .node(
+            "MaxPool",
+            "mp",
+            &["x"],
+            &["a"],
+            vec![
+                a_ints("kernel_shape", &[3, 3]),
+                a_ints("strides", &[2, 2]),
+                a_int("ceil_mode", 1),
+            ],
+        )
+        .node(
+            "AveragePool",
+            "ap",
+            &["a"],
+            &["b0"],
+            vec![
+                a_ints("kernel_shape", &[2, 2]),
+                a_ints("pads", &[1, 1, 0, 0]),
+                a_int("count_include_pad", 1),
+            ],
+        )
         .node("Dropout", "drop", &["b0"], &["d", "unused_mask"], vec![])
         .node("Flatten", "flat", &["d"], &["f"], vec![])
-        .node("Gemm", "fc", &["f", "w", "b"], &["l"], vec![a_int("transB", 1)])
+        .node(
+            "Gemm",
+            "fc",
+            &["f", "w", "b"],
+            &["l"],
+            vec![a_int("transB", 1)],
+        )
         .node("Softmax", "sm", &["l"], &["p"], vec![a_int("axis", 1)]);
     check(
         m.bytes(),
@@ -213,7 +289,13 @@ fn initializers_listed_as_inputs_are_weights_and_nodes_may_be_unsorted() {
         // Listed consumer-first; the importer orders them.
         .node("Relu", "r", &["t"], &["y"], vec![])
         .node("Add", "add", &["x", "bias"], &["t"], vec![])
-        .node("HardSigmoid", "hs", &["x"], &["unused"], vec![a_float("alpha", 1.0 / 6.0)]);
+        .node(
+            "HardSigmoid",
+            "hs",
+            &["x"],
+            &["unused"],
+            vec![a_float("alpha", 1.0 / 6.0)],
+        );
     let g = import(&m.bytes(), &ImportOptions::default()).expect("imports");
     assert_eq!(g.inputs().len(), 1, "bias is a weight, not an input");
     expect![[r#"
@@ -255,7 +337,13 @@ fn unsqueeze_squeeze_expand_on_run_time_values() {
         .node("Unsqueeze", "u", &["x", "ax"], &["x4"], vec![])
         .node("Shape", "sh", &["x"], &["s"], vec![])
         .node("Gather", "g", &["s", "i0"], &["n"], vec![])
-        .node("Concat", "cat", &["n", "hw"], &["t"], vec![a_int("axis", 0)])
+        .node(
+            "Concat",
+            "cat",
+            &["n", "hw"],
+            &["t"],
+            vec![a_int("axis", 0)],
+        )
         .node("Expand", "e", &["x4", "t"], &["y"], vec![])
         .node("Squeeze", "sq", &["x4", "ax"], &["z"], vec![]);
     check(
@@ -286,7 +374,13 @@ fn constant_folding_of_range_cast_arithmetic_and_constant_of_shape() {
         .node("Add", "plus", &["r0f", "dims"], &["tf"], vec![])
         .node("Cast", "toint", &["tf"], &["t"], vec![a_int("to", 7)])
         .node("Reshape", "rs", &["x", "t"], &["xr"], vec![])
-        .node("ConstantOfShape", "fill", &["t"], &["bias"], vec![a_tensor("value", half)])
+        .node(
+            "ConstantOfShape",
+            "fill",
+            &["t"],
+            &["bias"],
+            vec![a_tensor("value", half)],
+        )
         .node("Add", "add", &["xr", "bias"], &["y"], vec![]);
     let g = import(&m.bytes(), &ImportOptions::default()).expect("imports");
     expect![[r#"
@@ -294,10 +388,17 @@ fn constant_folding_of_range_cast_arithmetic_and_constant_of_shape() {
         add: Add(xr,bias) -> y : f32[1,6]
     "#]]
     .assert_eq(&summary(&g));
-    let bias = g.value(g.find_value("bias").expect("bias")).weight().expect("weight");
+    let bias = g
+        .value(g.find_value("bias").expect("bias"))
+        .weight()
+        .expect("weight");
     assert_eq!(bias.shape(), &[1, 6]);
     assert_eq!(bias.data(), &[0.5; 6]);
-    assert_eq!(g.weights().count(), 1, "only the float constant a run-time op reads becomes a weight");
+    assert_eq!(
+        g.weights().count(),
+        1,
+        "only the float constant a run-time op reads becomes a weight"
+    );
 }
 
 #[test]
@@ -313,14 +414,116 @@ fn memory_budget_is_an_option() {
     assert!(import(&m(), &ImportOptions::default()).is_ok());
     let small = ImportOptions { memory_budget: 200 };
     let e = import(&m(), &small).expect_err("over a 200-byte budget");
-    expect!["tensor `b` needs 256 bytes, over the memory budget of 200 bytes"].assert_eq(&e.to_string());
+    expect!["tensor `b` needs 256 bytes, over the memory budget of 200 bytes"]
+        .assert_eq(&e.to_string());
 }
 
 #[test]
 fn batch_dim_forms() {
-    // dim_param of any name, and dim_value -1, mark the batch; dim 0 only.
-    let m = M::new(17).input("x", &[-1, 3]).output("y").node("Relu", "r", &["x"], &["y"], vec![]);
+    use excite_onnx::proto::ModelProto;
+    use excite_onnx::proto::tensor_shape_proto::dimension::Value as D;
+    use excite_onnx::proto::type_proto::Value as T;
+    use prost::Message;
+    // The input's first dim written as each form in turn, then imported.
+    let first_dim = |d: D| {
+        let bytes = M::new(17)
+            .input("x", &[1, 3])
+            .output("y")
+            .node("Relu", "r", &["x"], &["y"], vec![])
+            .bytes();
+        let mut m = ModelProto::decode(bytes.as_slice()).expect("decodes");
+        let g = m.graph.as_mut().expect("graph");
+        let Some(T::TensorType(t)) = g.input[0].r#type.as_mut().and_then(|t| t.value.as_mut())
+        else {
+            panic!("tensor input")
+        };
+        t.shape.as_mut().expect("shape").dim[0].value = Some(d);
+        let g = import(&m.encode_to_vec(), &ImportOptions::default()).map_err(|e| e.to_string())?;
+        Ok::<_, String>(g.ty_of(g.inputs()[0]).expect("typed").shape.clone())
+    };
+    let batch = Ok(Shape(vec![Dim::Batch, Dim::Fixed(3)]));
+    assert_eq!(first_dim(D::DimParam("N".into())), batch);
+    assert_eq!(first_dim(D::DimParam("batch_size".into())), batch);
+    assert_eq!(
+        first_dim(D::DimValue(-1)),
+        batch,
+        "-1 as written by some tools"
+    );
+    assert_eq!(
+        first_dim(D::DimValue(0)),
+        Ok(Shape::fixed(&[0, 3])),
+        "0 is an empty dim"
+    );
+    assert_eq!(first_dim(D::DimValue(5)), Ok(Shape::fixed(&[5, 3])));
+    assert_eq!(
+        first_dim(D::DimValue(-2)),
+        Err("graph input/output `x`: dimension 0 is -2".to_string())
+    );
+}
+
+#[test]
+fn typed_initializer_fields_and_constant_forms() {
+    use excite_onnx::proto::TensorProto;
+    use excite_onnx::proto::tensor_proto::DataType;
+    // A double initializer (converted to f32), an int32 Reshape target, and Constants given
+    // as value_ints and value_floats.
+    let dbl = TensorProto {
+        name: Some("scale".into()),
+        dims: vec![3],
+        data_type: Some(DataType::Double as i32),
+        raw_data: Some(
+            [0.5f64, -2.0, 1e-3]
+                .iter()
+                .flat_map(|x| x.to_le_bytes())
+                .collect(),
+        ),
+        ..TensorProto::default()
+    };
+    let target = TensorProto {
+        name: Some("target".into()),
+        dims: vec![2],
+        data_type: Some(DataType::Int32 as i32),
+        int32_data: vec![-1, 3],
+        ..TensorProto::default()
+    };
+    let m = M::new(13)
+        .input("x", &[2, 3, 1])
+        .output("y")
+        .init(dbl)
+        .init(target)
+        .node("Reshape", "rs", &["x", "target"], &["r"], vec![])
+        .node("Mul", "mul", &["r", "scale"], &["m"], vec![])
+        .node(
+            "Constant",
+            "c1",
+            &[],
+            &["shift"],
+            vec![a_floats("value_floats", &[1.0, 2.0, 3.0])],
+        )
+        .node(
+            "Constant",
+            "c2",
+            &[],
+            &["shape2"],
+            vec![a_ints("value_ints", &[6])],
+        )
+        .node("Add", "add", &["m", "shift"], &["a"], vec![])
+        .node("Reshape", "flat", &["a", "shape2"], &["y"], vec![]);
     let g = import(&m.bytes(), &ImportOptions::default()).expect("imports");
-    let ty = g.ty_of(g.inputs()[0]).expect("typed");
-    assert_eq!(ty.shape, Shape(vec![Dim::Batch, Dim::Fixed(3)]));
+    expect![[r#"
+        rs: Reshape { shape: [-1, 3], allowzero: false }(x) -> r : f32[2,3]
+        mul: Mul(r,scale) -> m : f32[2,3]
+        add: Add(m,shift) -> a : f32[2,3]
+        flat: Reshape { shape: [6], allowzero: false }(a) -> y : f32[6]
+    "#]]
+    .assert_eq(&summary(&g));
+    let w = |n: &str| {
+        g.value(g.find_value(n).expect("exists"))
+            .weight()
+            .expect("weight")
+            .data()
+            .to_vec()
+    };
+    assert_eq!(w("scale"), vec![0.5, -2.0, 1e-3f64 as f32]);
+    assert_eq!(w("shift"), vec![1.0, 2.0, 3.0]);
 }

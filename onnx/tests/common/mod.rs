@@ -41,7 +41,14 @@ impl M {
         self
     }
 
-    pub fn node(mut self, op: &str, name: &str, ins: &[&str], outs: &[&str], attrs: Vec<AttributeProto>) -> M {
+    pub fn node(
+        mut self,
+        op: &str,
+        name: &str,
+        ins: &[&str],
+        outs: &[&str],
+        attrs: Vec<AttributeProto>,
+    ) -> M {
         self.nodes.push(NodeProto {
             op_type: Some(op.into()),
             name: Some(name.into()),
@@ -165,6 +172,13 @@ pub fn a_ints(name: &str, v: &[i64]) -> AttributeProto {
     AttributeProto {
         ints: v.to_vec(),
         ..attr(name, AttributeType::Ints)
+    }
+}
+
+pub fn a_floats(name: &str, v: &[f32]) -> AttributeProto {
+    AttributeProto {
+        floats: v.to_vec(),
+        ..attr(name, AttributeType::Floats)
     }
 }
 
