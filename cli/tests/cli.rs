@@ -1,0 +1,195 @@
+//! The `excite` binary end to end: `run` against ONNX Runtime's outputs, every kind of bad
+//! input naming the input at fault, `inspect` formats, and the zoo round trip through files.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use excite::{Tensor, npy};
+use excite_tests::compare::{MODEL_REL_L2, rel_l2};
+
+fn excite(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_excite"))
+        .args(args)
+        .output()
+        .expect("the excite binary starts")
+}
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/fixtures/models")
+        .join(name)
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().expect("utf-8 temp path")
+}
+
+#[test]
+fn run_matches_onnx_runtime_and_writes_every_output() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut compared = 0;
+    for (model, outputs) in [
+        ("se_resnet_stage", 1usize),
+        ("inception_module", 2),
+        ("mobilenetv3_block", 1),
+    ] {
+        let f = fixture(model);
+        for b in [1, 3] {
+            let out = dir.path().join(format!("{model}-b{b}"));
+            let input = format!("x={}", s(&f.join(format!("input.x.b{b}.npy"))));
+            let o = excite(&[
+                "run",
+                s(&f.join("model.onnx")),
+                "--input",
+                &input,
+                "--out",
+                s(&out),
+            ]);
+            assert!(o.status.success(), "{model}: {}", stderr(&o));
+            let mut written = 0;
+            for entry in std::fs::read_dir(&f).expect("fixture dir") {
+                let name = entry
+                    .expect("entry")
+                    .file_name()
+                    .into_string()
+                    .expect("utf-8");
+                let Some(out_name) = name
+                    .strip_prefix("output.")
+                    .and_then(|n| n.strip_suffix(&format!(".b{b}.npy")))
+                else {
+                    continue;
+                };
+                let expected = npy::read(&f.join(&name), out_name).expect("ORT output");
+                let got = npy::read(&out.join(format!("{out_name}.npy")), out_name)
+                    .expect("excite wrote the output");
+                let err = rel_l2(&got, &expected).expect("same shape");
+                assert!(err <= MODEL_REL_L2, "{model} b{b} {out_name}: rel L2 {err}");
+                written += 1;
+                compared += 1;
+            }
+            assert_eq!(written, outputs, "{model}: outputs compared");
+        }
+    }
+    assert_eq!(compared, 8);
+}
+
+#[test]
+fn bad_inputs_are_errors_naming_the_input() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let f = fixture("se_resnet_stage");
+    let model = f.join("model.onnx");
+    let good = format!("x={}", s(&f.join("input.x.b1.npy")));
+
+    let wrong_shape = dir.path().join("wrong_shape.npy");
+    npy::write(
+        &wrong_shape,
+        &Tensor::new(vec![1, 3, 4, 4], (0..48).map(|i| i as f32 * 0.1).collect()).expect("tensor"),
+    )
+    .expect("write");
+    let f64_file = dir.path().join("f64.npy");
+    npyz::to_file_1d(&f64_file, [1.0f64, 2.0, 3.0]).expect("write f64 npy");
+    let garbage = dir.path().join("garbage.npy");
+    std::fs::write(&garbage, b"not an npy file at all").expect("write");
+
+    let cases: Vec<(Vec<String>, &[&str])> = vec![
+        (vec![], &["`x`", "missing"]),
+        (
+            vec![good.clone(), format!("y={}", s(&wrong_shape))],
+            &["`y`", "no such input"],
+        ),
+        (
+            vec![format!("x={}", s(&wrong_shape))],
+            &["`x`", "expected shape"],
+        ),
+        (vec![format!("x={}", s(&f64_file))], &["`x`", "f32"]),
+        (vec![format!("x={}", s(&garbage))], &["`x`", "not a .npy"]),
+        (vec![good.clone(), good.clone()], &["`x`", "twice"]),
+        (vec!["x".to_string()], &["NAME=FILE"]),
+    ];
+    for (inputs, needles) in &cases {
+        let mut args = vec!["run", s(&model), "--out", s(dir.path())];
+        for i in inputs {
+            args.push("--input");
+            args.push(i);
+        }
+        let o = excite(&args);
+        let err = stderr(&o);
+        assert!(!o.status.success(), "{inputs:?} should fail");
+        for n in *needles {
+            assert!(err.contains(n), "{inputs:?}: `{n}` not in: {err}");
+        }
+        assert!(!err.contains("panicked"), "{err}");
+    }
+    let o = excite(&["inspect", s(&f.join("input.x.b1.npy"))]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("unknown model format"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn inspect_formats_and_zoo_files_round_trip() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let o = excite(&[
+        "zoo",
+        "build",
+        "mobilenetv3-large",
+        "-o",
+        s(dir.path()),
+        "--onnx",
+        "--input-size",
+        "64",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let seir = dir.path().join("mobilenetv3-large.seir");
+    let onnx = dir.path().join("mobilenetv3-large.onnx");
+
+    for model in [&seir, &onnx] {
+        let o = excite(&["inspect", s(model), "--format", "json"]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let j: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON");
+        assert!(j["nodes"].as_u64().expect("nodes") > 100);
+        assert!(j["kernels"].as_u64().expect("kernels") > 100);
+        assert_eq!(j["se_blocks_fused"], 0);
+        assert_eq!(j["ops"]["HardSigmoid"], 8, "8 SE gates");
+        assert_eq!(j["params"], 5_483_032);
+    }
+    let o = excite(&["inspect", s(&seir), "--format", "dot"]);
+    assert!(String::from_utf8_lossy(&o.stdout).starts_with("digraph"));
+
+    // The text form printed by `inspect` is the .seir file itself, behind a commented summary.
+    let o = excite(&["inspect", s(&seir)]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    let body: String = text
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert_eq!(body, std::fs::read_to_string(&seir).expect("seir"));
+
+    // The .seir and the ONNX file of one model compute the same logits.
+    let x = dir.path().join("x.npy");
+    let data = (0..2 * 3 * 64 * 64).map(|i| ((i * 7919) % 201) as f32 / 100.0 - 1.0);
+    npy::write(
+        &x,
+        &Tensor::new(vec![2, 3, 64, 64], data.collect()).expect("tensor"),
+    )
+    .expect("write");
+    let mut logits = Vec::new();
+    for model in [&seir, &onnx] {
+        let out = dir.path().join(model.extension().expect("ext"));
+        let input = format!("input={}", s(&x));
+        let o = excite(&["run", s(model), "--input", &input, "--out", s(&out)]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        logits.push(npy::read(&out.join("logits.npy"), "logits").expect("logits"));
+    }
+    assert_eq!(logits[0].shape(), &[2, 1000]);
+    let err = rel_l2(&logits[0], &logits[1]).expect("same shape");
+    assert!(err <= 1e-6, "seir vs onnx rel L2 {err}");
+}
