@@ -7,7 +7,7 @@
 
 use crate::error::{IrError, IrErrors};
 use crate::graph::{Graph, NodeId};
-use crate::op::{Conv, Op, Pool};
+use crate::op::{Conv, Op, Pool, SeBlock};
 use crate::shape::{Dim, Shape, TensorType};
 
 /// Infers the type of every node output. Inputs and weights must have types (they get them
@@ -74,6 +74,18 @@ pub fn infer_node(g: &Graph, id: NodeId, ins: &[Shape]) -> Result<Vec<Shape>, Ir
     }
     let out = match &node.op {
         Op::Conv(c) => conv(&cx, c, ins)?,
+        Op::FusedConv(f) => {
+            let n = 2 + usize::from(f.bias);
+            let y = conv(&cx, &f.conv, &ins[..n])?;
+            if f.residual && ins[n] != y {
+                return Err(cx.err(format!(
+                    "residual has shape {}, the convolution gives {y}",
+                    ins[n]
+                )));
+            }
+            y
+        }
+        Op::SeBlock(se) => se_block(&cx, se, ins)?,
         Op::BatchNorm { .. } => {
             let x = &ins[0];
             if x.rank() < 2 {
@@ -260,6 +272,37 @@ impl Cx<'_> {
             ))),
         }
     }
+}
+
+/// An SE block keeps its input's shape; the FC weights must be `[Cr,C,1,1]` and `[C,Cr,1,1]`.
+fn se_block(cx: &Cx<'_>, se: &SeBlock, ins: &[Shape]) -> Result<Shape, IrError> {
+    let x = &ins[0];
+    if x.rank() != 4 {
+        return Err(cx.err(format!("input must be 4-D [N,C,H,W], got {x}")));
+    }
+    let c = cx.fixed(x.0[1], "channel dimension")?;
+    let slots = se.input_slots();
+    let w1 = ins[1]
+        .as_fixed()
+        .filter(|d| d.len() == 4 && d[1] == c && d[2] == 1 && d[3] == 1)
+        .ok_or_else(|| cx.err(format!("w1 must be [Cr,{c},1,1], got {}", ins[1])))?;
+    let cr = w1[0];
+    if ins[slots.w2] != Shape::fixed(&[c, cr, 1, 1]) {
+        return Err(cx.err(format!("w2 must be [{c},{cr},1,1], got {}", ins[slots.w2])));
+    }
+    for (slot, len, what) in [(slots.b1, cr, "b1"), (slots.b2, c, "b2")] {
+        if let Some(i) = slot
+            && ins[i] != Shape::fixed(&[len])
+        {
+            return Err(cx.err(format!("{what} must be [{len}], got {}", ins[i])));
+        }
+    }
+    if let Some(i) = slots.r
+        && ins[i] != *x
+    {
+        return Err(cx.err(format!("residual has shape {}, input has {x}", ins[i])));
+    }
+    Ok(x.clone())
 }
 
 /// NumPy broadcasting of two shapes.

@@ -30,6 +30,6 @@ pub mod verify;
 pub use dtype::DType;
 pub use error::{IrError, IrErrors};
 pub use graph::{Graph, Node, NodeId, Value, ValueDef, ValueId};
-pub use op::Op;
+pub use op::{Act, FusedConv, Op, SeBlock};
 pub use shape::{Dim, Shape, TensorType};
 pub use tensor::Tensor;

@@ -65,6 +65,110 @@ impl Default for Gemm {
     }
 }
 
+/// A pointwise activation, as used inside fused kernels. Each variant is one interpreter case
+/// (`interp::act`) and, in the backends, one WGSL and one CLIF emitter case.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Act {
+    Relu,
+    Sigmoid,
+    HardSigmoid { alpha: f32, beta: f32 },
+    HardSwish,
+    Silu,
+    Clip { min: f32, max: f32 },
+}
+
+impl Act {
+    /// The activation an unfused op computes, if it is one.
+    pub fn from_op(op: &Op) -> Option<Act> {
+        Some(match *op {
+            Op::Relu => Act::Relu,
+            Op::Sigmoid => Act::Sigmoid,
+            Op::HardSigmoid { alpha, beta } => Act::HardSigmoid { alpha, beta },
+            Op::HardSwish => Act::HardSwish,
+            Op::Silu => Act::Silu,
+            Op::Clip { min, max } => Act::Clip { min, max },
+            _ => return None,
+        })
+    }
+
+    /// The unfused op computing this activation.
+    pub fn to_op(self) -> Op {
+        match self {
+            Act::Relu => Op::Relu,
+            Act::Sigmoid => Op::Sigmoid,
+            Act::HardSigmoid { alpha, beta } => Op::HardSigmoid { alpha, beta },
+            Act::HardSwish => Op::HardSwish,
+            Act::Silu => Op::Silu,
+            Act::Clip { min, max } => Op::Clip { min, max },
+        }
+    }
+
+    /// The op name of the activation (`Relu`, `HardSigmoid`, ...).
+    pub fn name(self) -> &'static str {
+        self.to_op().name()
+    }
+}
+
+/// A convolution with its epilogue fused: `y = post_act(act(conv(x, w) + b) + r)`.
+/// Inputs: `x, w`, then `b` when `bias`, then `r` (same shape as the output) when `residual`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FusedConv {
+    pub conv: Conv,
+    pub bias: bool,
+    pub act: Option<Act>,
+    pub residual: bool,
+    /// Applied after the residual add; only meaningful with `residual`.
+    pub post_act: Option<Act>,
+}
+
+/// A whole Squeeze-and-Excitation block as one kernel:
+/// ```text
+/// s = mean over (H, W) of x          # [N, C]
+/// z = act(W1 · s + b1)               # [N, Cr], W1: [Cr, C, 1, 1]
+/// g = gate(W2 · z + b2)              # [N, C],  W2: [C, Cr, 1, 1]
+/// y = post_act(x * g + r)            # r and post_act only when `residual`
+/// ```
+/// Inputs: `x, w1`, `b1` when `bias1`, `w2`, `b2` when `bias2`, `r` when `residual`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SeBlock {
+    pub act: Act,
+    pub gate: Act,
+    pub bias1: bool,
+    pub bias2: bool,
+    pub residual: bool,
+    pub post_act: Option<Act>,
+}
+
+impl SeBlock {
+    /// Positions of `(x, w1, b1, w2, b2, r)` among the node's inputs.
+    pub fn input_slots(&self) -> SeSlots {
+        let b1 = self.bias1.then_some(2);
+        let w2 = 2 + usize::from(self.bias1);
+        let b2 = self.bias2.then_some(w2 + 1);
+        let r = self.residual.then_some(w2 + 1 + usize::from(self.bias2));
+        SeSlots { w2, b1, b2, r }
+    }
+
+    pub fn input_count(&self) -> usize {
+        3 + usize::from(self.bias1) + usize::from(self.bias2) + usize::from(self.residual)
+    }
+}
+
+/// Where each input of a [`SeBlock`] node sits (`x` is 0 and `w1` is 1 always).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SeSlots {
+    pub b1: Option<usize>,
+    pub w2: usize,
+    pub b2: Option<usize>,
+    pub r: Option<usize>,
+}
+
+impl FusedConv {
+    pub fn input_count(&self) -> usize {
+        2 + usize::from(self.bias) + usize::from(self.residual)
+    }
+}
+
 /// An operator.
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
@@ -134,6 +238,10 @@ pub enum Op {
     Identity,
     /// Dropout in inference: the identity. Kept as its own op so graphs read as exported.
     Dropout,
+    /// Fused: a convolution with bias, activation and residual epilogue (see [`FusedConv`]).
+    FusedConv(FusedConv),
+    /// Fused: a whole SE block, optionally with the residual add and activation after it.
+    SeBlock(SeBlock),
 }
 
 impl Op {
@@ -166,6 +274,8 @@ impl Op {
             Op::Softmax { .. } => "Softmax",
             Op::Identity => "Identity",
             Op::Dropout => "Dropout",
+            Op::FusedConv(_) => "FusedConv",
+            Op::SeBlock(_) => "SeBlock",
         }
     }
 
@@ -177,6 +287,8 @@ impl Op {
             Op::Add | Op::Sub | Op::Mul | Op::Div | Op::MatMul => (2, 2),
             Op::Gemm(_) => (2, 3),
             Op::Concat { .. } => (1, usize::MAX),
+            Op::FusedConv(f) => (f.input_count(), f.input_count()),
+            Op::SeBlock(se) => (se.input_count(), se.input_count()),
             _ => (1, 1),
         }
     }
@@ -194,6 +306,11 @@ impl Op {
                 | Op::Identity
                 | Op::Dropout
         )
+    }
+
+    /// True for ops that passes created by fusing several ops into one kernel.
+    pub fn is_fused(&self) -> bool {
+        matches!(self, Op::FusedConv(_) | Op::SeBlock(_))
     }
 
     /// True for the broadcasting binary ops.

@@ -7,7 +7,7 @@
 use super::Cx;
 use super::broadcast::Offsets;
 use crate::error::IrError;
-use crate::op::Op;
+use crate::op::{Act, Op};
 use crate::tensor::Tensor;
 
 /// `1 / (1 + e^-x)`, which saturates to 0 or 1 without overflow trouble in `f64`.
@@ -15,30 +15,47 @@ fn sigmoid(x: f64) -> f64 {
     1.0 / (1.0 + (-x).exp())
 }
 
-/// Applies a unary elementwise op.
-pub(super) fn unary(cx: &Cx<'_>, op: &Op, x: &Tensor) -> Result<Vec<f32>, IrError> {
-    let f: Box<dyn Fn(f32) -> f32> = match *op {
-        Op::Relu => Box::new(|v| if v < 0.0 { 0.0 } else { v }),
-        Op::Sigmoid => Box::new(|v| sigmoid(f64::from(v)) as f32),
-        Op::HardSigmoid { alpha, beta } => Box::new(move |v| {
+/// One activation on one value: the reference every backend's emitter case is checked against.
+pub fn act(a: Act, v: f32) -> f32 {
+    match a {
+        Act::Relu => {
+            if v < 0.0 {
+                0.0
+            } else {
+                v
+            }
+        }
+        Act::Sigmoid => sigmoid(f64::from(v)) as f32,
+        Act::HardSigmoid { alpha, beta } => {
             (f64::from(alpha) * f64::from(v) + f64::from(beta)).clamp(0.0, 1.0) as f32
-        }),
-        Op::HardSwish => Box::new(|v| {
+        }
+        Act::HardSwish => {
             let v = f64::from(v);
             (v * (v / 6.0 + 0.5).clamp(0.0, 1.0)) as f32
-        }),
-        Op::Silu => Box::new(|v| {
+        }
+        Act::Silu => {
             let v = f64::from(v);
             (v * sigmoid(v)) as f32
-        }),
-        // ONNX (and NumPy's clip) give `max` everywhere when min > max; NaN stays NaN.
-        Op::Clip { min, max } => {
-            Box::new(move |v| if v.is_nan() { v } else { v.max(min).min(max) })
         }
-        Op::Identity | Op::Dropout => Box::new(|v| v),
-        ref other => return Err(cx.err(format!("{} is not a unary elementwise op", other.name()))),
-    };
-    Ok(x.data().iter().map(|&v| f(v)).collect())
+        // ONNX (and NumPy's clip) give `max` everywhere when min > max; NaN stays NaN.
+        Act::Clip { min, max } => {
+            if v.is_nan() {
+                v
+            } else {
+                v.max(min).min(max)
+            }
+        }
+    }
+}
+
+/// Applies a unary elementwise op.
+pub(super) fn unary(cx: &Cx<'_>, op: &Op, x: &Tensor) -> Result<Vec<f32>, IrError> {
+    if matches!(op, Op::Identity | Op::Dropout) {
+        return Ok(x.data().to_vec());
+    }
+    let a = Act::from_op(op)
+        .ok_or_else(|| cx.err(format!("{} is not a unary elementwise op", op.name())))?;
+    Ok(x.data().iter().map(|&v| act(a, v)).collect())
 }
 
 /// Applies Add, Sub, Mul or Div with NumPy broadcasting of both operands to `out`.
@@ -113,7 +130,7 @@ mod tests {
     use rand_chacha::ChaCha8Rng;
 
     use crate::interp::eval_op;
-    use crate::op::Op;
+    use crate::op::{Act, Op};
     use crate::tensor::Tensor;
 
     fn t(shape: &[usize], data: &[f32]) -> Tensor {

@@ -13,10 +13,13 @@
 mod broadcast;
 mod conv;
 mod elementwise;
+mod fused;
 mod layout;
 mod linalg;
 mod pool;
 mod reduce;
+
+pub use elementwise::act;
 
 use std::collections::HashMap;
 
@@ -188,6 +191,8 @@ fn eval_shaped(node: &str, op: &Op, ins: &[&Tensor], out: &[usize]) -> Result<Te
         Op::Flatten { .. } | Op::Reshape { .. } => cx.arg(ins, 0)?.data().to_vec(),
         Op::Expand { .. } => broadcast::expand(&cx, cx.arg(ins, 0)?, out)?,
         Op::Concat { axis } => layout::concat(&cx, ins, *axis, out)?,
+        Op::FusedConv(f) => fused::fused_conv(&cx, f, ins, out)?,
+        Op::SeBlock(se) => fused::se_block(&cx, se, ins)?,
         other => {
             return Err(cx.err(format!(
                 "the interpreter has no kernel for {}",

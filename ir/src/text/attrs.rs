@@ -10,10 +10,10 @@
 use std::fmt;
 
 use super::cursor::{PResult, error_at, to_f32, to_i64, to_usize};
-use crate::op::{Conv, Gemm, Op, Pool};
+use crate::op::{Act, Conv, FusedConv, Gemm, Op, Pool, SeBlock};
 
 /// Every op name the parser knows, in `Op` declaration order.
-pub(super) const OP_NAMES: [&str; 25] = [
+pub(super) const OP_NAMES: [&str; 27] = [
     "Conv",
     "BatchNormalization",
     "Relu",
@@ -39,6 +39,8 @@ pub(super) const OP_NAMES: [&str; 25] = [
     "Softmax",
     "Identity",
     "Dropout",
+    "FusedConv",
+    "SeBlock",
 ];
 
 /// One attribute value as printed.
@@ -49,6 +51,8 @@ pub(super) enum Attr {
     Ints(Vec<i64>),
     Float(f32),
     Bool(bool),
+    /// A bare word: an activation's name.
+    Word(&'static str),
 }
 
 /// Writes `v` so that it parses back to the same bits (NaN payloads aside): Rust's shortest
@@ -79,6 +83,7 @@ impl fmt::Display for Attr {
             Attr::Ints(xs) => list(f, xs),
             Attr::Float(v) => f.write_str(&fmt_f32(*v)),
             Attr::Bool(b) => write!(f, "{b}"),
+            Attr::Word(w) => f.write_str(w),
         }
     }
 }
@@ -94,15 +99,85 @@ fn pool_attrs(p: &Pool) -> Vec<(&'static str, Attr)> {
     ]
 }
 
+/// Attribute names of one activation slot: the name, then its parameters.
+struct ActKeys {
+    name: &'static str,
+    alpha: &'static str,
+    beta: &'static str,
+    min: &'static str,
+    max: &'static str,
+}
+
+const ACT: ActKeys = ActKeys {
+    name: "act",
+    alpha: "act_alpha",
+    beta: "act_beta",
+    min: "act_min",
+    max: "act_max",
+};
+const GATE: ActKeys = ActKeys {
+    name: "gate",
+    alpha: "gate_alpha",
+    beta: "gate_beta",
+    min: "gate_min",
+    max: "gate_max",
+};
+const POST: ActKeys = ActKeys {
+    name: "post_act",
+    alpha: "post_act_alpha",
+    beta: "post_act_beta",
+    min: "post_act_min",
+    max: "post_act_max",
+};
+
+/// An activation slot as attributes: nothing when absent, else its name and parameters.
+fn act_attrs(out: &mut Vec<(&'static str, Attr)>, k: &ActKeys, a: Option<Act>) {
+    let Some(a) = a else { return };
+    out.push((k.name, Attr::Word(a.name())));
+    match a {
+        Act::HardSigmoid { alpha, beta } => {
+            out.push((k.alpha, Attr::Float(alpha)));
+            out.push((k.beta, Attr::Float(beta)));
+        }
+        Act::Clip { min, max } => {
+            out.push((k.min, Attr::Float(min)));
+            out.push((k.max, Attr::Float(max)));
+        }
+        Act::Relu | Act::Sigmoid | Act::HardSwish | Act::Silu => {}
+    }
+}
+
+fn conv_attrs(c: &Conv) -> Vec<(&'static str, Attr)> {
+    vec![
+        ("strides", Attr::Uints(c.strides.to_vec())),
+        ("pads", Attr::Uints(c.pads.to_vec())),
+        ("dilations", Attr::Uints(c.dilations.to_vec())),
+        ("group", Attr::Uint(c.group)),
+    ]
+}
+
 /// The attributes of `op`, complete and in canonical order.
 pub(super) fn attrs_of(op: &Op) -> Vec<(&'static str, Attr)> {
     match op {
-        Op::Conv(c) => vec![
-            ("strides", Attr::Uints(c.strides.to_vec())),
-            ("pads", Attr::Uints(c.pads.to_vec())),
-            ("dilations", Attr::Uints(c.dilations.to_vec())),
-            ("group", Attr::Uint(c.group)),
-        ],
+        Op::Conv(c) => conv_attrs(c),
+        Op::FusedConv(f) => {
+            let mut v = conv_attrs(&f.conv);
+            v.push(("bias", Attr::Bool(f.bias)));
+            act_attrs(&mut v, &ACT, f.act);
+            v.push(("residual", Attr::Bool(f.residual)));
+            act_attrs(&mut v, &POST, f.post_act);
+            v
+        }
+        Op::SeBlock(se) => {
+            let mut v = Vec::new();
+            act_attrs(&mut v, &ACT, Some(se.act));
+            act_attrs(&mut v, &GATE, Some(se.gate));
+            v.push(("bias1", Attr::Bool(se.bias1)));
+            v.push(("bias2", Attr::Bool(se.bias2)));
+            v.push(("residual", Attr::Bool(se.residual)));
+            act_attrs(&mut v, &POST, se.post_act);
+            v
+        }
         Op::BatchNorm { epsilon } => vec![("epsilon", Attr::Float(*epsilon))],
         Op::HardSigmoid { alpha, beta } => {
             vec![("alpha", Attr::Float(*alpha)), ("beta", Attr::Float(*beta))]
@@ -283,6 +358,52 @@ impl<'a> AttrBag<'a> {
     }
 }
 
+/// Reads an activation slot; `None` when its name attribute is absent.
+fn act(b: &mut AttrBag<'_>, k: &ActKeys) -> PResult<Option<Act>> {
+    let Some((p, name)) = b.scalar(k.name)? else {
+        return Ok(None);
+    };
+    Ok(Some(match name {
+        "Relu" => Act::Relu,
+        "Sigmoid" => Act::Sigmoid,
+        "HardSwish" => Act::HardSwish,
+        "Silu" => Act::Silu,
+        "HardSigmoid" => Act::HardSigmoid {
+            alpha: b.float(k.alpha, 0.2)?,
+            beta: b.float(k.beta, 0.5)?,
+        },
+        "Clip" => Act::Clip {
+            min: b.float(k.min, f32::NEG_INFINITY)?,
+            max: b.float(k.max, f32::INFINITY)?,
+        },
+        other => {
+            return Err(error_at(
+                b.src,
+                p,
+                format!(
+                    "`{}` is an activation (Relu, Sigmoid, HardSigmoid, HardSwish, Silu, Clip), found `{other}`",
+                    k.name
+                ),
+            ));
+        }
+    }))
+}
+
+/// Reads an activation slot that must be present.
+fn required_act(b: &mut AttrBag<'_>, k: &ActKeys, at: (usize, &str)) -> PResult<Act> {
+    act(b, k)?.ok_or_else(|| b.missing(k.name, at.0, at.1))
+}
+
+fn conv(b: &mut AttrBag<'_>, at: (usize, &str)) -> PResult<Conv> {
+    let d = Conv::default();
+    Ok(Conv {
+        strides: b.array("strides", d.strides)?,
+        pads: b.array("pads", d.pads)?,
+        dilations: b.array("dilations", d.dilations)?,
+        group: b.uint("group", Some(d.group), at)?,
+    })
+}
+
 fn pool(b: &mut AttrBag<'_>, at: (usize, &str)) -> PResult<Pool> {
     if !b.entries.iter().any(|e| e.1 == "kernel_shape") {
         return Err(b.missing("kernel_shape", at.0, at.1));
@@ -301,15 +422,22 @@ fn pool(b: &mut AttrBag<'_>, at: (usize, &str)) -> PResult<Pool> {
 pub(super) fn build_op(pos: usize, name: &str, mut b: AttrBag<'_>) -> PResult<Op> {
     let at = (pos, name);
     let op = match name {
-        "Conv" => {
-            let d = Conv::default();
-            Op::Conv(Conv {
-                strides: b.array("strides", d.strides)?,
-                pads: b.array("pads", d.pads)?,
-                dilations: b.array("dilations", d.dilations)?,
-                group: b.uint("group", Some(d.group), at)?,
-            })
-        }
+        "Conv" => Op::Conv(conv(&mut b, at)?),
+        "FusedConv" => Op::FusedConv(FusedConv {
+            conv: conv(&mut b, at)?,
+            bias: b.bool("bias", false)?,
+            act: act(&mut b, &ACT)?,
+            residual: b.bool("residual", false)?,
+            post_act: act(&mut b, &POST)?,
+        }),
+        "SeBlock" => Op::SeBlock(SeBlock {
+            act: required_act(&mut b, &ACT, at)?,
+            gate: required_act(&mut b, &GATE, at)?,
+            bias1: b.bool("bias1", false)?,
+            bias2: b.bool("bias2", false)?,
+            residual: b.bool("residual", false)?,
+            post_act: act(&mut b, &POST)?,
+        }),
         "BatchNormalization" => Op::BatchNorm {
             epsilon: b.float("epsilon", 1e-5)?,
         },

@@ -3,7 +3,7 @@
 
 use super::attrs::{AttrBag, OP_NAMES, Raw, attrs_of, build_op};
 use super::weights::placeholder;
-use crate::op::{Conv, Gemm, Op, Pool};
+use crate::op::{Act, Conv, FusedConv, Gemm, Op, Pool, SeBlock};
 
 /// Position of `op`'s variant in `OP_NAMES`. The match has no wildcard, so a new variant
 /// fails to compile here until it is added to the table and to [`every_op`].
@@ -34,6 +34,8 @@ fn variant_index(op: &Op) -> usize {
         Op::Softmax { .. } => 22,
         Op::Identity => 23,
         Op::Dropout => 24,
+        Op::FusedConv(_) => 25,
+        Op::SeBlock(_) => 26,
     }
 }
 
@@ -100,6 +102,32 @@ fn every_op() -> Vec<Op> {
         Op::Softmax { axis: 3 },
         Op::Identity,
         Op::Dropout,
+        Op::FusedConv(FusedConv {
+            conv: Conv {
+                strides: [2, 2],
+                pads: [1, 1, 1, 1],
+                dilations: [1, 1],
+                group: 4,
+            },
+            bias: true,
+            act: Some(Act::Clip {
+                min: 0.0,
+                max: 6.0,
+            }),
+            residual: true,
+            post_act: Some(Act::Relu),
+        }),
+        Op::SeBlock(SeBlock {
+            act: Act::Silu,
+            gate: Act::HardSigmoid {
+                alpha: 1.0 / 6.0,
+                beta: 0.5,
+            },
+            bias1: true,
+            bias2: false,
+            residual: true,
+            post_act: Some(Act::HardSwish),
+        }),
     ]
 }
 

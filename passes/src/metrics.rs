@@ -1,0 +1,1 @@
+//! Graph metrics: kernels and bytes moved (not written yet).
