@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand, ValueEnum};
-use excite::{Backend, Graph, Session, Tensor, inspect, npy, zoo};
+use excite::{Backend, Session, Tensor, inspect, npy, zoo};
 
 #[derive(Parser)]
 #[command(
@@ -21,12 +21,22 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Show a model: its .seir text (with a summary), a JSON report, or Graphviz DOT.
+    /// Show a model, as imported or optimised: its .seir text (with a summary), a JSON
+    /// report, Graphviz DOT or SVG.
     Inspect {
         /// A .onnx file, or a .seir file with its .safetensors beside it.
         model: PathBuf,
         #[arg(long, value_enum, default_value = "text")]
         format: Format,
+        /// Which graph to show.
+        #[arg(long, value_enum, default_value = "optimized")]
+        stage: Stage,
+        /// Show the graph right after this pass (implies the passes run).
+        #[arg(long, value_name = "PASS")]
+        after: Option<String>,
+        /// List which rules fired where, by node name.
+        #[arg(long)]
+        explain: bool,
     },
     /// Run a model on .npy inputs and write every output as DIR/<output name>.npy.
     Run {
@@ -40,6 +50,9 @@ enum Cmd {
         /// Where to run: interp (the reference interpreter).
         #[arg(long, default_value = "interp")]
         backend: String,
+        /// Run the graph as imported, without the optimisation passes.
+        #[arg(long)]
+        no_optimize: bool,
     },
     /// The model zoo: SE networks and their baselines with seeded random weights.
     Zoo {
@@ -80,6 +93,13 @@ enum Format {
     Text,
     Json,
     Dot,
+    Svg,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Stage {
+    Imported,
+    Optimized,
 }
 
 fn main() {
@@ -92,16 +112,20 @@ fn main() {
 fn real_main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.cmd {
-        Cmd::Inspect { model, format } => {
-            let g = excite::load(&model)?;
-            print!("{}", render(&g, format));
-        }
+        Cmd::Inspect {
+            model,
+            format,
+            stage,
+            after,
+            explain,
+        } => inspect_cmd(&model, format, stage, after, explain)?,
         Cmd::Run {
             model,
             inputs,
             out,
             backend,
-        } => run(&model, &inputs, &out, &backend)?,
+            no_optimize,
+        } => run(&model, &inputs, &out, &backend, !no_optimize)?,
         Cmd::Zoo { cmd } => match cmd {
             ZooCmd::List => zoo_list()?,
             ZooCmd::Build {
@@ -131,22 +155,70 @@ fn real_main() -> anyhow::Result<()> {
     Ok(())
 }
 
-fn render(g: &Graph, format: Format) -> String {
-    match format {
+fn inspect_cmd(
+    model: &Path,
+    format: Format,
+    stage: Stage,
+    after: Option<String>,
+    explain: bool,
+) -> anyhow::Result<()> {
+    let g = excite::load(model)?;
+    let no_events = excite_passes::PassContext::default();
+    let (graph, before, cx, timings, stage_name) = if stage == Stage::Imported && after.is_none() {
+        (g, None, no_events, Vec::new(), "imported".to_string())
+    } else {
+        let before = inspect::Cost::of(&g);
+        let name = after
+            .as_ref()
+            .map_or("optimized".to_string(), |p| format!("after {p}"));
+        let opts = excite_passes::Options {
+            after,
+            ..excite_passes::Options::default()
+        };
+        let o = excite_passes::optimize(g, &opts)?;
+        (o.graph, Some(before), o.context, o.timings, name)
+    };
+    let report = inspect::Report {
+        stage: stage_name,
+        graph: &graph,
+        before,
+        events: &cx.events,
+        eqsat: &cx.eqsat,
+        timings: &timings,
+    };
+    let text = match format {
         Format::Text => {
-            let mut s: String = inspect::summary(g)
+            let mut s: String = inspect::summary(&report)
                 .lines()
                 .map(|l| format!("# {l}\n"))
                 .collect();
-            s.push_str(&excite::ir::text::print(g));
+            if explain {
+                s.push_str("# rewrites:\n");
+                for l in inspect::explain(report.events).lines() {
+                    s.push_str(&format!("#   {l}\n"));
+                }
+            }
+            s.push_str(&excite::ir::text::print(&graph));
             s
         }
-        Format::Json => format!("{:#}\n", inspect::to_json(g)),
-        Format::Dot => inspect::to_dot(g),
+        Format::Json => format!("{:#}\n", inspect::to_json(&report, explain)),
+        Format::Dot => inspect::to_dot(&graph),
+        Format::Svg => inspect::to_svg(&inspect::to_dot(&graph))?,
+    };
+    print!("{text}");
+    if explain && !matches!(format, Format::Text | Format::Json) {
+        eprint!("{}", inspect::explain(report.events));
     }
+    Ok(())
 }
 
-fn run(model: &Path, inputs: &[String], out: &Path, backend: &str) -> anyhow::Result<()> {
+fn run(
+    model: &Path,
+    inputs: &[String],
+    out: &Path,
+    backend: &str,
+    optimize: bool,
+) -> anyhow::Result<()> {
     let backend = Backend::from_name(backend)?;
     let g = excite::load(model)?;
     let mut feeds = HashMap::new();
@@ -159,7 +231,11 @@ fn run(model: &Path, inputs: &[String], out: &Path, backend: &str) -> anyhow::Re
             bail!("input `{name}` is given twice");
         }
     }
-    let session = Session::new(g, backend)?;
+    let session = if optimize {
+        Session::new(g, backend)?
+    } else {
+        Session::unoptimized(g, backend)?
+    };
     let outputs = session.run(&feeds)?;
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
     for (name, t) in &outputs {
@@ -211,9 +287,19 @@ fn demo(input_size: usize) -> anyhow::Result<()> {
         "built se-resnet50 from the zoo in {:.2} s\n",
         t0.elapsed().as_secs_f64()
     );
-    print!("{}", inspect::summary(&g));
+    let before = inspect::Cost::of(&g);
     let backend = Backend::best_available();
+    let t_opt = Instant::now();
     let session = Session::new(g, backend)?;
+    let report = inspect::Report {
+        stage: format!("optimized in {:.0} ms", t_opt.elapsed().as_secs_f64() * 1e3),
+        graph: session.graph(),
+        before: Some(before),
+        events: &[],
+        eqsat: &[],
+        timings: &[],
+    };
+    print!("{}", inspect::summary(&report));
     let x = random_input(&[1, 3, input_size, input_size])?;
     let t1 = Instant::now();
     let outputs = session.run(&HashMap::from([("input".to_string(), x)]))?;

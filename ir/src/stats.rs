@@ -43,7 +43,7 @@ pub fn trainable_params(g: &Graph) -> u64 {
 }
 
 /// Multiply-accumulates of one inference at batch size `batch` (the symbolic batch resolved to
-/// it): `Conv` costs `out_elems * (C/group) * kH * kW`, `Gemm` and `MatMul` cost `M * N * K`
+/// it): `Conv` and `FusedConv` cost `out_elems * (C/group) * kH * kW`, `SeBlock` its two FCs, `Gemm` and `MatMul` cost `M * N * K`
 /// (times the broadcast batch of a batched `MatMul`). Every other op counts zero.
 ///
 /// The graph must have been verified: node output types come from shape inference, and a node
@@ -65,7 +65,7 @@ pub fn macs(g: &Graph, batch: usize) -> Result<u64, IrError> {
             })
         };
         let n = match &node.op {
-            Op::Conv(_) => {
+            Op::Conv(_) | Op::FusedConv(_) => {
                 let y = shape_of(node.outputs[0])?;
                 let w = shape_of(node.inputs[1])?;
                 let per_out: usize = w.iter().skip(1).product();
@@ -88,6 +88,17 @@ pub fn macs(g: &Graph, batch: usize) -> Result<u64, IrError> {
                     .last()
                     .ok_or_else(|| rank_err(g, id, "A must not be a scalar"))?;
                 y.iter().product::<usize>() as u64 * k as u64
+            }
+            // The two FCs of an SE block: N * (C * Cr + Cr * C).
+            Op::SeBlock(_) => {
+                let x = shape_of(node.inputs[0])?;
+                let w1 = shape_of(node.inputs[1])?;
+                let (n, c) = (
+                    x.first().copied().unwrap_or(0),
+                    x.get(1).copied().unwrap_or(0),
+                );
+                let cr = w1.first().copied().unwrap_or(0);
+                2 * (n * c * cr) as u64
             }
             _ => 0,
         };

@@ -4,9 +4,16 @@
 //!
 //! IR attributes that ONNX passes as inputs (Reshape/Expand shapes, Clip bounds) become small
 //! initializers named after the node. `Silu`, which ONNX lacks, is written as `Sigmoid` + `Mul`.
+//!
+//! The fused ops `FusedConv` and `SeBlock` are written as nodes of the custom domain
+//! [`FUSED_DOMAIN`] (version 1, imported only when the graph has one) with the same inputs and
+//! the attributes of their `.seir` form: integers for the flags, a string naming each
+//! activation (`act`, `gate`, `post_act`) and floats for its parameters (`act_alpha`,
+//! `act_beta`, `act_min`, `act_max`, likewise for `gate_*` and `post_act_*`). Netron shows
+//! them as they are; ONNX Runtime and our importer refuse the domain.
 
 use excite_ir::op::Pool;
-use excite_ir::{Dim, Graph, Op, Shape, ValueId};
+use excite_ir::{Act, Dim, Graph, Op, Shape, ValueId};
 use prost::Message;
 
 use crate::error::OnnxError;
@@ -22,6 +29,9 @@ use crate::proto::{
 
 /// The opset of exported models.
 pub const EXPORT_OPSET: i64 = 17;
+
+/// The ONNX domain of the fused ops (`FusedConv`, `SeBlock`) in exported models.
+pub const FUSED_DOMAIN: &str = "ai.excite";
 
 /// Writes `g` as an ONNX model. Node outputs without a type (an unverified graph) are written
 /// without shapes.
@@ -56,12 +66,24 @@ pub fn export(g: &Graph) -> Result<Vec<u8>, OnnxError> {
     for id in order {
         ex.node(id)?;
     }
+    let mut opset_import = vec![OperatorSetIdProto {
+        domain: Some(String::new()),
+        version: Some(EXPORT_OPSET),
+    }];
+    if ex
+        .graph
+        .node
+        .iter()
+        .any(|n| n.domain.as_deref() == Some(FUSED_DOMAIN))
+    {
+        opset_import.push(OperatorSetIdProto {
+            domain: Some(FUSED_DOMAIN.into()),
+            version: Some(1),
+        });
+    }
     let model = ModelProto {
         ir_version: Some(8),
-        opset_import: vec![OperatorSetIdProto {
-            domain: Some(String::new()),
-            version: Some(EXPORT_OPSET),
-        }],
+        opset_import,
         producer_name: Some("excite".into()),
         producer_version: Some(env!("CARGO_PKG_VERSION").into()),
         graph: Some(ex.graph),
@@ -137,16 +159,25 @@ impl Exporter<'_> {
         let outputs = names(&n.outputs);
         let mut attrs = Vec::new();
         let mut op_type = n.op.name();
+        let mut domain = None;
         match &n.op {
-            Op::Conv(c) => {
-                let w = self.g.ty_of(n.inputs[1]).and_then(|t| t.shape.as_fixed());
-                if let Some(w) = w.filter(|w| w.len() == 4) {
-                    attrs.push(ints("kernel_shape", &[w[2], w[3]]));
-                }
-                attrs.push(ints("strides", &c.strides));
-                attrs.push(ints("pads", &c.pads));
-                attrs.push(ints("dilations", &c.dilations));
-                attrs.push(int("group", c.group as i64));
+            Op::Conv(c) => attrs.extend(self.conv_attrs(c, n.inputs[1])),
+            Op::FusedConv(f) => {
+                attrs.extend(self.conv_attrs(&f.conv, n.inputs[1]));
+                attrs.push(int("bias", i64::from(f.bias)));
+                act_attrs(&mut attrs, "act", f.act);
+                attrs.push(int("residual", i64::from(f.residual)));
+                act_attrs(&mut attrs, "post_act", f.post_act);
+                domain = Some(FUSED_DOMAIN);
+            }
+            Op::SeBlock(se) => {
+                act_attrs(&mut attrs, "act", Some(se.act));
+                act_attrs(&mut attrs, "gate", Some(se.gate));
+                attrs.push(int("bias1", i64::from(se.bias1)));
+                attrs.push(int("bias2", i64::from(se.bias2)));
+                attrs.push(int("residual", i64::from(se.residual)));
+                act_attrs(&mut attrs, "post_act", se.post_act);
+                domain = Some(FUSED_DOMAIN);
             }
             Op::BatchNorm { epsilon } => attrs.push(float("epsilon", *epsilon)),
             Op::HardSigmoid { alpha, beta } => {
@@ -234,10 +265,51 @@ impl Exporter<'_> {
                 });
             }
         }
-        self.graph
-            .node
-            .push(node(&n.name, op_type, inputs, outputs, attrs));
+        let mut proto = node(&n.name, op_type, inputs, outputs, attrs);
+        proto.domain = domain.map(String::from);
+        self.graph.node.push(proto);
         Ok(())
+    }
+
+    /// A convolution's attributes, `kernel_shape` from the weight `w` when its type is known.
+    fn conv_attrs(&self, c: &excite_ir::op::Conv, w: ValueId) -> Vec<AttributeProto> {
+        let mut attrs = Vec::new();
+        let w = self.g.ty_of(w).and_then(|t| t.shape.as_fixed());
+        if let Some(w) = w.filter(|w| w.len() == 4) {
+            attrs.push(ints("kernel_shape", &[w[2], w[3]]));
+        }
+        attrs.push(ints("strides", &c.strides));
+        attrs.push(ints("pads", &c.pads));
+        attrs.push(ints("dilations", &c.dilations));
+        attrs.push(int("group", c.group as i64));
+        attrs
+    }
+}
+
+/// An activation slot of a fused op: nothing when absent, else `key` naming the activation
+/// and `key_alpha`/`key_beta` (HardSigmoid) or `key_min`/`key_max` (Clip).
+fn act_attrs(out: &mut Vec<AttributeProto>, key: &str, a: Option<Act>) {
+    let Some(a) = a else { return };
+    out.push(string(key, a.name()));
+    match a {
+        Act::HardSigmoid { alpha, beta } => {
+            out.push(float(&format!("{key}_alpha"), alpha));
+            out.push(float(&format!("{key}_beta"), beta));
+        }
+        Act::Clip { min, max } => {
+            out.push(float(&format!("{key}_min"), min));
+            out.push(float(&format!("{key}_max"), max));
+        }
+        Act::Relu | Act::Sigmoid | Act::HardSwish | Act::Silu => {}
+    }
+}
+
+fn string(name: &str, v: &str) -> AttributeProto {
+    AttributeProto {
+        name: Some(name.into()),
+        r#type: Some(AttributeType::String as i32),
+        s: Some(v.as_bytes().to_vec()),
+        ..AttributeProto::default()
     }
 }
 
@@ -321,5 +393,98 @@ fn ints<T: Copy + TryInto<i64>>(name: &str, v: &[T]) -> AttributeProto {
             .map(|&x| x.try_into().unwrap_or(i64::MAX))
             .collect(),
         ..AttributeProto::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::fmt::Write;
+
+    use excite_ir::text::{WeightStore, parse_with_placeholder_weights};
+    use prost::Message;
+
+    use super::*;
+    use crate::{ImportOptions, import};
+
+    /// A FusedConv with every slot filled, then an SE block with a residual, as `.seir`.
+    const FUSED: &str = r"graph fused {
+  input x: f32[N,4,3,3]
+  weight w: f32[4,4,3,3]
+  weight b: f32[4]
+  weight w1: f32[2,4,1,1]
+  weight b1: f32[2]
+  weight w2: f32[4,2,1,1]
+  node conv = FusedConv(x, w, b, x) {pads=[1,1,1,1], bias=true, act=Clip, act_min=0, act_max=6, residual=true, post_act=Relu} -> c
+  node se = SeBlock(c, w1, b1, w2, x) {act=Silu, gate=HardSigmoid, gate_alpha=0.16666667, gate_beta=0.5, bias1=true, residual=true} -> y
+  output y
+}";
+
+    /// One line per node: domain, op, inputs, then each attribute as `name=value`.
+    fn summary(m: &ModelProto) -> String {
+        let mut out = String::new();
+        for o in &m.opset_import {
+            let _ = writeln!(out, "opset {:?} {:?}", o.domain(), o.version());
+        }
+        for n in &m.graph.as_ref().expect("a graph").node {
+            let _ = write!(
+                out,
+                "{}.{} {}({})",
+                n.domain(),
+                n.op_type(),
+                n.name(),
+                n.input.join(", ")
+            );
+            for a in &n.attribute {
+                let v = match a.r#type() {
+                    AttributeType::Int => a.i().to_string(),
+                    AttributeType::Float => a.f().to_string(),
+                    AttributeType::Ints => format!("{:?}", a.ints),
+                    AttributeType::String => String::from_utf8_lossy(a.s()).into_owned(),
+                    other => format!("{other:?}"),
+                };
+                let _ = write!(out, " {}={v}", a.name());
+            }
+            out.push('\n');
+        }
+        out
+    }
+
+    #[test]
+    fn fused_ops_export_in_their_own_domain() {
+        let mut g = parse_with_placeholder_weights(FUSED, &WeightStore::new()).expect("parses");
+        excite_ir::verify::verify(&mut g).expect("verifies");
+        let bytes = export(&g).expect("fused ops export");
+        let m = ModelProto::decode(bytes.as_slice()).expect("decodes");
+        expect_test::expect![[r#"
+            opset "" 17
+            opset "ai.excite" 1
+            ai.excite.FusedConv conv(x, w, b, x) kernel_shape=[3, 3] strides=[1, 1] pads=[1, 1, 1, 1] dilations=[1, 1] group=1 bias=1 act=Clip act_min=0 act_max=6 residual=1 post_act=Relu
+            ai.excite.SeBlock se(c, w1, b1, w2, x) act=Silu gate=HardSigmoid gate_alpha=0.16666667 gate_beta=0.5 bias1=1 bias2=0 residual=1
+        "#]]
+        .assert_eq(&summary(&m));
+        assert_eq!(m.graph.as_ref().map(|g| g.initializer.len()), Some(5));
+        // Our importer reads the default domain only, and says which op it refused.
+        match import(&bytes, &ImportOptions::default()) {
+            Err(OnnxError::UnsupportedOp { node, op, .. }) => {
+                assert_eq!(
+                    (node.as_str(), op.as_str()),
+                    ("conv", "ai.excite.FusedConv")
+                );
+            }
+            other => panic!("expected UnsupportedOp, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn unfused_graphs_import_no_extra_domain() {
+        let src = "graph g {\n  input x: f32[N,2]\n  node r = Relu(x) -> y\n  output y\n}";
+        let mut g = parse_with_placeholder_weights(src, &WeightStore::new()).expect("parses");
+        excite_ir::verify::verify(&mut g).expect("verifies");
+        let m = ModelProto::decode(export(&g).expect("exports").as_slice()).expect("decodes");
+        expect_test::expect![[r#"
+            opset "" 17
+            .Relu r(x)
+        "#]]
+        .assert_eq(&summary(&m));
     }
 }

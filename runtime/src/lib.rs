@@ -63,6 +63,8 @@ pub enum RuntimeError {
     #[error("the graph does not verify: {0}")]
     Verify(#[from] IrErrors),
     #[error(transparent)]
+    Optimize(#[from] excite_passes::PassError),
+    #[error(transparent)]
     Exec(#[from] IrError),
 }
 
@@ -74,8 +76,19 @@ pub struct Session {
 }
 
 impl Session {
-    /// Checks the graph and prepares it for `backend`.
-    pub fn new(mut graph: Graph, backend: Backend) -> Result<Session, RuntimeError> {
+    /// Optimises the graph (the full pass pipeline: folding, canonical forms, SE and epilogue
+    /// fusion) and prepares it for `backend`.
+    pub fn new(graph: Graph, backend: Backend) -> Result<Session, RuntimeError> {
+        let optimized = excite_passes::optimize(graph, &excite_passes::Options::default())?;
+        Ok(Session {
+            graph: optimized.graph,
+            backend,
+        })
+    }
+
+    /// Prepares the graph as it is, without optimisation passes (to run the reference
+    /// interpreter on exactly what was imported).
+    pub fn unoptimized(mut graph: Graph, backend: Backend) -> Result<Session, RuntimeError> {
         verify::verify(&mut graph)?;
         Ok(Session { graph, backend })
     }

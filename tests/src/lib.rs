@@ -3,12 +3,14 @@
 //! - [`data`]: readers for ONNX `TensorProto` files, `.npy` files and model facts;
 //! - [`compare`]: elementwise and relative-L2 comparison with the suites' tolerances;
 //! - [`manifest`]: the node suite's expected-outcome manifest;
-//! - [`node`]: the ONNX node-test runner (import, interpret, compare, tabulate).
+//! - [`node`]: the ONNX node-test runner (import, interpret, compare, tabulate);
+//! - [`filetest`]: the `.seir` filetest runner and the fused-vs-unfused differential check.
 //!
 //! See docs/testing.md for how the suites are generated, run and blessed.
 
 pub mod compare;
 pub mod data;
+pub mod filetest;
 pub mod manifest;
 pub mod node;
 
