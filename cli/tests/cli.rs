@@ -151,7 +151,14 @@ fn inspect_formats_and_zoo_files_round_trip() {
     let onnx = dir.path().join("mobilenetv3-large.onnx");
 
     for model in [&seir, &onnx] {
-        let o = excite(&["inspect", s(model), "--format", "json"]);
+        let o = excite(&[
+            "inspect",
+            s(model),
+            "--format",
+            "json",
+            "--stage",
+            "imported",
+        ]);
         assert!(o.status.success(), "{}", stderr(&o));
         let j: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON");
         assert!(j["nodes"].as_u64().expect("nodes") > 100);
@@ -159,12 +166,46 @@ fn inspect_formats_and_zoo_files_round_trip() {
         assert_eq!(j["se_blocks_fused"], 0);
         assert_eq!(j["ops"]["HardSigmoid"], 8, "8 SE gates");
         assert_eq!(j["params"], 5_483_032);
+
+        let o = excite(&["inspect", s(model), "--format", "json", "--explain"]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let j: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON");
+        assert_eq!(j["stage"], "optimized");
+        assert_eq!(j["se_blocks_fused"], 8);
+        assert_eq!(j["ops"]["SeBlock"], 8);
+        assert!(j["ops"].get("BatchNormalization").is_none(), "BN folded");
+        let (k, k0) = (j["kernels"].as_u64(), j["kernels_before"].as_u64());
+        assert!(k < k0, "kernels {k:?} not below {k0:?}");
+        let b = j["bytes_moved"].as_u64().expect("bytes");
+        assert!(b < j["bytes_moved_before"].as_u64().expect("bytes before"));
+        let se_events = j["explain"]
+            .as_array()
+            .expect("explain")
+            .iter()
+            .filter(|e| e["rule"].as_str().is_some_and(|r| r.starts_with("se")))
+            .count();
+        assert_eq!(se_events, 8, "one explain line per fused SE block");
     }
+    let o = excite(&[
+        "inspect",
+        s(&seir),
+        "--after",
+        "fold-bn",
+        "--format",
+        "json",
+    ]);
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON");
+    assert_eq!(j["stage"], "after fold-bn");
+    assert_eq!(j["se_blocks_fused"], 0, "fusion comes later");
+    assert!(j["ops"].get("BatchNormalization").is_none());
+    let o = excite(&["inspect", s(&seir), "--after", "no-such-pass"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("no-such-pass"), "{}", stderr(&o));
     let o = excite(&["inspect", s(&seir), "--format", "dot"]);
     assert!(String::from_utf8_lossy(&o.stdout).starts_with("digraph"));
 
     // The text form printed by `inspect` is the .seir file itself, behind a commented summary.
-    let o = excite(&["inspect", s(&seir)]);
+    let o = excite(&["inspect", s(&seir), "--stage", "imported"]);
     let text = String::from_utf8_lossy(&o.stdout);
     let body: String = text
         .lines()

@@ -68,3 +68,45 @@ fn ir_has_no_io_or_device_crates() {
         assert!(!manifest.contains(banned), "ir must not depend on {banned}");
     }
 }
+
+/// All `.rs` files under `dir`, recursively, skipping build output.
+fn rust_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let p = e.path();
+        let name = e.file_name();
+        if p.is_dir() && name != "target" && name != ".git" && name != "data" {
+            rust_files(&p, out);
+        } else if p.extension().is_some_and(|x| x == "rs") {
+            out.push(p);
+        }
+    }
+}
+
+#[test]
+fn unsafe_lives_only_in_the_cpu_jit() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut files = Vec::new();
+    rust_files(&root, &mut files);
+    assert!(files.len() > 50, "only {} Rust files found", files.len());
+    let allowed = root.join("backends/cpu/src/jit.rs");
+    for f in &files {
+        if *f == allowed || f.ends_with("tests/tests/tidy.rs") {
+            continue;
+        }
+        let text = std::fs::read_to_string(f).unwrap_or_default();
+        for (i, line) in text.lines().enumerate() {
+            let code = line.split("//").next().unwrap_or("");
+            assert!(
+                !(code.contains("unsafe {")
+                    || code.contains("unsafe fn")
+                    || code.contains("unsafe impl")),
+                "{}:{}: `unsafe` outside backends/cpu/src/jit.rs",
+                f.display(),
+                i + 1
+            );
+        }
+    }
+}
