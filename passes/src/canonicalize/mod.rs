@@ -8,9 +8,10 @@
 //! - `fc-as-conv` ([`fc`]): `Gemm`/`MatMul` with a constant B on the `[N,C]` Flatten/Reshape of
 //!   an `[N,C,1,1]` value (plus a constant bias `Add`) becomes a 1x1 `Conv` on the 4-D value,
 //!   then `Flatten{axis:1}` defining the old 2-D value.
-//! - `act-before-reshape`, `reshape-of-reshape`, `reshape-noop` ([`reshape`]): unary
-//!   activations move before a Flatten/Reshape; two reshapes collapse into one; a reshape to
-//!   its input's own shape disappears.
+//! - `act-before-reshape`, `binary-before-reshape`, `reshape-of-reshape`, `reshape-noop`
+//!   ([`reshape`]): unary activations, and binary ops of two equal reshapes, move before the
+//!   Flatten/Reshape; two reshapes collapse into one; a reshape to its input's own shape
+//!   disappears.
 //! - `silu`, `hardswish`, `hardsigmoid-from-clip`, `hardswish-from-clip`, `expand-mul`
 //!   ([`act`]): the decomposed activations of older exports, and `Mul(x, Expand(g))`.
 //!
@@ -100,7 +101,11 @@ fn apply(ed: &mut Editor<'_>, id: NodeId) -> Result<Option<Fired>, IrError> {
         Op::Gemm(_) | Op::MatMul => fc::fc_as_conv(ed, id),
         Op::Flatten { .. } | Op::Reshape { .. } => reshape::reshape(ed, id),
         op if Act::from_op(op).is_some() => reshape::act_before_reshape(ed, id),
-        Op::Mul | Op::Div => act::mul_div(ed, id),
+        Op::Mul | Op::Div => match act::mul_div(ed, id)? {
+            Some(f) => Ok(Some(f)),
+            None => reshape::binary_before_reshape(ed, id),
+        },
+        Op::Add | Op::Sub => reshape::binary_before_reshape(ed, id),
         _ => Ok(None),
     }
 }

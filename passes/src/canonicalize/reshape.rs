@@ -55,6 +55,48 @@ pub(super) fn act_before_reshape(
     )))
 }
 
+/// `op(R(a), R(b))` -> `R(op(a, b))` for a binary elementwise op whose operands are the same
+/// reshape of two values of one shape (e.g. `z * Sigmoid(z)` written on the 2-D FC output after
+/// the FC and the Sigmoid moved to 4-D), so the decomposed activation is seen in 4-D.
+pub(super) fn binary_before_reshape(
+    ed: &mut Editor<'_>,
+    id: NodeId,
+) -> Result<Option<Fired>, IrError> {
+    let node = ed.g.node(id);
+    let op = node.op.clone();
+    let [x, y] = node.inputs[..] else {
+        return Ok(None);
+    };
+    let (Some((_, rx)), Some((_, ry))) = (ed.producer(x), ed.producer(y)) else {
+        return Ok(None);
+    };
+    if !is_reshape(&rx.op) || rx.op != ry.op {
+        return Ok(None);
+    }
+    let (r_op, r_name, a, b) = (rx.op.clone(), rx.name.clone(), rx.inputs[0], ry.inputs[0]);
+    match (ed.shape(a), ed.shape(b)) {
+        (Some(sa), Some(sb)) if sa == sb => {}
+        _ => return Ok(None),
+    }
+    let (name, out) = ed.name_and_output(id);
+    ed.remove(id);
+    let v4 = fresh_value_name(ed.g, &format!("{out}.4d"));
+    let v4 = ed.add(&name, op, &[a, b], &v4)?;
+    let kind = if matches!(r_op, Op::Flatten { .. }) {
+        "flatten"
+    } else {
+        "reshape"
+    };
+    let copy = fresh_name(ed.g, &format!("{name}.{kind}"));
+    ed.add(&copy, r_op, &[v4], &out)?;
+    ed.retire_all(&[x, y]);
+    Ok(Some(Fired::new(
+        "binary-before-reshape",
+        &name,
+        format!("moved before `{r_name}`"),
+    )))
+}
+
 /// A Flatten/Reshape node: drop it if it keeps its input's shape, else merge it with a
 /// reshape feeding it.
 pub(super) fn reshape(ed: &mut Editor<'_>, id: NodeId) -> Result<Option<Fired>, IrError> {
