@@ -13,7 +13,11 @@ use excite_zoo::{BuildOptions, build, list};
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let names: Vec<String> = std::env::args().skip(1).collect();
     let names: Vec<String> = if names.is_empty() {
-        vec!["se-resnet50".into(), "senet154".into(), "efficientnet-b0".into()]
+        vec![
+            "se-resnet50".into(),
+            "senet154".into(),
+            "efficientnet-b0".into(),
+        ]
     } else if names == ["all"] {
         list().iter().map(|m| m.name.to_string()).collect()
     } else {

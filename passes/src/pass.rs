@@ -86,12 +86,12 @@ impl PassContext {
 pub enum PassError {
     /// A pass left a graph that does not verify: a bug in the pass, reported with its name.
     #[error("after pass `{pass}` the graph does not verify: {errors}")]
-    Verify { pass: &'static str, errors: IrErrors },
-    #[error("pass `{pass}`: {source}")]
-    Ir {
+    Verify {
         pass: &'static str,
-        source: IrError,
+        errors: IrErrors,
     },
+    #[error("pass `{pass}`: {source}")]
+    Ir { pass: &'static str, source: IrError },
     #[error("pass `{pass}`: {msg}")]
     Failed { pass: &'static str, msg: String },
     #[error("no pass is called `{name}` (passes: {known})")]

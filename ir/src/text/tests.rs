@@ -110,10 +110,7 @@ fn every_op() -> Vec<Op> {
                 group: 4,
             },
             bias: true,
-            act: Some(Act::Clip {
-                min: 0.0,
-                max: 6.0,
-            }),
+            act: Some(Act::Clip { min: 0.0, max: 6.0 }),
             residual: true,
             post_act: Some(Act::Relu),
         }),
