@@ -130,7 +130,7 @@ mod tests {
     use rand_chacha::ChaCha8Rng;
 
     use crate::interp::eval_op;
-    use crate::op::{Act, Op};
+    use crate::op::Op;
     use crate::tensor::Tensor;
 
     fn t(shape: &[usize], data: &[f32]) -> Tensor {
