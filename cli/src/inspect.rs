@@ -36,6 +36,8 @@ pub struct Report<'a> {
     pub events: &'a [RewriteEvent],
     pub eqsat: &'a [EqsatReport],
     pub timings: &'a [(&'static str, std::time::Duration)],
+    /// Peak activation bytes of the CPU backend's memory plan at batch 1, when compiled.
+    pub planned_peak_bytes: Option<usize>,
 }
 
 fn value_list(g: &Graph, ids: &[excite_ir::ValueId]) -> Vec<serde_json::Value> {
@@ -66,6 +68,7 @@ pub fn to_json(r: &Report<'_>, explain: bool) -> serde_json::Value {
         "se_blocks_fused": se_blocks(g),
         "bytes_moved": after.bytes_moved,
         "bytes_moved_before": r.before.map_or(after.bytes_moved, |b| b.bytes_moved),
+        "planned_peak_bytes": r.planned_peak_bytes,
         "params": stats::trainable_params(g),
         "weight_elements": g.param_count(),
         "macs_batch1": stats::macs(g, 1).ok(),

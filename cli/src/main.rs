@@ -47,12 +47,50 @@ enum Cmd {
         /// Directory for the outputs.
         #[arg(long)]
         out: PathBuf,
-        /// Where to run: interp (the reference interpreter).
+        /// Where to run: interp (the reference interpreter), cpu or gpu.
         #[arg(long, default_value = "interp")]
         backend: String,
         /// Run the graph as imported, without the optimisation passes.
         #[arg(long)]
         no_optimize: bool,
+    },
+    /// Compile a model for a target and show what was generated.
+    Compile {
+        model: PathBuf,
+        /// cpu (Cranelift) or wgsl (WGSL compute shaders).
+        #[arg(long, value_enum)]
+        target: Target,
+        /// What to write: clif (cpu) or wgsl (wgsl).
+        #[arg(long, value_enum)]
+        emit: Emit,
+        /// Directory for the files (default: print to stdout).
+        #[arg(short, long)]
+        out: Option<PathBuf>,
+        /// Batch size to compile for.
+        #[arg(long, default_value_t = 1)]
+        batch: usize,
+    },
+    /// Time a model on random input of its input shape (warm-up first).
+    Bench {
+        model: PathBuf,
+        #[arg(long, default_value = "cpu")]
+        backend: String,
+        /// The batch size (the model's symbolic batch is set to it).
+        #[arg(long, default_value_t = 1)]
+        batch: usize,
+        /// CPU worker threads (0: one per core).
+        #[arg(long, default_value_t = 0)]
+        threads: usize,
+        #[arg(long, default_value_t = 20)]
+        iters: usize,
+        #[arg(long, default_value_t = 3)]
+        warmup: usize,
+        /// One JSON line: median_ms, min_ms, max_ms, images_per_s, samples_ms.
+        #[arg(long)]
+        json: bool,
+        /// Also list the kernels that take the most time (cpu backend).
+        #[arg(long)]
+        profile: bool,
     },
     /// The model zoo: SE networks and their baselines with seeded random weights.
     Zoo {
@@ -97,6 +135,18 @@ enum Format {
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Target {
+    Cpu,
+    Wgsl,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Emit {
+    Clif,
+    Wgsl,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Stage {
     Imported,
     Optimized,
@@ -126,6 +176,34 @@ fn real_main() -> anyhow::Result<()> {
             backend,
             no_optimize,
         } => run(&model, &inputs, &out, &backend, !no_optimize)?,
+        Cmd::Compile {
+            model,
+            target,
+            emit,
+            out,
+            batch,
+        } => compile(&model, target, emit, out.as_deref(), batch)?,
+        Cmd::Bench {
+            model,
+            backend,
+            batch,
+            threads,
+            iters,
+            warmup,
+            json,
+            profile,
+        } => bench(
+            &model,
+            &BenchArgs {
+                backend,
+                batch,
+                threads,
+                iters,
+                warmup,
+                json,
+                profile,
+            },
+        )?,
         Cmd::Zoo { cmd } => match cmd {
             ZooCmd::List => zoo_list()?,
             ZooCmd::Build {
@@ -155,6 +233,11 @@ fn real_main() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// True when every pass of the pipeline ran (not stopped early by `--after`).
+fn opts_complete(timings: &[(&'static str, std::time::Duration)]) -> bool {
+    timings.len() == excite_passes::passes().len()
+}
+
 fn inspect_cmd(
     model: &Path,
     format: Format,
@@ -178,6 +261,14 @@ fn inspect_cmd(
         let o = excite_passes::optimize(g, &opts)?;
         (o.graph, Some(before), o.context, o.timings, name)
     };
+    // The CPU memory plan at batch 1 (only for graphs the passes have prepared).
+    let planned_peak_bytes = if stage == Stage::Optimized && opts_complete(&timings) {
+        excite_runtime::cpu::compile(&graph, 1, 1)
+            .ok()
+            .map(|p| p.planned_peak_bytes())
+    } else {
+        None
+    };
     let report = inspect::Report {
         stage: stage_name,
         graph: &graph,
@@ -185,6 +276,7 @@ fn inspect_cmd(
         events: &cx.events,
         eqsat: &cx.eqsat,
         timings: &timings,
+        planned_peak_bytes,
     };
     let text = match format {
         Format::Text => {
@@ -208,6 +300,166 @@ fn inspect_cmd(
     print!("{text}");
     if explain && !matches!(format, Format::Text | Format::Json) {
         eprint!("{}", inspect::explain(report.events));
+    }
+    Ok(())
+}
+
+fn compile(
+    model: &Path,
+    target: Target,
+    emit: Emit,
+    out: Option<&Path>,
+    batch: usize,
+) -> anyhow::Result<()> {
+    let g = excite::load(model)?;
+    let g = excite_passes::optimize(g, &excite_passes::Options::default())?.graph;
+    let files: Vec<(String, String)> = match (target, emit) {
+        (Target::Cpu, Emit::Clif) => excite_runtime::cpu::compile(&g, batch, 1)?
+            .clif()
+            .into_iter()
+            .map(|(k, text)| (format!("{}.clif", sanitize(&k)), text))
+            .collect(),
+        (Target::Wgsl, Emit::Wgsl) => {
+            excite_wgsl::compile(&g, batch, &excite_wgsl::Limits::default())?.files()
+        }
+        (Target::Cpu, Emit::Wgsl) | (Target::Wgsl, Emit::Clif) => {
+            bail!("--emit clif goes with --target cpu, --emit wgsl with --target wgsl")
+        }
+    };
+    match out {
+        Some(dir) => {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
+            for (name, text) in &files {
+                std::fs::write(dir.join(name), text)
+                    .with_context(|| format!("cannot write {name}"))?;
+            }
+            println!("wrote {} files to {}", files.len(), dir.display());
+        }
+        None => {
+            for (name, text) in &files {
+                println!("; ---- {name} ----\n{text}");
+            }
+        }
+    }
+    Ok(())
+}
+
+struct BenchArgs {
+    backend: String,
+    batch: usize,
+    threads: usize,
+    iters: usize,
+    warmup: usize,
+    json: bool,
+    profile: bool,
+}
+
+fn bench(model: &Path, a: &BenchArgs) -> anyhow::Result<()> {
+    if a.batch == 0 || a.iters == 0 {
+        bail!("--batch and --iters must be at least 1");
+    }
+    let backend = Backend::from_name(&a.backend)?;
+    let g = excite::load(model)?;
+    let mut feeds = HashMap::new();
+    for &v in g.inputs() {
+        let val = g.value(v);
+        let ty = val
+            .ty
+            .as_ref()
+            .with_context(|| format!("input `{}` has no type", val.name))?;
+        feeds.insert(val.name.clone(), random_input(&ty.shape.resolve(a.batch))?);
+    }
+    let t0 = Instant::now();
+    let session = excite_runtime::Session::with_options(
+        g,
+        &excite_runtime::SessionOptions {
+            backend,
+            optimize: true,
+            threads: a.threads,
+        },
+    )?;
+    session.prepare(a.batch)?;
+    let compile_s = t0.elapsed().as_secs_f64();
+    let (samples, clock) = match session.gpu_timing(&feeds, a.warmup, a.iters)? {
+        Some(t) => {
+            let clock = match t.source {
+                excite_runtime::gpu::TimingSource::GpuTimestamps => "gpu-timestamps",
+                excite_runtime::gpu::TimingSource::WallClock => "wall-clock",
+            };
+            (t.seconds.iter().map(|s| s * 1e3).collect::<Vec<_>>(), clock)
+        }
+        None => {
+            for _ in 0..a.warmup {
+                session.run(&feeds)?;
+            }
+            let mut samples = Vec::with_capacity(a.iters);
+            for _ in 0..a.iters {
+                let t = Instant::now();
+                session.run(&feeds)?;
+                samples.push(t.elapsed().as_secs_f64() * 1e3);
+            }
+            (samples, "wall-clock")
+        }
+    };
+    let mut sorted = samples.clone();
+    sorted.sort_by(f64::total_cmp);
+    let median = sorted[sorted.len() / 2];
+    let (min, max) = (sorted[0], sorted[sorted.len() - 1]);
+    let ips = a.batch as f64 / (median / 1e3);
+    if a.json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "median_ms": median, "min_ms": min, "max_ms": max, "images_per_s": ips,
+                "samples_ms": samples, "compile_s": compile_s,
+                "backend": backend.name(), "batch": a.batch, "threads": session.threads(),
+                "clock": clock,
+            })
+        );
+    } else {
+        println!(
+            "{} on {backend} (batch {}, {} threads): median {median:.2} ms, min {min:.2} ms, \
+             max {max:.2} ms, {ips:.1} images/s ({} runs after {} warm-up, {clock}; compiled in {:.2} s)",
+            model.display(),
+            a.batch,
+            session.threads(),
+            a.iters,
+            a.warmup,
+            compile_s
+        );
+    }
+    if a.profile {
+        let times = session.profile(&feeds)?;
+        let total: f64 = times.iter().map(|t| t.seconds).sum();
+        let mut by_op: HashMap<&str, (f64, usize)> = HashMap::new();
+        for t in &times {
+            let e = by_op.entry(t.op).or_default();
+            e.0 += t.seconds;
+            e.1 += 1;
+        }
+        let mut ops: Vec<_> = by_op.into_iter().collect();
+        ops.sort_by(|x, y| y.1.0.total_cmp(&x.1.0));
+        println!("time by op ({:.2} ms in all):", total * 1e3);
+        for (op, (s, n)) in &ops {
+            println!(
+                "  {op:<20} {n:>4} kernels {:>8.2} ms {:>5.1}%",
+                s * 1e3,
+                100.0 * s / total
+            );
+        }
+        let mut top: Vec<_> = times.iter().collect();
+        top.sort_by(|x, y| y.seconds.total_cmp(&x.seconds));
+        println!("top kernels:");
+        for t in top.iter().take(10) {
+            println!(
+                "  {:<32} {:<12} {:>8.3} ms {:>5.1}%",
+                t.node,
+                t.op,
+                t.seconds * 1e3,
+                100.0 * t.seconds / total
+            );
+        }
     }
     Ok(())
 }
@@ -298,6 +550,7 @@ fn demo(input_size: usize) -> anyhow::Result<()> {
         events: &[],
         eqsat: &[],
         timings: &[],
+        planned_peak_bytes: None,
     };
     print!("{}", inspect::summary(&report));
     let x = random_input(&[1, 3, input_size, input_size])?;

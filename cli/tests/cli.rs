@@ -171,6 +171,10 @@ fn inspect_formats_and_zoo_files_round_trip() {
         assert!(o.status.success(), "{}", stderr(&o));
         let j: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON");
         assert_eq!(j["stage"], "optimized");
+        assert!(
+            j["planned_peak_bytes"].as_u64().is_some_and(|b| b > 0),
+            "{j}"
+        );
         assert_eq!(j["se_blocks_fused"], 8);
         assert_eq!(j["ops"]["SeBlock"], 8);
         assert!(j["ops"].get("BatchNormalization").is_none(), "BN folded");
@@ -233,4 +237,147 @@ fn inspect_formats_and_zoo_files_round_trip() {
     assert_eq!(logits[0].shape(), &[2, 1000]);
     let err = rel_l2(&logits[0], &logits[1]).expect("same shape");
     assert!(err <= 1e-6, "seir vs onnx rel L2 {err}");
+}
+
+/// True when a GPU adapter exists; with `EXCITE_REQUIRE_GPU=1` a missing adapter fails.
+fn gpu_present() -> bool {
+    let o = excite(&["compile", "--help"]);
+    assert!(o.status.success());
+    let probe = Command::new(env!("CARGO_BIN_EXE_excite"))
+        .args([
+            "run",
+            s(&fixture("se_resnet_stage").join("model.onnx")),
+            "--backend",
+            "gpu",
+            "--out",
+            s(&std::env::temp_dir()),
+        ])
+        .output()
+        .expect("excite starts");
+    let no_adapter = String::from_utf8_lossy(&probe.stderr).contains("no GPU adapter");
+    if no_adapter {
+        assert!(
+            std::env::var("EXCITE_REQUIRE_GPU").as_deref() != Ok("1"),
+            "EXCITE_REQUIRE_GPU=1 but no GPU adapter was found"
+        );
+        eprintln!("no GPU adapter: skipping the gpu backend (set EXCITE_REQUIRE_GPU=1 to fail)");
+    }
+    !no_adapter
+}
+
+#[test]
+fn compiled_backends_match_onnx_runtime() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut backends = vec!["cpu"];
+    if gpu_present() {
+        backends.push("gpu");
+    }
+    let mut compared = 0;
+    for backend in &backends {
+        for model in [
+            "se_resnet_stage",
+            "mobilenetv3_block",
+            "efficientnet_mbconv",
+        ] {
+            let f = fixture(model);
+            for b in [1, 3] {
+                let out = dir.path().join(format!("{backend}-{model}-b{b}"));
+                let input = format!("x={}", s(&f.join(format!("input.x.b{b}.npy"))));
+                let o = excite(&[
+                    "run",
+                    s(&f.join("model.onnx")),
+                    "--input",
+                    &input,
+                    "--out",
+                    s(&out),
+                    "--backend",
+                    backend,
+                ]);
+                assert!(o.status.success(), "{backend} {model}: {}", stderr(&o));
+                for entry in std::fs::read_dir(&f).expect("fixture dir") {
+                    let name = entry
+                        .expect("entry")
+                        .file_name()
+                        .into_string()
+                        .expect("utf-8");
+                    let Some(out_name) = name
+                        .strip_prefix("output.")
+                        .and_then(|n| n.strip_suffix(&format!(".b{b}.npy")))
+                    else {
+                        continue;
+                    };
+                    let expected = npy::read(&f.join(&name), out_name).expect("ORT output");
+                    let got = npy::read(&out.join(format!("{out_name}.npy")), out_name)
+                        .expect("excite wrote the output");
+                    let err = rel_l2(&got, &expected).expect("same shape");
+                    assert!(err <= MODEL_REL_L2, "{backend} {model} b{b}: rel L2 {err}");
+                    compared += 1;
+                }
+            }
+        }
+    }
+    assert_eq!(compared, 6 * backends.len());
+}
+
+#[test]
+fn bench_and_compile_emit() {
+    let f = fixture("se_resnet_stage").join("model.onnx");
+    let o = excite(&[
+        "bench",
+        s(&f),
+        "--backend",
+        "cpu",
+        "--batch",
+        "2",
+        "--iters",
+        "3",
+        "--warmup",
+        "1",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let line = String::from_utf8_lossy(&o.stdout);
+    let j: serde_json::Value = serde_json::from_str(line.trim()).expect("one JSON line");
+    for key in ["median_ms", "min_ms", "max_ms", "images_per_s"] {
+        assert!(j[key].as_f64().is_some_and(|v| v > 0.0), "{key} in {j}");
+    }
+    assert_eq!(j["samples_ms"].as_array().map(Vec::len), Some(3));
+
+    let o = excite(&[
+        "bench",
+        s(&f),
+        "--backend",
+        "cpu",
+        "--iters",
+        "2",
+        "--profile",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("SeBlock"));
+
+    let o = excite(&["compile", s(&f), "--target", "cpu", "--emit", "clif"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("function"));
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let o = excite(&[
+        "compile",
+        s(&f),
+        "--target",
+        "wgsl",
+        "--emit",
+        "wgsl",
+        "-o",
+        s(dir.path()),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let files: Vec<_> = std::fs::read_dir(dir.path())
+        .expect("out dir")
+        .map(|e| e.expect("entry").file_name().into_string().expect("utf-8"))
+        .collect();
+    assert!(files.iter().any(|n| n.ends_with(".wgsl")), "{files:?}");
+
+    let o = excite(&["compile", s(&f), "--target", "cpu", "--emit", "wgsl"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("--emit clif goes with --target cpu"));
 }

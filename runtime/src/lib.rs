@@ -1,14 +1,20 @@
-//! excite's runtime: a [`Session`] owns a checked graph and executes it on a backend.
+//! excite's runtime: a [`Session`] owns an optimised graph and executes it on a backend.
 //!
-//! Today the only backend is the reference interpreter ([`Backend::Interp`]); the Cranelift CPU
-//! backend and the wgpu GPU backend plug in behind the same `Session::run` (issues 4 and 5).
+//! Backends: the reference interpreter ([`Backend::Interp`]), native code generated with
+//! Cranelift ([`Backend::Cpu`], module [`cpu`]) and WGSL compute shaders on a wgpu device
+//! ([`Backend::Gpu`], module [`gpu`]). The compiled backends fix the batch size when they
+//! compile, so a session compiles once per batch size it meets and keeps the result.
 //!
-//! Architecture invariant: the runtime is the only crate that will create a GPU device; it
-//! never parses model files (the `excite` façade does that).
+//! Architecture invariant: the runtime is the only crate that creates a GPU device
+//! (`gpu/`); it never parses model files (the `excite` façade does that).
 #![forbid(unsafe_code)]
+
+pub mod cpu;
+pub mod gpu;
 
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::{Arc, Mutex};
 
 use excite_ir::{Graph, IrError, IrErrors, Tensor, interp, verify};
 
@@ -18,6 +24,10 @@ use excite_ir::{Graph, IrError, IrErrors, Tensor, interp, verify};
 pub enum Backend {
     /// The reference interpreter: slow, obviously correct, always available.
     Interp,
+    /// Native code generated with Cranelift, on a thread pool.
+    Cpu,
+    /// WGSL compute shaders on the best wgpu adapter.
+    Gpu,
 }
 
 impl Backend {
@@ -25,25 +35,25 @@ impl Backend {
     pub fn from_name(s: &str) -> Result<Backend, RuntimeError> {
         match s {
             "interp" => Ok(Backend::Interp),
-            "cpu" | "gpu" => Err(RuntimeError::BackendUnavailable {
-                backend: s.to_string(),
-                reason: "not built yet; use `interp`".into(),
-            }),
+            "cpu" => Ok(Backend::Cpu),
+            "gpu" => Ok(Backend::Gpu),
             _ => Err(RuntimeError::BackendUnavailable {
                 backend: s.to_string(),
-                reason: "unknown backend (known: interp)".into(),
+                reason: "unknown backend (known: interp, cpu, gpu)".into(),
             }),
         }
     }
 
-    /// The best backend this build can run here.
+    /// The fastest backend that is always available here: the CPU code generator.
     pub fn best_available() -> Backend {
-        Backend::Interp
+        Backend::Cpu
     }
 
     pub fn name(self) -> &'static str {
         match self {
             Backend::Interp => "interp",
+            Backend::Cpu => "cpu",
+            Backend::Gpu => "gpu",
         }
     }
 }
@@ -66,6 +76,37 @@ pub enum RuntimeError {
     Optimize(#[from] excite_passes::PassError),
     #[error(transparent)]
     Exec(#[from] IrError),
+    #[error("cpu backend: {0}")]
+    Cpu(#[from] cpu::CpuError),
+    #[error("gpu backend: {0}")]
+    Gpu(#[from] gpu::GpuError),
+}
+
+/// How to build a session.
+#[derive(Clone, Debug)]
+pub struct SessionOptions {
+    pub backend: Backend,
+    /// Run the optimisation pipeline first (folding, canonical forms, fusion).
+    pub optimize: bool,
+    /// CPU worker threads; 0 means one per core.
+    pub threads: usize,
+}
+
+impl Default for SessionOptions {
+    fn default() -> Self {
+        SessionOptions {
+            backend: Backend::best_available(),
+            optimize: true,
+            threads: 0,
+        }
+    }
+}
+
+/// A graph compiled for one batch size.
+#[derive(Debug)]
+enum Compiled {
+    Cpu(cpu::CpuProgram),
+    Gpu(gpu::GpuSession),
 }
 
 /// A graph made ready to run on one backend.
@@ -73,24 +114,52 @@ pub enum RuntimeError {
 pub struct Session {
     graph: Graph,
     backend: Backend,
+    threads: usize,
+    compiled: Mutex<HashMap<usize, Arc<Compiled>>>,
 }
 
 impl Session {
-    /// Optimises the graph (the full pass pipeline: folding, canonical forms, SE and epilogue
-    /// fusion) and prepares it for `backend`.
+    /// Optimises the graph (the full pass pipeline) and prepares it for `backend`.
     pub fn new(graph: Graph, backend: Backend) -> Result<Session, RuntimeError> {
-        let optimized = excite_passes::optimize(graph, &excite_passes::Options::default())?;
-        Ok(Session {
-            graph: optimized.graph,
-            backend,
-        })
+        Session::with_options(
+            graph,
+            &SessionOptions {
+                backend,
+                ..SessionOptions::default()
+            },
+        )
     }
 
     /// Prepares the graph as it is, without optimisation passes (to run the reference
     /// interpreter on exactly what was imported).
-    pub fn unoptimized(mut graph: Graph, backend: Backend) -> Result<Session, RuntimeError> {
-        verify::verify(&mut graph)?;
-        Ok(Session { graph, backend })
+    pub fn unoptimized(graph: Graph, backend: Backend) -> Result<Session, RuntimeError> {
+        Session::with_options(
+            graph,
+            &SessionOptions {
+                backend,
+                optimize: false,
+                ..SessionOptions::default()
+            },
+        )
+    }
+
+    pub fn with_options(mut graph: Graph, opts: &SessionOptions) -> Result<Session, RuntimeError> {
+        if opts.optimize {
+            graph = excite_passes::optimize(graph, &excite_passes::Options::default())?.graph;
+        } else {
+            verify::verify(&mut graph)?;
+        }
+        let threads = if opts.threads == 0 {
+            std::thread::available_parallelism().map_or(1, |n| n.get())
+        } else {
+            opts.threads
+        };
+        Ok(Session {
+            graph,
+            backend: opts.backend,
+            threads,
+            compiled: Mutex::new(HashMap::new()),
+        })
     }
 
     pub fn graph(&self) -> &Graph {
@@ -101,13 +170,87 @@ impl Session {
         self.backend
     }
 
+    pub fn threads(&self) -> usize {
+        self.threads
+    }
+
+    /// Compiles for `batch` now (the compiled backends otherwise compile on the first run at
+    /// each batch size). A no-op for the interpreter.
+    pub fn prepare(&self, batch: usize) -> Result<(), RuntimeError> {
+        self.compiled(batch).map(|_| ())
+    }
+
+    fn compiled(&self, batch: usize) -> Result<Option<Arc<Compiled>>, RuntimeError> {
+        if self.backend == Backend::Interp {
+            return Ok(None);
+        }
+        let mut cache = self
+            .compiled
+            .lock()
+            .map_err(|_| RuntimeError::BackendUnavailable {
+                backend: self.backend.to_string(),
+                reason: "an earlier compile panicked".into(),
+            })?;
+        if let Some(c) = cache.get(&batch) {
+            return Ok(Some(Arc::clone(c)));
+        }
+        let c = Arc::new(match self.backend {
+            Backend::Cpu => Compiled::Cpu(cpu::compile(&self.graph, batch, self.threads)?),
+            Backend::Gpu => Compiled::Gpu(gpu::GpuSession::new(&self.graph, batch)?),
+            Backend::Interp => return Ok(None),
+        });
+        cache.insert(batch, Arc::clone(&c));
+        Ok(Some(c))
+    }
+
     /// Runs the network on named inputs; returns every graph output, in order, by name.
     pub fn run(
         &self,
         inputs: &HashMap<String, Tensor>,
     ) -> Result<Vec<(String, Tensor)>, RuntimeError> {
-        match self.backend {
-            Backend::Interp => Ok(interp::run(&self.graph, inputs)?),
+        let batch = verify::bind_inputs(&self.graph, inputs)?;
+        match self.compiled(batch)?.as_deref() {
+            None => Ok(interp::run(&self.graph, inputs)?),
+            Some(Compiled::Cpu(p)) => Ok(p.run(inputs)?),
+            Some(Compiled::Gpu(s)) => Ok(s.run(inputs)?),
         }
+    }
+
+    /// Runs once on the CPU backend and returns the time of every kernel, in execution order.
+    pub fn profile(
+        &self,
+        inputs: &HashMap<String, Tensor>,
+    ) -> Result<Vec<cpu::StepTime>, RuntimeError> {
+        let batch = verify::bind_inputs(&self.graph, inputs)?;
+        match self.compiled(batch)?.as_deref() {
+            Some(Compiled::Cpu(p)) => Ok(p.run_profiled(inputs)?.1),
+            _ => Err(RuntimeError::BackendUnavailable {
+                backend: self.backend.to_string(),
+                reason: "per-kernel profiles come from the cpu backend".into(),
+            }),
+        }
+    }
+
+    /// Times `iters` inferences after `warmup` on the GPU backend: GPU timestamps when the
+    /// adapter has them, wall clock otherwise. `None` on other backends.
+    pub fn gpu_timing(
+        &self,
+        inputs: &HashMap<String, Tensor>,
+        warmup: usize,
+        iters: usize,
+    ) -> Result<Option<gpu::Timing>, RuntimeError> {
+        let batch = verify::bind_inputs(&self.graph, inputs)?;
+        match self.compiled(batch)?.as_deref() {
+            Some(Compiled::Gpu(s)) => Ok(Some(s.time(inputs, warmup, iters)?)),
+            _ => Ok(None),
+        }
+    }
+
+    /// Bytes of activations the CPU memory plan holds at its peak, for `batch`.
+    pub fn planned_peak_bytes(&self, batch: usize) -> Result<Option<usize>, RuntimeError> {
+        Ok(match self.compiled(batch)?.as_deref() {
+            Some(Compiled::Cpu(p)) => Some(p.planned_peak_bytes()),
+            _ => None,
+        })
     }
 }

@@ -1,2 +1,23 @@
-//! CPU backend: Cranelift code generation. Not written yet (issue 4).
-#![forbid(unsafe_code)]
+//! excite's CPU backend: kernels generated with Cranelift (f32x4 SIMD, FMA) around the `gemm`
+//! crate's AVX-512 micro-kernels.
+//!
+//! - [`jit`]: the only `unsafe` of the crate — compiling CLIF, calling kernels through a
+//!   length-checked safe wrapper, and the `sgemm` wrapper.
+//! - [`emit`]: loops, loads, dot products and the one emitter per activation.
+//! - [`kernels`]: builders per family — unary/binary elementwise, conv epilogue, plane means,
+//!   and the fused SE block as one function.
+//! - [`conv`]: convolutions as GEMM (im2col where needed, none for 1x1 stride 1), a direct
+//!   depthwise kernel, each followed by a generated epilogue.
+//! - [`pool`]: max/average pooling with every ONNX attribute.
+//!
+//! The runtime (`excite_runtime::cpu`) plans memory and schedules these kernels.
+
+pub mod conv;
+pub mod emit;
+mod error;
+pub mod jit;
+pub mod kernels;
+pub mod pool;
+
+pub use error::KernelError;
+pub use jit::{Arg, ArgSpec, Jit, Kernel, Pending};

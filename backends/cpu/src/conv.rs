@@ -1,0 +1,297 @@
+//! Convolutions: per image and group a GEMM `Y[Mg × OHW] = W[Mg × K] · col[K × OHW]` on the
+//! `gemm` crate's micro-kernels (the weight tensor `[M, C/g, kH, kW]` already is `W` row-major,
+//! so it is used in place), with `col` built by im2col — or the input itself for 1x1 stride-1
+//! unpadded convolutions. Depthwise convolutions (one input and one output channel per group)
+//! use a direct loop instead. Each image's output then goes through the generated epilogue
+//! kernel (bias, activation, residual add, post-activation) while it is still in cache.
+
+use excite_ir::op::Conv;
+
+use rayon::prelude::*;
+
+use crate::error::KernelError;
+use crate::jit::{Arg, Kernel, sgemm};
+
+/// Static shape of one convolution: input `[n, c, h, w]`, output `[n, m, oh, ow]`, kernel
+/// `kh × kw`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ConvShape {
+    pub n: usize,
+    pub c: usize,
+    pub h: usize,
+    pub w: usize,
+    pub m: usize,
+    pub oh: usize,
+    pub ow: usize,
+    pub kh: usize,
+    pub kw: usize,
+    pub attrs: Conv,
+}
+
+impl ConvShape {
+    fn cg(&self) -> usize {
+        self.c / self.attrs.group
+    }
+    fn mg(&self) -> usize {
+        self.m / self.attrs.group
+    }
+    /// Rows of `col` (and columns of `W`): `C/g · kH · kW`.
+    pub fn k(&self) -> usize {
+        self.cg() * self.kh * self.kw
+    }
+    pub fn is_pointwise(&self) -> bool {
+        let a = &self.attrs;
+        self.kh == 1 && self.kw == 1 && a.strides == [1, 1] && a.pads == [0; 4]
+    }
+    pub fn is_depthwise(&self) -> bool {
+        self.attrs.group > 1 && self.cg() == 1 && self.mg() == 1
+    }
+    /// Scratch elements `run` needs for im2col.
+    pub fn scratch_len(&self) -> usize {
+        if self.is_pointwise() || self.is_depthwise() {
+            0
+        } else {
+            self.k() * self.oh * self.ow
+        }
+    }
+}
+
+/// One convolution node, ready to run: shape, weights and bias (the epilogue kernel is passed
+/// to [`ConvKernel::run`]).
+#[derive(Clone, Debug)]
+pub struct ConvKernel {
+    pub shape: ConvShape,
+    pub weight: Vec<f32>,
+    /// Empty when the node has no bias.
+    pub bias: Vec<f32>,
+}
+
+impl ConvKernel {
+    /// `y = epilogue(conv(x))` with residual `r` (empty when the node has none); `means`
+    /// (empty, or `n * m`) receives each output channel's mean when the epilogue computes them.
+    #[allow(clippy::too_many_arguments)]
+    pub fn run(
+        &self,
+        epilogue: &Kernel,
+        x: &[f32],
+        r: &[f32],
+        y: &mut [f32],
+        means: &mut [f32],
+        col: &mut [f32],
+        threads: usize,
+    ) -> Result<(), KernelError> {
+        let s = &self.shape;
+        let (chw, ohw) = (s.c * s.h * s.w, s.oh * s.ow);
+        let mohw = s.m * ohw;
+        if x.len() < s.n * chw || y.len() < s.n * mohw || self.weight.len() < s.m * s.k() {
+            return Err(KernelError::Call {
+                kernel: "conv".into(),
+                msg: format!("buffers too short for {s:?}"),
+            });
+        }
+        for img in 0..s.n {
+            let xi = &x[img * chw..(img + 1) * chw];
+            let yi = &mut y[img * mohw..(img + 1) * mohw];
+            if s.is_depthwise() {
+                depthwise(s, xi, &self.weight, yi, threads);
+            } else {
+                self.gemm_image(xi, yi, col, threads)?;
+            }
+            let ri = if r.is_empty() {
+                r
+            } else {
+                r.get(img * mohw..(img + 1) * mohw)
+                    .ok_or_else(|| KernelError::Call {
+                        kernel: "conv".into(),
+                        msg: "residual too short".into(),
+                    })?
+            };
+            let mi = match means.get_mut(img * s.m..(img + 1) * s.m) {
+                Some(m) => m,
+                None => &mut [],
+            };
+            self.epilogue(epilogue, yi, ri, mi, threads)?;
+        }
+        Ok(())
+    }
+
+    /// The epilogue over one image, split into channel chunks across the pool's threads;
+    /// `means` (empty, or one per output channel) receives each channel's mean.
+    fn epilogue(
+        &self,
+        epilogue: &Kernel,
+        yi: &mut [f32],
+        ri: &[f32],
+        means: &mut [f32],
+        threads: usize,
+    ) -> Result<(), KernelError> {
+        let s = &self.shape;
+        let ohw = (s.oh * s.ow).max(1);
+        let per = s.m.div_ceil(threads.max(1) * 4).max(1);
+        let run = |ci: usize, yc: &mut [f32], mc: &mut [f32]| {
+            let c0 = ci * per;
+            let cn = yc.len() / ohw;
+            let b = self.bias.get(c0..c0 + cn).unwrap_or(&[]);
+            let r = ri.get(c0 * ohw..(c0 + cn) * ohw).unwrap_or(&[]);
+            epilogue.call(
+                cn,
+                &mut [Arg::Out(yc), Arg::In(b), Arg::In(r), Arg::Out(mc)],
+            )
+        };
+        if threads < 2 || s.m < 2 {
+            run(0, yi, means)
+        } else if means.is_empty() {
+            yi.par_chunks_mut(per * ohw)
+                .enumerate()
+                .try_for_each(|(ci, yc)| run(ci, yc, &mut []))
+        } else {
+            yi.par_chunks_mut(per * ohw)
+                .zip(means.par_chunks_mut(per))
+                .enumerate()
+                .try_for_each(|(ci, (yc, mc))| run(ci, yc, mc))
+        }
+    }
+
+    fn gemm_image(
+        &self,
+        xi: &[f32],
+        yi: &mut [f32],
+        col: &mut [f32],
+        threads: usize,
+    ) -> Result<(), KernelError> {
+        let s = &self.shape;
+        let (hw, ohw, k, cg, mg) = (s.h * s.w, s.oh * s.ow, s.k(), s.cg(), s.mg());
+        for g in 0..s.attrs.group {
+            let xg = &xi[g * cg * hw..(g + 1) * cg * hw];
+            let rhs: &[f32] = if s.is_pointwise() {
+                xg
+            } else {
+                let col = col.get_mut(..k * ohw).ok_or_else(|| KernelError::Call {
+                    kernel: "conv".into(),
+                    msg: "im2col scratch too short".into(),
+                })?;
+                if threads > 1 {
+                    col.par_chunks_mut(ohw.max(1))
+                        .enumerate()
+                        .for_each(|(r, out)| im2col_row(s, xg, r, out));
+                } else {
+                    for (r, out) in col.chunks_mut(ohw.max(1)).enumerate() {
+                        im2col_row(s, xg, r, out);
+                    }
+                }
+                col
+            };
+            let w = &self.weight[g * mg * k..(g + 1) * mg * k];
+            let yg = &mut yi[g * mg * ohw..(g + 1) * mg * ohw];
+            sgemm((mg, ohw, k), yg, ohw, w, k, rhs, ohw, false, threads)?;
+        }
+        Ok(())
+    }
+}
+
+/// Input index along one axis for output `o`, tap `t`, or `None` in the padding.
+fn src(o: usize, t: usize, stride: usize, dil: usize, pad: usize, size: usize) -> Option<usize> {
+    (o * stride + t * dil)
+        .checked_sub(pad)
+        .filter(|&i| i < size)
+}
+
+/// The output columns `ox` whose tap `t` lands inside the input: `lo..hi`, with
+/// `ix = ox * stride + t * dil - pad`.
+fn valid_range(
+    t: usize,
+    stride: usize,
+    dil: usize,
+    pad: usize,
+    size: usize,
+    outs: usize,
+) -> (usize, usize) {
+    let off = t * dil;
+    // ox * stride + off >= pad  and  ox * stride + off < pad + size
+    let lo = pad.saturating_sub(off).div_ceil(stride).min(outs);
+    let hi = if pad + size > off {
+        (pad + size - off).div_ceil(stride).min(outs)
+    } else {
+        0
+    };
+    (lo, hi.max(lo))
+}
+
+/// Row `r = (ci, ky, kx)` of the im2col matrix of one group: `out[(oy, ox)] = x[ci, iy, ix]`
+/// (0 in the padding), by contiguous copies when the stride is 1.
+fn im2col_row(s: &ConvShape, x: &[f32], r: usize, out: &mut [f32]) {
+    let a = &s.attrs;
+    let hw = s.h * s.w;
+    let (ci, ky, kx) = (r / (s.kh * s.kw), (r / s.kw) % s.kh, r % s.kw);
+    let plane = &x[ci * hw..(ci + 1) * hw];
+    let (sx, dx, px) = (a.strides[1], a.dilations[1], a.pads[1]);
+    let (lo, hi) = valid_range(kx, sx, dx, px, s.w, s.ow);
+    for oy in 0..s.oh {
+        let dst = &mut out[oy * s.ow..(oy + 1) * s.ow];
+        let Some(iy) = src(oy, ky, a.strides[0], a.dilations[0], a.pads[0], s.h) else {
+            dst.fill(0.0);
+            continue;
+        };
+        let line = &plane[iy * s.w..(iy + 1) * s.w];
+        dst[..lo].fill(0.0);
+        dst[hi..].fill(0.0);
+        if hi > lo {
+            let ix0 = lo * sx + kx * dx - px;
+            if sx == 1 {
+                dst[lo..hi].copy_from_slice(&line[ix0..ix0 + (hi - lo)]);
+            } else {
+                let taps = line[ix0..].iter().step_by(sx);
+                for (d, &v) in dst[lo..hi].iter_mut().zip(taps) {
+                    *d = v;
+                }
+            }
+        }
+    }
+}
+
+/// Direct depthwise convolution of one image (channel `c` reads only input channel `c`).
+/// Channels are spread over the pool's threads when there are several.
+fn depthwise(s: &ConvShape, x: &[f32], w: &[f32], y: &mut [f32], threads: usize) {
+    let ohw = (s.oh * s.ow).max(1);
+    let y = &mut y[..s.m * ohw];
+    if threads > 1 {
+        y.par_chunks_mut(ohw)
+            .enumerate()
+            .for_each(|(ch, out)| depthwise_channel(s, x, w, ch, out));
+    } else {
+        for (ch, out) in y.chunks_mut(ohw).enumerate() {
+            depthwise_channel(s, x, w, ch, out);
+        }
+    }
+}
+
+fn depthwise_channel(s: &ConvShape, x: &[f32], w: &[f32], ch: usize, out: &mut [f32]) {
+    let a = &s.attrs;
+    let (hw, kk) = (s.h * s.w, s.kh * s.kw);
+    {
+        let plane = &x[ch * hw..(ch + 1) * hw];
+        let wk = &w[ch * kk..(ch + 1) * kk];
+        out.fill(0.0);
+        for ky in 0..s.kh {
+            for oy in 0..s.oh {
+                let Some(iy) = src(oy, ky, a.strides[0], a.dilations[0], a.pads[0], s.h) else {
+                    continue;
+                };
+                let line = &plane[iy * s.w..(iy + 1) * s.w];
+                let dst = &mut out[oy * s.ow..(oy + 1) * s.ow];
+                for kx in 0..s.kw {
+                    let wv = wk[ky * s.kw + kx];
+                    let (sx, dx, px) = (a.strides[1], a.dilations[1], a.pads[1]);
+                    let (lo, hi) = valid_range(kx, sx, dx, px, s.w, s.ow);
+                    if hi > lo {
+                        let ix0 = lo * sx + kx * dx - px;
+                        let taps = line[ix0..].iter().step_by(sx);
+                        for (d, &v) in dst[lo..hi].iter_mut().zip(taps) {
+                            *d += wv * v;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,316 @@
+//! Kernel builders, one small named function per family. Each returns a [`Pending`] function
+//! with the uniform ABI of [`crate::jit`] and the length contract of its arguments; shapes are
+//! baked in as constants (a program is compiled for one batch size), `n` is the runtime count.
+
+use cranelift_codegen::ir::types::{F32, F32X4};
+use cranelift_codegen::ir::{InstBuilder, Value};
+use cranelift_frontend::FunctionBuilder;
+use excite_ir::{Act, SeBlock};
+
+use crate::emit::{self, act, arg_ptr, fconst, for_lanes, for_range, int, load, maybe_act, store};
+use crate::jit::{ArgSpec, Jit, Pending, build_function};
+
+/// Largest count any kernel accepts (keeps `n * 4` byte offsets far from overflow).
+const MAX_N: usize = 1 << 40;
+
+/// A binary elementwise operation on equal-length operands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BinOp {
+    Add,
+    Sub,
+    Mul,
+    Div,
+}
+
+/// `y[i] = act(x[i])` over `n` elements. Args: `x (n)`, `y (n)`.
+pub fn unary(jit: &Jit, a: Option<Act>) -> Pending {
+    let name = format!("unary_{}", a.map_or("copy", |a| a.name()));
+    let args = vec![ArgSpec::input(0, 1), ArgSpec::output(0, 1)];
+    build_function(jit, &name, args, MAX_N, |b, p, n| {
+        let x = arg_ptr(b, p, 0);
+        let y = arg_ptr(b, p, 1);
+        for_lanes(b, n, |b, i, ty| {
+            let v = load(b, ty, x, i);
+            let v = maybe_act(b, ty, a, v);
+            store(b, v, y, i);
+        });
+        b.ins().return_(&[]);
+    })
+}
+
+/// `y[i] = a[i] op b[i]` over `n` elements. Args: `a (n)`, `b (n)`, `y (n)`.
+pub fn binary(jit: &Jit, op: BinOp) -> Pending {
+    let name = format!("binary_{op:?}").to_lowercase();
+    let args = vec![
+        ArgSpec::input(0, 1),
+        ArgSpec::input(0, 1),
+        ArgSpec::output(0, 1),
+    ];
+    build_function(jit, &name, args, MAX_N, |b, p, n| {
+        let pa = arg_ptr(b, p, 0);
+        let pb = arg_ptr(b, p, 1);
+        let y = arg_ptr(b, p, 2);
+        for_lanes(b, n, |b, i, ty| {
+            let u = load(b, ty, pa, i);
+            let v = load(b, ty, pb, i);
+            let r = match op {
+                BinOp::Add => b.ins().fadd(u, v),
+                BinOp::Sub => b.ins().fsub(u, v),
+                BinOp::Mul => b.ins().fmul(u, v),
+                BinOp::Div => b.ins().fdiv(u, v),
+            };
+            store(b, r, y, i);
+        });
+        b.ins().return_(&[]);
+    })
+}
+
+/// The pointwise tail of a convolution, in place over `n` channel planes of `hw` elements:
+/// `y = post_act(act(y + bias[c]) + r)`, and with `means` each finished plane's mean (the SE
+/// squeeze, computed while the plane is in L1). Args: `y (hw*n)`, `bias (n, or 0 when absent)`,
+/// `r (hw*n, or 0 when absent)`, `means (n, or 0 when absent)`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Epilogue {
+    pub bias: bool,
+    pub act: Option<Act>,
+    pub residual: bool,
+    pub post_act: Option<Act>,
+    pub means: bool,
+}
+
+pub fn epilogue(jit: &Jit, hw: usize, e: Epilogue) -> Pending {
+    let name = format!(
+        "epilogue_hw{hw}{}{}{}{}{}",
+        if e.bias { "_bias" } else { "" },
+        e.act.map_or(String::new(), |a| format!("_{}", a.name())),
+        if e.residual { "_add" } else { "" },
+        e.post_act
+            .map_or(String::new(), |a| format!("_{}", a.name())),
+        if e.means { "_means" } else { "" },
+    );
+    let args = vec![
+        ArgSpec::output(0, hw),
+        ArgSpec::input(0, usize::from(e.bias)),
+        ArgSpec::input(0, if e.residual { hw } else { 0 }),
+        ArgSpec::output(0, usize::from(e.means)),
+    ];
+    build_function(jit, &name, args, MAX_N / hw.max(1), |b, p, n| {
+        let y = arg_ptr(b, p, 0);
+        let bias = arg_ptr(b, p, 1);
+        let r = arg_ptr(b, p, 2);
+        let means = arg_ptr(b, p, 3);
+        let zero = int(b, 0);
+        let inv = fconst(b, F32, 1.0 / hw.max(1) as f32);
+        for_range(b, (zero, n, 1), |b, c| {
+            let off = b.ins().imul_imm_s(c, hw as i64);
+            let yc = emit::elem(b, y, off);
+            let rc = emit::elem(b, r, off);
+            let bc = e.bias.then(|| load(b, F32, bias, c));
+            let len = int(b, hw);
+            for_lanes(b, len, |b, i, ty| {
+                let mut v = load(b, ty, yc, i);
+                if let Some(bc) = bc {
+                    let bv = if ty == F32X4 {
+                        b.ins().splat(F32X4, bc)
+                    } else {
+                        bc
+                    };
+                    v = b.ins().fadd(v, bv);
+                }
+                v = maybe_act(b, ty, e.act, v);
+                if e.residual {
+                    let rv = load(b, ty, rc, i);
+                    v = b.ins().fadd(v, rv);
+                }
+                v = maybe_act(b, ty, e.post_act, v);
+                store(b, v, yc, i);
+            });
+            if e.means {
+                let len = int(b, hw);
+                let sum = emit::sum(b, yc, len);
+                let m = b.ins().fmul(sum, inv);
+                store(b, m, means, c);
+            }
+        });
+        b.ins().return_(&[]);
+    })
+}
+
+/// Mean of each of `n` planes of `hw` elements. Args: `x (hw*n)`, `y (n)`.
+pub fn mean_planes(jit: &Jit, hw: usize) -> Pending {
+    let args = vec![ArgSpec::input(0, hw), ArgSpec::output(0, 1)];
+    build_function(
+        jit,
+        &format!("mean_hw{hw}"),
+        args,
+        MAX_N / hw.max(1),
+        |b, p, n| {
+            let x = arg_ptr(b, p, 0);
+            let y = arg_ptr(b, p, 1);
+            let zero = int(b, 0);
+            let inv = fconst(b, F32, 1.0 / hw as f32);
+            for_range(b, (zero, n, 1), |b, c| {
+                let off = b.ins().imul_imm_s(c, hw as i64);
+                let xc = emit::elem(b, x, off);
+                let len = int(b, hw);
+                let s = emit::sum(b, xc, len);
+                let m = b.ins().fmul(s, inv);
+                store(b, m, y, c);
+            });
+            b.ins().return_(&[]);
+        },
+    )
+}
+
+/// Shapes of a [`SeBlock`] kernel: channels, reduced channels, plane size.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SeShape {
+    pub c: usize,
+    pub cr: usize,
+    pub hw: usize,
+}
+
+/// A whole SE block over `n` images in one function: per image, channel means (`s`, C values),
+/// `z = act(W1 s + b1)` (Cr values), then per channel `g = gate(W2[c] z + b2[c])` and
+/// `y = post_act(x * g + r)` in one pass over the plane. The only scratch is `s ++ z`.
+/// Args: `x (chw*n)`, `w1 (cr*c)`, `b1 (cr or 0)`, `w2 (c*cr)`, `b2 (c or 0)`,
+/// `r (chw*n or 0)`, `y (chw*n)`, `scratch (cr + c)`: `z`, then `s`.
+///
+/// With `pre_squeezed` the producing convolution's epilogue already computed the means: the
+/// kernel skips the squeeze and reads image `i`'s means at `scratch[cr + i*c..]`
+/// (`scratch (cr + c*n)`).
+pub fn se_block(jit: &Jit, sh: SeShape, se: &SeBlock, pre_squeezed: bool) -> Pending {
+    let SeShape { c, cr, hw } = sh;
+    let chw = c * hw;
+    let name = format!(
+        "se_block_c{c}_r{cr}_hw{hw}_{}_{}{}{}{}",
+        se.act.name(),
+        se.gate.name(),
+        if se.residual { "_add" } else { "" },
+        se.post_act
+            .map_or(String::new(), |a| format!("_{}", a.name())),
+        if pre_squeezed { "_presq" } else { "" },
+    );
+    let args = vec![
+        ArgSpec::input(0, chw),
+        ArgSpec::input(c * cr, 0),
+        ArgSpec::input(if se.bias1 { cr } else { 0 }, 0),
+        ArgSpec::input(c * cr, 0),
+        ArgSpec::input(if se.bias2 { c } else { 0 }, 0),
+        ArgSpec::input(0, if se.residual { chw } else { 0 }),
+        ArgSpec::output(0, chw),
+        if pre_squeezed {
+            ArgSpec::output(cr, c)
+        } else {
+            ArgSpec::output(cr + c, 0)
+        },
+    ];
+    let se = se.clone();
+    build_function(jit, &name, args, MAX_N / chw.max(1), move |b, p, n| {
+        let ptrs: Vec<Value> = (0..8).map(|i| arg_ptr(b, p, i)).collect();
+        let (x0, w1, b1, w2, b2, r0, y0, s) = (
+            ptrs[0], ptrs[1], ptrs[2], ptrs[3], ptrs[4], ptrs[5], ptrs[6], ptrs[7],
+        );
+        let zero = int(b, 0);
+        let z = s;
+        let crv = int(b, cr);
+        let s0 = emit::elem(b, z, crv);
+        for_range(b, (zero, n, 1), |b, img| {
+            let off = b.ins().imul_imm_s(img, chw as i64);
+            let x = emit::elem(b, x0, off);
+            let r = emit::elem(b, r0, off);
+            let y = emit::elem(b, y0, off);
+            let s = if pre_squeezed {
+                let soff = b.ins().imul_imm_s(img, c as i64);
+                emit::elem(b, s0, soff)
+            } else {
+                se_squeeze(b, x, s0, c, hw);
+                s0
+            };
+            se_excite(b, (w1, b1, s, z), (c, cr), se.bias1, se.act);
+            se_scale(b, (x, r, y), (w2, b2, z), sh, &se);
+        });
+        b.ins().return_(&[]);
+    })
+}
+
+/// `s[ci] = mean(x[ci, :])`.
+fn se_squeeze(b: &mut FunctionBuilder, x: Value, s: Value, c: usize, hw: usize) {
+    let zero = int(b, 0);
+    let cv = int(b, c);
+    let inv = fconst(b, F32, 1.0 / hw as f32);
+    for_range(b, (zero, cv, 1), |b, ci| {
+        let off = b.ins().imul_imm_s(ci, hw as i64);
+        let xc = emit::elem(b, x, off);
+        let len = int(b, hw);
+        let sum = emit::sum(b, xc, len);
+        let m = b.ins().fmul(sum, inv);
+        store(b, m, s, ci);
+    });
+}
+
+/// `out[j] = act(W[j, :] · v + bias[j])` for `j < rows`, `W` row-major `rows × cols`.
+fn se_excite(
+    b: &mut FunctionBuilder,
+    (w, bias, v, out): (Value, Value, Value, Value),
+    (cols, rows): (usize, usize),
+    has_bias: bool,
+    a: Act,
+) {
+    let zero = int(b, 0);
+    let rv = int(b, rows);
+    for_range(b, (zero, rv, 1), |b, j| {
+        let off = b.ins().imul_imm_s(j, cols as i64);
+        let wj = emit::elem(b, w, off);
+        let len = int(b, cols);
+        let mut d = emit::dot(b, wj, v, len);
+        if has_bias {
+            let bj = load(b, F32, bias, j);
+            d = b.ins().fadd(d, bj);
+        }
+        let d = act(b, F32, a, d);
+        store(b, d, out, j);
+    });
+}
+
+/// Per channel: the gate from `z`, then `y = post_act(x * g + r)` over the plane.
+fn se_scale(
+    b: &mut FunctionBuilder,
+    (x, r, y): (Value, Value, Value),
+    (w2, b2, z): (Value, Value, Value),
+    sh: SeShape,
+    se: &SeBlock,
+) {
+    let zero = int(b, 0);
+    let cv = int(b, sh.c);
+    for_range(b, (zero, cv, 1), |b, ci| {
+        let woff = b.ins().imul_imm_s(ci, sh.cr as i64);
+        let wc = emit::elem(b, w2, woff);
+        let len = int(b, sh.cr);
+        let mut g = emit::dot(b, wc, z, len);
+        if se.bias2 {
+            let bc = load(b, F32, b2, ci);
+            g = b.ins().fadd(g, bc);
+        }
+        let g = act(b, F32, se.gate, g);
+        let gv = b.ins().splat(F32X4, g);
+        let off = b.ins().imul_imm_s(ci, sh.hw as i64);
+        let (xc, rc, yc) = (
+            emit::elem(b, x, off),
+            emit::elem(b, r, off),
+            emit::elem(b, y, off),
+        );
+        let len = int(b, sh.hw);
+        for_lanes(b, len, |b, i, ty| {
+            let gg = if ty == F32X4 { gv } else { g };
+            let mut v = load(b, ty, xc, i);
+            v = b.ins().fmul(v, gg);
+            if se.residual {
+                let rv = load(b, ty, rc, i);
+                v = b.ins().fadd(v, rv);
+            }
+            v = maybe_act(b, ty, se.post_act, v);
+            store(b, v, yc, i);
+        });
+    });
+}

@@ -1,0 +1,384 @@
+//! Generated kernels against the reference interpreter (`excite_ir::interp`): every activation
+//! emitter, binary ops, the conv epilogue, plane means, convolutions with random attributes,
+//! pooling with random attributes, the length checks of the safe call wrapper, and a proptest
+//! over random SE-block shapes.
+
+use excite_cpu::conv::{ConvKernel, ConvShape};
+use excite_cpu::kernels::{self, BinOp, Epilogue, SeShape};
+use excite_cpu::pool::{PoolKind, pool};
+use excite_cpu::{Arg, Jit, Kernel};
+use excite_ir::op::{Conv, Pool};
+use excite_ir::{Act, Op, SeBlock, Tensor, interp};
+use proptest::prelude::*;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+fn one(p: impl FnOnce(&Jit) -> excite_cpu::Pending) -> Kernel {
+    let mut jit = Jit::new().expect("jit");
+    let pending = p(&jit);
+    jit.add(pending).expect("add");
+    jit.finish().expect("finish").remove(0)
+}
+
+fn rand_vec(rng: &mut ChaCha8Rng, n: usize, scale: f32) -> Vec<f32> {
+    (0..n).map(|_| rng.random_range(-scale..scale)).collect()
+}
+
+fn rel_l2(a: &[f32], b: &[f32]) -> f64 {
+    assert_eq!(a.len(), b.len());
+    let num: f64 = a.iter().zip(b).map(|(x, y)| f64::from(x - y).powi(2)).sum();
+    let den: f64 = b.iter().map(|y| f64::from(*y).powi(2)).sum();
+    (num / den.max(1e-30)).sqrt()
+}
+
+const ACTS: [Act; 7] = [
+    Act::Relu,
+    Act::Sigmoid,
+    Act::HardSigmoid {
+        alpha: 0.2,
+        beta: 0.5,
+    },
+    Act::HardSwish,
+    Act::Silu,
+    Act::Clip { min: 0.0, max: 6.0 },
+    Act::Clip {
+        min: f32::NEG_INFINITY,
+        max: 1.5,
+    },
+];
+
+#[test]
+fn every_activation_matches_the_interpreter_elementwise() {
+    let mut rng = ChaCha8Rng::seed_from_u64(1);
+    // 1031 elements: vector body plus a 3-element tail; values up to ±100 reach exp's clamps.
+    let mut x = rand_vec(&mut rng, 1031, 8.0);
+    x.extend([-100.0, 100.0, 0.0, -0.0, 88.5, -88.5]);
+    let mut compared = 0;
+    for a in ACTS {
+        let k = one(|j| kernels::unary(j, Some(a)));
+        let mut y = vec![0f32; x.len()];
+        k.call(x.len(), &mut [Arg::In(&x), Arg::Out(&mut y)])
+            .expect("call");
+        for (i, (&xi, &yi)) in x.iter().zip(&y).enumerate() {
+            let want = interp::act(a, xi);
+            // Relative, plus an absolute term for cancellation (HardSwish near -3).
+            let tol = 2e-6 * want.abs() + 2e-7 * xi.abs().max(1.0);
+            assert!(
+                (yi - want).abs() <= tol,
+                "{a:?} at x[{i}]={xi}: {yi} vs {want}"
+            );
+            compared += 1;
+        }
+    }
+    assert_eq!(compared, ACTS.len() * x.len());
+}
+
+#[test]
+fn binary_ops_match_scalar_arithmetic() {
+    let mut rng = ChaCha8Rng::seed_from_u64(2);
+    let a = rand_vec(&mut rng, 37, 3.0);
+    let b: Vec<f32> = rand_vec(&mut rng, 37, 3.0)
+        .iter()
+        .map(|v| v + 4.0)
+        .collect();
+    for (op, f) in [
+        (BinOp::Add, (|x, y| x + y) as fn(f32, f32) -> f32),
+        (BinOp::Sub, |x, y| x - y),
+        (BinOp::Mul, |x, y| x * y),
+        (BinOp::Div, |x, y| x / y),
+    ] {
+        let k = one(|j| kernels::binary(j, op));
+        let mut y = vec![0f32; 37];
+        k.call(37, &mut [Arg::In(&a), Arg::In(&b), Arg::Out(&mut y)])
+            .expect("call");
+        let want: Vec<f32> = a.iter().zip(&b).map(|(x, y)| f(*x, *y)).collect();
+        assert_eq!(y, want, "{op:?}");
+    }
+}
+
+#[test]
+fn epilogue_and_means_match_a_scalar_reference() {
+    let mut rng = ChaCha8Rng::seed_from_u64(3);
+    let (c, hw) = (5, 13);
+    let y0 = rand_vec(&mut rng, c * hw, 2.0);
+    let bias = rand_vec(&mut rng, c, 1.0);
+    let r = rand_vec(&mut rng, c * hw, 1.0);
+    let e = Epilogue {
+        bias: true,
+        act: Some(Act::Silu),
+        residual: true,
+        post_act: Some(Act::Relu),
+        means: true,
+    };
+    let k = one(|j| kernels::epilogue(j, hw, e));
+    let mut y = y0.clone();
+    let mut means = vec![0f32; c];
+    let args = &mut [
+        Arg::Out(&mut y),
+        Arg::In(&bias),
+        Arg::In(&r),
+        Arg::Out(&mut means),
+    ];
+    k.call(c, args).expect("call");
+    let want: Vec<f32> = (0..c * hw)
+        .map(|i| {
+            interp::act(
+                Act::Relu,
+                interp::act(Act::Silu, y0[i] + bias[i / hw]) + r[i],
+            )
+        })
+        .collect();
+    assert!(rel_l2(&y, &want) < 1e-6, "{y:?} vs {want:?}");
+    // The fused squeeze: each finished plane's mean.
+    let want_means: Vec<f32> = want
+        .chunks(hw)
+        .map(|p| p.iter().sum::<f32>() / hw as f32)
+        .collect();
+    assert!(
+        rel_l2(&means, &want_means) < 1e-6,
+        "{means:?} vs {want_means:?}"
+    );
+    let k = one(|j| kernels::mean_planes(j, hw));
+    let mut m = vec![0f32; c];
+    k.call(c, &mut [Arg::In(&y0), Arg::Out(&mut m)])
+        .expect("call");
+    let want: Vec<f32> = y0
+        .chunks(hw)
+        .map(|p| p.iter().sum::<f32>() / hw as f32)
+        .collect();
+    assert!(rel_l2(&m, &want) < 1e-6);
+}
+
+#[test]
+fn short_buffers_and_wrong_roles_are_refused() {
+    let k = one(|j| kernels::unary(j, Some(Act::Relu)));
+    let x = vec![1f32; 8];
+    let mut y = vec![0f32; 7];
+    let err = k
+        .call(8, &mut [Arg::In(&x), Arg::Out(&mut y)])
+        .expect_err("short output");
+    assert!(err.to_string().contains("needs 8"), "{err}");
+    let err = k
+        .call(4, &mut [Arg::In(&x), Arg::In(&x)])
+        .expect_err("read-only output");
+    assert!(err.to_string().contains("read-only"), "{err}");
+    let err = k.call(4, &mut [Arg::In(&x)]).expect_err("arity");
+    assert!(err.to_string().contains("takes 2"), "{err}");
+    assert!(y.iter().all(|v| *v == 0.0), "a refused call wrote");
+}
+
+#[test]
+fn convolutions_with_random_attributes_match_the_interpreter() {
+    let mut rng = ChaCha8Rng::seed_from_u64(4);
+    let mut cases = 0;
+    for _ in 0..24 {
+        let group = [1, 1, 2, 3][rng.random_range(0..4)];
+        let depthwise = rng.random_bool(0.25);
+        let (c, m) = if depthwise {
+            (6, 6)
+        } else {
+            (
+                group * rng.random_range(1..4),
+                group * rng.random_range(1..4),
+            )
+        };
+        let group = if depthwise { 6 } else { group };
+        let (kh, kw) = (rng.random_range(1..4), rng.random_range(1..4));
+        let attrs = Conv {
+            strides: [rng.random_range(1..3), rng.random_range(1..3)],
+            pads: [0; 4].map(|_| rng.random_range(0..2)),
+            dilations: [rng.random_range(1..3), rng.random_range(1..3)],
+            group,
+        };
+        let (n, h, w) = (2, rng.random_range(5..9), rng.random_range(5..9));
+        let x = Tensor::new(vec![n, c, h, w], rand_vec(&mut rng, n * c * h * w, 1.0)).expect("x");
+        let wt = Tensor::new(
+            vec![m, c / group, kh, kw],
+            rand_vec(&mut rng, m * c / group * kh * kw, 1.0),
+        )
+        .expect("w");
+        let b = Tensor::new(vec![m], rand_vec(&mut rng, m, 1.0)).expect("b");
+        let want =
+            interp::eval_op("conv", &Op::Conv(attrs.clone()), &[&x, &wt, &b]).expect("interp");
+        let (oh, ow) = (want.shape()[2], want.shape()[3]);
+        let shape = ConvShape {
+            n,
+            c,
+            h,
+            w,
+            m,
+            oh,
+            ow,
+            kh,
+            kw,
+            attrs,
+        };
+        let mut col = vec![0f32; shape.scratch_len()];
+        let ck = ConvKernel {
+            shape,
+            weight: wt.data().to_vec(),
+            bias: b.data().to_vec(),
+        };
+        let e = Epilogue {
+            bias: true,
+            act: None,
+            residual: false,
+            post_act: None,
+            means: false,
+        };
+        let epi = one(|j| kernels::epilogue(j, oh * ow, e));
+        let mut y = vec![0f32; want.numel()];
+        ck.run(&epi, x.data(), &[], &mut y, &mut [], &mut col, 1)
+            .expect("run");
+        let err = rel_l2(&y, want.data());
+        assert!(err < 1e-5, "{:?}: {err:e}", ck.shape);
+        cases += 1;
+    }
+    assert_eq!(cases, 24);
+}
+
+#[test]
+fn pools_with_random_attributes_match_the_interpreter() {
+    let mut rng = ChaCha8Rng::seed_from_u64(5);
+    let mut cases = 0;
+    for _ in 0..40 {
+        let kernel = [rng.random_range(1..4), rng.random_range(1..4)];
+        let p = Pool {
+            kernel,
+            strides: [rng.random_range(1..3), rng.random_range(1..3)],
+            pads: [0, 1, 0, 1]
+                .map(|i| rng.random_range(0..kernel[i].min(2) + 1).min(kernel[i] - 1)),
+            dilations: [rng.random_range(1..3), rng.random_range(1..3)],
+            ceil_mode: rng.random_bool(0.5),
+            count_include_pad: rng.random_bool(0.5),
+        };
+        let (planes, h, w) = (3, rng.random_range(6..10), rng.random_range(6..10));
+        let x = Tensor::new(
+            vec![1, planes, h, w],
+            rand_vec(&mut rng, planes * h * w, 1.0),
+        )
+        .expect("x");
+        for (op, kind) in [
+            (Op::MaxPool(p.clone()), PoolKind::Max),
+            (Op::AveragePool(p.clone()), PoolKind::Average),
+        ] {
+            let Ok(want) = interp::eval_op("pool", &op, &[&x]) else {
+                continue;
+            };
+            let (oh, ow) = (want.shape()[2], want.shape()[3]);
+            let mut y = vec![0f32; want.numel()];
+            pool(&p, kind, (planes, h, w), (oh, ow), x.data(), &mut y);
+            assert!(rel_l2(&y, want.data()) < 1e-6, "{op:?} {p:?}");
+            cases += 1;
+        }
+    }
+    assert!(cases >= 60, "only {cases} pool cases ran");
+}
+
+fn se_case(
+    c: usize,
+    cr: usize,
+    hw: (usize, usize),
+    batch: usize,
+    acts: (Act, Act, Option<Act>),
+    flags: (bool, bool, bool),
+    seed: u64,
+) -> f64 {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let (h, w) = hw;
+    let se = SeBlock {
+        act: acts.0,
+        gate: acts.1,
+        bias1: flags.0,
+        bias2: flags.1,
+        residual: flags.2,
+        post_act: acts.2,
+    };
+    let t = |rng: &mut ChaCha8Rng, s: Vec<usize>| {
+        let n = s.iter().product();
+        Tensor::new(s, rand_vec(rng, n, 1.0)).expect("tensor")
+    };
+    let x = t(&mut rng, vec![batch, c, h, w]);
+    let w1 = t(&mut rng, vec![cr, c, 1, 1]);
+    let b1 = t(&mut rng, vec![cr]);
+    let w2 = t(&mut rng, vec![c, cr, 1, 1]);
+    let b2 = t(&mut rng, vec![c]);
+    let r = t(&mut rng, vec![batch, c, h, w]);
+    let mut ins: Vec<&Tensor> = vec![&x, &w1];
+    let empty = Tensor::zeros(vec![0]);
+    let mut args = [
+        x.data(),
+        w1.data(),
+        empty.data(),
+        w2.data(),
+        empty.data(),
+        empty.data(),
+    ];
+    if se.bias1 {
+        ins.push(&b1);
+        args[2] = b1.data();
+    }
+    ins.push(&w2);
+    if se.bias2 {
+        ins.push(&b2);
+        args[4] = b2.data();
+    }
+    if se.residual {
+        ins.push(&r);
+        args[5] = r.data();
+    }
+    let want = interp::eval_op("se", &Op::SeBlock(se.clone()), &ins).expect("interp");
+    // Both variants: the kernel squeezes itself, or reads means a conv epilogue computed.
+    let mut worst = 0f64;
+    for pre_squeezed in [false, true] {
+        let sh = SeShape { c, cr, hw: h * w };
+        let k = one(|j| kernels::se_block(j, sh, &se, pre_squeezed));
+        let mut y = vec![0f32; x.numel()];
+        let mut scratch = vec![0f32; cr + c];
+        if pre_squeezed {
+            scratch = vec![0f32; cr];
+            for plane in x.data().chunks(h * w) {
+                let m = plane.iter().map(|v| f64::from(*v)).sum::<f64>() / (h * w) as f64;
+                scratch.push(m as f32);
+            }
+        }
+        let mut call: Vec<Arg<'_>> = args.iter().map(|a| Arg::In(a)).collect();
+        call.push(Arg::Out(&mut y));
+        call.push(Arg::Out(&mut scratch));
+        k.call(batch, &mut call).expect("call");
+        worst = worst.max(rel_l2(&y, want.data()));
+    }
+    worst
+}
+
+#[test]
+fn se_block_on_resnet_like_shapes() {
+    let e = se_case(
+        64,
+        4,
+        (7, 9),
+        2,
+        (Act::Relu, Act::Sigmoid, Some(Act::Relu)),
+        (true, true, true),
+        9,
+    );
+    assert!(e < 1e-5, "{e:e}");
+}
+
+fn act_strategy() -> impl Strategy<Value = Act> {
+    (0..ACTS.len()).prop_map(|i| ACTS[i])
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+    #[test]
+    fn se_block_matches_the_interpreter(
+        c in 1usize..41, cr in 1usize..9, h in 1usize..6, w in 1usize..6, batch in 1usize..4,
+        act in act_strategy(), gate in act_strategy(), post in proptest::option::of(act_strategy()),
+        flags in (any::<bool>(), any::<bool>(), any::<bool>()), seed in 0u64..1000,
+    ) {
+        let post = if flags.2 { post } else { None };
+        let e = se_case(c, cr, (h, w), batch, (act, gate, post), flags, seed);
+        prop_assert!(e < 1e-5, "rel L2 {:e}", e);
+    }
+}

@@ -1,0 +1,248 @@
+//! Convolutions (plain and fused): the tiled implicit GEMM for dense and grouped convolutions,
+//! a register-blocked direct kernel for depthwise and narrow grouped ones, all with the fused
+//! epilogue; 1x1 convolutions read their input as aligned vec4s. A convolution whose weight is
+//! not a constant (an ONNX graph input) runs on the direct kernel, which needs no packing.
+
+use std::sync::Arc;
+
+use excite_ir::op::Conv;
+use excite_ir::{FusedConv, Node, ValueId};
+
+use crate::WgslError;
+use crate::expr::{Step, conv_epilogue, emit};
+use crate::lower::{Lower, bindings, unsupported};
+use crate::render::{i, u};
+
+const GEMM: &str = include_str!("kernels/conv.wgsl");
+const POINTWISE: &str = include_str!("kernels/conv1x1.wgsl");
+const POINTWISE_SQUEEZE: &str = include_str!("kernels/conv1x1_squeeze.wgsl");
+const GROUPED: &str = include_str!("kernels/grouped.wgsl");
+
+pub(crate) fn fused_conv(
+    l: &mut Lower<'_>,
+    node: &Node,
+    f: &FusedConv,
+    y: usize,
+) -> Result<(), WgslError> {
+    let bias = f.bias.then(|| node.inputs.get(2).copied()).flatten();
+    if f.bias && bias.is_none() {
+        return Err(unsupported(node, "bias input missing"));
+    }
+    let steps = conv_epilogue(false, f.act, f.residual, f.post_act);
+    let res = if f.residual {
+        let r = node.inputs.get(2 + usize::from(f.bias)).copied();
+        Some(r.ok_or_else(|| unsupported(node, "residual input missing"))?)
+    } else {
+        None
+    };
+    lower(l, node, &f.conv, bias, res, &steps, y)
+}
+
+pub(crate) fn conv(
+    l: &mut Lower<'_>,
+    node: &Node,
+    c: &Conv,
+    bias: Option<ValueId>,
+    steps: &[Step],
+    y: usize,
+) -> Result<(), WgslError> {
+    lower(l, node, c, bias, None, steps, y)
+}
+
+fn lower(
+    l: &mut Lower<'_>,
+    node: &Node,
+    c: &Conv,
+    bias: Option<ValueId>,
+    res: Option<ValueId>,
+    post: &[Step],
+    y: usize,
+) -> Result<(), WgslError> {
+    let (xv, wv) = (node.inputs[0], node.inputs[1]);
+    let xs = l.shape(xv)?;
+    let ws = l.shape(wv)?;
+    let os = l.shape(node.outputs[0])?;
+    let (&[n, cin, h, w], &[m, cg, kh, kw], &[_, _, oh, ow]) = (&xs[..], &ws[..], &os[..]) else {
+        return Err(unsupported(
+            node,
+            "only 2-D convolutions (4-D tensors) are supported",
+        ));
+    };
+    let g = c.group;
+    if g == 0 || cin != cg * g || m % g != 0 {
+        return Err(unsupported(node, "channels do not match the groups"));
+    }
+    let mg = m / g;
+    let mut steps = Vec::new();
+    if bias.is_some() {
+        steps.push(Step::Bias);
+    }
+    steps.extend_from_slice(post);
+    let epilogue = emit(&steps)?;
+    // The GEMM kernels read weights packed on the host; a weight computed at run time (an
+    // ONNX graph input) goes to the direct kernel, which reads the plain OIHW layout.
+    let direct = narrow_groups(g, cg, mg) || l.weight_data(wv).is_none();
+    let one_by_one = !direct && [kh, kw] == [1, 1] && c.strides == [1, 1] && c.pads == [0; 4];
+    let aligned = (h * w).is_multiple_of(4);
+    // A 1x1 conv feeding an SE block also writes the squeeze's partial sums.
+    let squeeze = one_by_one && l.squeezed.contains_key(&node.outputs[0]);
+    let pointwise = one_by_one && aligned;
+    let mut decl = vec![if pointwise {
+        ("x4", false, "vec4<f32>")
+    } else {
+        ("x", false, "f32")
+    }];
+    let mut binds = vec![l.buffer_of(xv)?];
+    let wbuf = if direct {
+        l.buffer_of(wv)?
+    } else {
+        let data = l
+            .weight_data(wv)
+            .ok_or_else(|| unsupported(node, "the weight must be a constant"))?;
+        let k = cg * kh * kw;
+        let packed = pack(data, g, mg, k);
+        l.weight(&format!("{}.packed", l.g.value(wv).name), packed)?
+    };
+    decl.push((
+        if direct { "wt" } else { "wp" },
+        false,
+        if direct { "f32" } else { "vec4<f32>" },
+    ));
+    binds.push(wbuf);
+    if let Some(b) = bias {
+        decl.push(("bias", false, "f32"));
+        binds.push(l.buffer_of(b)?);
+    }
+    if let Some(r) = res {
+        decl.push(("res", false, "f32"));
+        binds.push(l.buffer_of(r)?);
+    }
+    decl.push(("y", true, "f32"));
+    binds.push(y);
+    let epilogue = ("epilogue", epilogue);
+    let k = cg * kh * kw;
+    let ntot = n * oh * ow;
+    let gemm = [
+        ("cin", u(cin)),
+        ("cg", u(cg)),
+        ("mg", u(mg)),
+        ("mpad", u(mg.next_multiple_of(64))),
+        ("k", u(k)),
+        ("kpad", u(k.next_multiple_of(16))),
+        ("ntot", u(ntot)),
+        ("cout", u(m)),
+    ];
+    let gemm_groups = [ntot.div_ceil(64) as u32, mg.div_ceil(64) as u32, g as u32];
+    if squeeze {
+        let out = node.outputs[0];
+        let hw = h * w;
+        let tiles = hw.div_ceil(64);
+        let partials = l.temp(&format!("{}.partials", node.name), n * tiles * m)?;
+        decl.push(("partials", true, "f32"));
+        binds.push(partials);
+        let load_quad = if aligned {
+            "    return x4[i / 4u];".to_string()
+        } else {
+            "    var q = vec4<f32>(0.0);\n    for (var j = 0u; j < min(left, 4u); j = j + 1u) {\n        q[j] = x[i + j];\n    }\n    return q;".to_string()
+        };
+        let mut v = vec![
+            ("bindings", bindings(&decl)),
+            ("hw", u(hw)),
+            ("tiles", u(tiles)),
+            ("load_quad", load_quad),
+            epilogue,
+        ];
+        v.extend(gemm);
+        let module = l.module("conv1x1_squeeze", POINTWISE_SQUEEZE, &v)?;
+        let groups = [(n * tiles) as u32, mg.div_ceil(64) as u32, g as u32];
+        l.dispatch(node, module, binds, groups)?;
+        l.squeezed.insert(out, Some((partials, tiles)));
+        return Ok(());
+    }
+    if pointwise {
+        let mut v = vec![("bindings", bindings(&decl)), ("hw", u(h * w)), epilogue];
+        v.extend(gemm);
+        let module = l.module("conv1x1", POINTWISE, &v)?;
+        return l.dispatch(node, module, binds, gemm_groups);
+    }
+    let mut v = vec![
+        ("bindings", bindings(&decl)),
+        ("h", i(h)),
+        ("w", i(w)),
+        ("oh", u(oh)),
+        ("ow", u(ow)),
+        ("kh", u(kh)),
+        ("kw", u(kw)),
+        ("pt", i(c.pads[0])),
+        ("pl", i(c.pads[1])),
+        epilogue,
+    ];
+    if direct {
+        let owq = ow.div_ceil(4);
+        let total = n * m * oh * owq;
+        let (wg, row) = l.grid(total);
+        v.extend([
+            ("c", u(m)),
+            ("cin", u(cin)),
+            ("cg", u(cg)),
+            ("mg", u(mg)),
+            ("owq", u(owq)),
+            ("sh", i(c.strides[0])),
+            ("sw", i(c.strides[1])),
+            ("dh", i(c.dilations[0])),
+            ("dw", i(c.dilations[1])),
+            ("total", u(total)),
+            ("row", row),
+        ]);
+        let module = l.module("grouped", GROUPED, &v)?;
+        return l.dispatch(node, module, binds, wg);
+    }
+    v.extend(gemm);
+    v.extend([
+        ("sh", u(c.strides[0])),
+        ("sw", u(c.strides[1])),
+        ("dh", u(c.dilations[0])),
+        ("dw", u(c.dilations[1])),
+    ]);
+    let module = l.module("conv", GEMM, &v)?;
+    l.dispatch(node, module, binds, gemm_groups)
+}
+
+/// Depthwise, or grouped with so few channels per group that a 64-wide GEMM tile would
+/// mostly compute padding: the direct kernel does less work.
+fn narrow_groups(groups: usize, cg: usize, mg: usize) -> bool {
+    groups > 1 && mg <= 16 && cg <= 16
+}
+
+/// Repacks `w[g*mg + m][k]` as `[g][k padded to 16][m padded to 64]`, zero-filled, so the
+/// kernel's weight tile loads are aligned `vec4`s along `m` with no bounds checks.
+fn pack(w: &[f32], groups: usize, mg: usize, k: usize) -> Arc<[f32]> {
+    let (kpad, mpad) = (k.next_multiple_of(16), mg.next_multiple_of(64));
+    let mut out = vec![0f32; groups * kpad * mpad];
+    for g in 0..groups {
+        for m in 0..mg {
+            for kk in 0..k {
+                out[(g * kpad + kk) * mpad + m] = w[(g * mg + m) * k + kk];
+            }
+        }
+    }
+    Arc::from(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pack_transposes_and_pads() {
+        // 2 groups of 1 output channel, k = 2: w = [[1, 2], [3, 4]].
+        let p = pack(&[1.0, 2.0, 3.0, 4.0], 2, 1, 2);
+        assert_eq!(p.len(), 2 * 16 * 64);
+        let at = |g: usize, k: usize, m: usize| p[(g * 16 + k) * 64 + m];
+        assert_eq!(
+            [at(0, 0, 0), at(0, 1, 0), at(1, 0, 0), at(1, 1, 0)],
+            [1.0, 2.0, 3.0, 4.0]
+        );
+        assert_eq!(p.iter().filter(|&&v| v != 0.0).count(), 4);
+    }
+}

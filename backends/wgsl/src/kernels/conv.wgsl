@@ -1,0 +1,103 @@
+// Convolution as a tiled implicit GEMM: Y[m, n] = sum_k W[m, k] * X[k, n] per group, where
+// m is the output channel, n = (batch, oy, ox) and k = (ci, ky, kx) gathers the input
+// (im2col on the fly). A 256-thread workgroup computes a 64x64 tile, each thread a 4x4 block
+// in registers; K advances 16 at a time through workgroup memory. Weights are packed on the
+// host as [group][K padded to 16][M padded to 64], so every weight load is an aligned vec4.
+{{bindings}}
+const CIN: u32 = {{cin}};     // input channels (all groups)
+const CG: u32 = {{cg}};       // input channels per group
+const H: i32 = {{h}};
+const W: i32 = {{w}};
+const OH: u32 = {{oh}};
+const OW: u32 = {{ow}};
+const KH: u32 = {{kh}};
+const KW: u32 = {{kw}};
+const SH: u32 = {{sh}};
+const SW: u32 = {{sw}};
+const DH: u32 = {{dh}};
+const DW: u32 = {{dw}};
+const PT: i32 = {{pt}};
+const PL: i32 = {{pl}};
+const MG: u32 = {{mg}};       // output channels per group
+const MPAD: u32 = {{mpad}};   // MG rounded up to 64
+const K: u32 = {{k}};         // CG * KH * KW
+const KPAD: u32 = {{kpad}};   // K rounded up to 16
+const NTOT: u32 = {{ntot}};   // batch * OH * OW
+const COUT: u32 = {{cout}};
+
+var<workgroup> As: array<vec4<f32>, 256>; // [16 k][16 m-quads]
+var<workgroup> Bs: array<vec4<f32>, 256>; // [16 k][16 n-quads]
+
+@compute @workgroup_size(16, 16)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let tx = lid.x;
+    let ty = lid.y;
+    let tid = ty * 16u + tx;
+    let g = wg.z;
+    let m0 = wg.y * 64u;
+    let n0 = wg.x * 64u;
+    var acc: array<vec4<f32>, 4>;
+    let lk = tid / 16u;
+    let lq = tid % 16u;
+    // The four output columns this thread gathers for the B tile never change with k, so
+    // their image offset and window origin are decoded once.
+    var xbase: array<u32, 4>;
+    var iy0: array<i32, 4>;
+    var ix0: array<i32, 4>;
+    var live: array<bool, 4>;
+    for (var j = 0u; j < 4u; j = j + 1u) {
+        let n = n0 + lq * 4u + j;
+        live[j] = n < NTOT;
+        let ox = n % OW;
+        let oy = (n / OW) % OH;
+        let b = n / (OW * OH);
+        xbase[j] = (b * CIN + g * CG) * u32(H * W);
+        iy0[j] = i32(oy * SH) - PT;
+        ix0[j] = i32(ox * SW) - PL;
+    }
+    for (var k0 = 0u; k0 < KPAD; k0 = k0 + 16u) {
+        As[tid] = wp[((g * KPAD + k0 + lk) * MPAD + m0) / 4u + lq];
+        let kb = k0 + lk;
+        let kx = kb % KW;
+        let ky = (kb / KW) % KH;
+        let ci = kb / (KW * KH);
+        var bv = vec4<f32>(0.0);
+        for (var j = 0u; j < 4u; j = j + 1u) {
+            let iy = iy0[j] + i32(ky * DH);
+            let ix = ix0[j] + i32(kx * DW);
+            if (kb < K && live[j] && iy >= 0 && iy < H && ix >= 0 && ix < W) {
+                bv[j] = x[xbase[j] + (ci * u32(H) + u32(iy)) * u32(W) + u32(ix)];
+            }
+        }
+        Bs[tid] = bv;
+        workgroupBarrier();
+        for (var kk = 0u; kk < 16u; kk = kk + 1u) {
+            let a = As[kk * 16u + ty];
+            let bq = Bs[kk * 16u + tx];
+            acc[0] = acc[0] + a.x * bq;
+            acc[1] = acc[1] + a.y * bq;
+            acc[2] = acc[2] + a.z * bq;
+            acc[3] = acc[3] + a.w * bq;
+        }
+        workgroupBarrier();
+    }
+    for (var i = 0u; i < 4u; i = i + 1u) {
+        let m = m0 + ty * 4u + i;
+        if (m >= MG) {
+            continue;
+        }
+        let c = g * MG + m;
+        for (var j = 0u; j < 4u; j = j + 1u) {
+            let n = n0 + tx * 4u + j;
+            if (n >= NTOT) {
+                continue;
+            }
+            let b = n / (OH * OW);
+            let p = n % (OH * OW);
+            let o = (b * COUT + c) * OH * OW + p;
+            var v = acc[i][j];
+{{epilogue}}
+            y[o] = v;
+        }
+    }
+}

@@ -1,0 +1,70 @@
+// Pointwise (1x1, stride 1, no padding) convolution as a tiled GEMM: Y[m, n] = sum_k W[m, k] X[k, n]
+// with k the input channel and n = (batch, pixel). The same 64x64 tile and 4x4 register blocks
+// as conv.wgsl, but the B tile is read straight from x as aligned vec4s (H*W is a multiple of 4,
+// so four consecutive columns never straddle two images).
+{{bindings}}
+const CIN: u32 = {{cin}};     // input channels (all groups)
+const CG: u32 = {{cg}};       // input channels per group
+const HW: u32 = {{hw}};
+const MG: u32 = {{mg}};       // output channels per group
+const MPAD: u32 = {{mpad}};   // MG rounded up to 64
+const K: u32 = {{k}};         // CG
+const KPAD: u32 = {{kpad}};   // K rounded up to 16
+const NTOT: u32 = {{ntot}};   // batch * OH * OW
+const COUT: u32 = {{cout}};
+
+var<workgroup> As: array<vec4<f32>, 256>; // [16 k][16 m-quads]
+var<workgroup> Bs: array<vec4<f32>, 256>; // [16 k][16 n-quads]
+
+@compute @workgroup_size(16, 16)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let tx = lid.x;
+    let ty = lid.y;
+    let tid = ty * 16u + tx;
+    let g = wg.z;
+    let m0 = wg.y * 64u;
+    let n0 = wg.x * 64u;
+    var acc: array<vec4<f32>, 4>;
+    let lk = tid / 16u;
+    let lq = tid % 16u;
+    // This thread's four B columns: one aligned quad of one image, fixed for every k.
+    let nq = n0 + lq * 4u;
+    let live = nq < NTOT;
+    let qbase = ((nq / HW) * CIN + g * CG) * HW + nq % HW;
+    for (var k0 = 0u; k0 < KPAD; k0 = k0 + 16u) {
+        As[tid] = wp[((g * KPAD + k0 + lk) * MPAD + m0) / 4u + lq];
+        let kb = k0 + lk;
+        var bv = vec4<f32>(0.0);
+        if (kb < K && live) {
+            bv = x4[(qbase + kb * HW) / 4u];
+        }
+        Bs[tid] = bv;
+        workgroupBarrier();
+        for (var kk = 0u; kk < 16u; kk = kk + 1u) {
+            let a = As[kk * 16u + ty];
+            let bq = Bs[kk * 16u + tx];
+            acc[0] = acc[0] + a.x * bq;
+            acc[1] = acc[1] + a.y * bq;
+            acc[2] = acc[2] + a.z * bq;
+            acc[3] = acc[3] + a.w * bq;
+        }
+        workgroupBarrier();
+    }
+    for (var i = 0u; i < 4u; i = i + 1u) {
+        let m = m0 + ty * 4u + i;
+        if (m >= MG) {
+            continue;
+        }
+        let c = g * MG + m;
+        for (var j = 0u; j < 4u; j = j + 1u) {
+            let n = n0 + tx * 4u + j;
+            if (n >= NTOT) {
+                continue;
+            }
+            let o = ((n / HW) * COUT + c) * HW + n % HW;
+            var v = acc[i][j];
+{{epilogue}}
+            y[o] = v;
+        }
+    }
+}

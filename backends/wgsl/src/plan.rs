@@ -1,0 +1,202 @@
+//! The compiled program (modules, buffers, dispatches) and the liveness-based buffer planner.
+
+use std::fmt::Write as _;
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::WgslError;
+
+/// Every module's compute entry point.
+pub const ENTRY_POINT: &str = "main";
+
+/// The device limits the plan must respect (wgpu's defaults unless the runtime passes the
+/// adapter's own).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Limits {
+    pub max_storage_buffer_binding_size: u64,
+    pub max_buffer_size: u64,
+    pub max_compute_workgroups_per_dimension: u32,
+    pub max_compute_workgroup_storage_size: u32,
+    pub max_storage_buffers_per_shader_stage: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_storage_buffer_binding_size: 128 << 20,
+            max_buffer_size: 256 << 20,
+            max_compute_workgroups_per_dimension: 65535,
+            max_compute_workgroup_storage_size: 16384,
+            max_storage_buffers_per_shader_stage: 8,
+        }
+    }
+}
+
+/// One WGSL module (entry point [`ENTRY_POINT`]).
+#[derive(Clone, Debug)]
+pub struct Module {
+    pub name: String,
+    pub source: String,
+}
+
+/// What a buffer holds before the first dispatch.
+#[derive(Clone, Debug)]
+pub enum BufferKind {
+    /// The graph input of this name, written before every inference.
+    Input(String),
+    /// Constant data uploaded once (a weight, possibly repacked for its kernel).
+    Weight(Arc<[f32]>),
+    /// Intermediate tensors; reused by tensors whose lifetimes do not overlap.
+    Scratch,
+}
+
+/// A storage buffer of `bytes` bytes (a multiple of 4, at least 4).
+#[derive(Clone, Debug)]
+pub struct Buffer {
+    pub label: String,
+    pub bytes: u64,
+    pub kind: BufferKind,
+}
+
+/// One compute dispatch: binding `i` of group 0 is buffer `bindings[i]`.
+#[derive(Clone, Debug)]
+pub struct Dispatch {
+    pub node: String,
+    pub module: usize,
+    pub bindings: Vec<usize>,
+    pub workgroups: [u32; 3],
+}
+
+/// A graph input or output: the buffer holding it and its shape (batch resolved).
+#[derive(Clone, Debug)]
+pub struct Io {
+    pub name: String,
+    pub buffer: usize,
+    pub shape: Vec<usize>,
+}
+
+/// A graph compiled for one batch size.
+#[derive(Clone, Debug, Default)]
+pub struct WgslProgram {
+    pub batch: usize,
+    pub modules: Vec<Module>,
+    pub buffers: Vec<Buffer>,
+    pub dispatches: Vec<Dispatch>,
+    pub inputs: Vec<Io>,
+    pub outputs: Vec<Io>,
+}
+
+impl WgslProgram {
+    /// The program as files for a person to read: one `.wgsl` per module and `plan.txt`.
+    pub fn files(&self) -> Vec<(String, String)> {
+        let mut files: Vec<_> = self
+            .modules
+            .iter()
+            .enumerate()
+            .map(|(i, m)| (format!("{i:03}_{}.wgsl", m.name), m.source.clone()))
+            .collect();
+        files.push(("plan.txt".into(), self.plan_text()));
+        files
+    }
+
+    /// Writes [`WgslProgram::files`] into `dir` (created if missing).
+    pub fn write_to(&self, dir: &Path) -> Result<(), WgslError> {
+        let io = |path: &Path, source| WgslError::Io {
+            path: path.display().to_string(),
+            source,
+        };
+        std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
+        for (name, text) in self.files() {
+            let path = dir.join(name);
+            std::fs::write(&path, text).map_err(|e| io(&path, e))?;
+        }
+        Ok(())
+    }
+
+    /// The dispatch plan in text: buffers, inputs, outputs, then one line per dispatch.
+    pub fn plan_text(&self) -> String {
+        let mut s = format!("batch {}\n", self.batch);
+        for (i, b) in self.buffers.iter().enumerate() {
+            let kind = match &b.kind {
+                BufferKind::Input(n) => format!("input {n}"),
+                BufferKind::Weight(_) => "weight".into(),
+                BufferKind::Scratch => "scratch".into(),
+            };
+            let _ = writeln!(s, "buffer {i} {} bytes {kind} ({})", b.bytes, b.label);
+        }
+        for io in &self.inputs {
+            let _ = writeln!(
+                s,
+                "input {} {:?} in buffer {}",
+                io.name, io.shape, io.buffer
+            );
+        }
+        for io in &self.outputs {
+            let _ = writeln!(
+                s,
+                "output {} {:?} in buffer {}",
+                io.name, io.shape, io.buffer
+            );
+        }
+        for d in &self.dispatches {
+            let m = self.modules.get(d.module).map_or("?", |m| m.name.as_str());
+            let _ = writeln!(
+                s,
+                "dispatch {} module {} {m} bindings {:?} workgroups {:?}",
+                d.node, d.module, d.bindings, d.workgroups
+            );
+        }
+        s
+    }
+
+    /// Bytes of all scratch buffers together (what liveness planning keeps small).
+    pub fn scratch_bytes(&self) -> u64 {
+        self.buffers
+            .iter()
+            .filter(|b| matches!(b.kind, BufferKind::Scratch))
+            .map(|b| b.bytes)
+            .sum()
+    }
+}
+
+/// Hands out scratch buffers, best fit first, growing a free one before making a new one.
+#[derive(Debug, Default)]
+pub(crate) struct Allocator {
+    free: Vec<usize>,
+}
+
+impl Allocator {
+    pub(crate) fn alloc(&mut self, p: &mut WgslProgram, bytes: u64) -> usize {
+        let bytes = bytes.max(4);
+        let fit = self
+            .free
+            .iter()
+            .enumerate()
+            .filter(|&(_, &b)| p.buffers[b].bytes >= bytes)
+            .min_by_key(|&(_, &b)| p.buffers[b].bytes)
+            .or_else(|| {
+                self.free
+                    .iter()
+                    .enumerate()
+                    .max_by_key(|&(_, &b)| p.buffers[b].bytes)
+            })
+            .map(|(i, _)| i);
+        if let Some(i) = fit {
+            let b = self.free.swap_remove(i);
+            p.buffers[b].bytes = p.buffers[b].bytes.max(bytes);
+            return b;
+        }
+        p.buffers.push(Buffer {
+            label: format!("scratch{}", p.buffers.len()),
+            bytes,
+            kind: BufferKind::Scratch,
+        });
+        p.buffers.len() - 1
+    }
+
+    pub(crate) fn release(&mut self, b: usize) {
+        if !self.free.contains(&b) {
+            self.free.push(b);
+        }
+    }
+}

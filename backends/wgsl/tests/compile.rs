@@ -1,0 +1,363 @@
+//! CPU-only: every op and fused op compiles to WGSL that naga parses and validates, zoo SE
+//! networks compile after `excite_passes::optimize`, and the limits are enforced with typed
+//! errors. (Numerical agreement with the interpreter is checked on a device in
+//! `runtime/tests/gpu_*.rs`.)
+
+use std::sync::Arc;
+
+use excite_ir::op::{Conv, Gemm, Pool};
+use excite_ir::{
+    Act, Dim, FusedConv, Graph, Op, SeBlock, Shape, Tensor, TensorType, ValueId, verify,
+};
+use excite_wgsl::{Limits, WgslError, compile};
+
+struct B {
+    g: Graph,
+    n: usize,
+}
+
+impl B {
+    fn new(x: &[usize]) -> (B, ValueId) {
+        let mut g = Graph::new("t");
+        let dims = std::iter::once(Dim::Batch).chain(x.iter().map(|&d| Dim::Fixed(d)));
+        let v = g
+            .add_input("x", TensorType::f32(Shape(dims.collect())))
+            .expect("input");
+        (B { g, n: 0 }, v)
+    }
+    fn w(&mut self, shape: &[usize]) -> ValueId {
+        self.n += 1;
+        let n: usize = shape.iter().product();
+        let data = (0..n).map(|i| (i % 7) as f32 * 0.25 - 0.5).collect();
+        let t = Tensor::new(shape.to_vec(), data).expect("tensor");
+        self.g
+            .add_weight(&format!("w{}", self.n), Arc::new(t))
+            .expect("weight")
+    }
+    fn op(&mut self, op: Op, ins: &[ValueId]) -> ValueId {
+        self.n += 1;
+        let out = format!("v{}", self.n);
+        self.g
+            .add_node(&format!("n{}", self.n), op, ins, &[&out])
+            .expect("node");
+        self.g.find_value(&out).expect("defined")
+    }
+    fn done(mut self, out: ValueId) -> Graph {
+        self.g.add_output(out).expect("output");
+        verify::verify(&mut self.g).expect("verifies");
+        self.g
+    }
+}
+
+/// One small graph per op kind, fused ones included.
+fn op_graphs() -> Vec<(&'static str, Graph)> {
+    let mut v = Vec::new();
+    let conv = Conv {
+        strides: [2, 1],
+        pads: [1, 1, 1, 0],
+        dilations: [1, 2],
+        group: 2,
+    };
+    let (mut b, x) = B::new(&[4, 9, 9]);
+    let w = b.w(&[6, 2, 3, 3]);
+    let bias = b.w(&[6]);
+    let y = b.op(Op::Conv(conv.clone()), &[x, w, bias]);
+    v.push(("conv", b.done(y)));
+    let (mut b, x) = B::new(&[4, 9, 9]);
+    let w = b.w(&[4, 1, 3, 3]);
+    let r = b.op(
+        Op::Conv(Conv {
+            group: 4,
+            ..conv.clone()
+        }),
+        &[x, w],
+    );
+    let f = FusedConv {
+        conv: Conv {
+            group: 4,
+            ..conv.clone()
+        },
+        bias: false,
+        act: Some(Act::Silu),
+        residual: true,
+        post_act: Some(Act::Relu),
+    };
+    let y = b.op(Op::FusedConv(f), &[x, w, r]);
+    v.push(("fused depthwise conv", b.done(y)));
+    let (mut b, x) = B::new(&[5, 3, 3]);
+    let ins = [
+        x,
+        b.w(&[2, 5, 1, 1]),
+        b.w(&[2]),
+        b.w(&[5, 2, 1, 1]),
+        b.w(&[5]),
+    ];
+    let r = b.op(Op::Relu, &[x]);
+    let se = SeBlock {
+        act: Act::HardSwish,
+        gate: Act::HardSigmoid {
+            alpha: 0.2,
+            beta: 0.5,
+        },
+        bias1: true,
+        bias2: true,
+        residual: true,
+        post_act: Some(Act::Relu),
+    };
+    let y = b.op(
+        Op::SeBlock(se),
+        &[ins[0], ins[1], ins[2], ins[3], ins[4], r],
+    );
+    v.push(("se block", b.done(y)));
+    let pool = Pool {
+        kernel: [3, 3],
+        strides: [2, 2],
+        pads: [1, 1, 1, 1],
+        dilations: [1, 1],
+        ceil_mode: true,
+        count_include_pad: false,
+    };
+    for (name, op) in [
+        ("maxpool", Op::MaxPool(pool.clone())),
+        ("avgpool", Op::AveragePool(pool)),
+        ("gap", Op::GlobalAveragePool),
+        (
+            "mean",
+            Op::ReduceMean {
+                axes: vec![1],
+                keepdims: false,
+            },
+        ),
+        ("softmax", Op::Softmax { axis: 2 }),
+        ("clip", Op::Clip { min: 0.0, max: 6.0 }),
+        ("sigmoid", Op::Sigmoid),
+        (
+            "expand",
+            Op::Expand {
+                shape: vec![1, 3, 5, 5],
+            },
+        ),
+    ] {
+        let (mut b, x) = B::new(&[3, 5, 5]);
+        let y = b.op(op, &[x]);
+        v.push((name, b.done(y)));
+    }
+    for (name, op) in [
+        ("add", Op::Add),
+        ("sub", Op::Sub),
+        ("mul", Op::Mul),
+        ("div", Op::Div),
+    ] {
+        let (mut b, x) = B::new(&[3, 5, 5]);
+        let w = b.w(&[3, 1, 1]);
+        let y = b.op(op, &[x, w]);
+        v.push((name, b.done(y)));
+    }
+    let (mut b, x) = B::new(&[3, 5, 5]);
+    let ins = [x, b.w(&[3]), b.w(&[3]), b.w(&[3]), b.w(&[3])];
+    let y = b.op(Op::BatchNorm { epsilon: 1e-5 }, &ins);
+    v.push(("batchnorm", b.done(y)));
+    let (mut b, x) = B::new(&[3, 5, 5]);
+    let f = b.op(Op::Flatten { axis: 1 }, &[x]);
+    let w = b.w(&[10, 75]);
+    let c = b.w(&[10]);
+    let y = b.op(
+        Op::Gemm(Gemm {
+            trans_b: true,
+            ..Gemm::default()
+        }),
+        &[f, w, c],
+    );
+    let w2 = b.w(&[10, 4]);
+    let y = b.op(Op::MatMul, &[y, w2]);
+    let y = b.op(Op::Concat { axis: 1 }, &[y, y]);
+    v.push(("gemm matmul concat", b.done(y)));
+    v
+}
+
+#[test]
+fn every_op_compiles_to_valid_wgsl() {
+    let mut modules = 0;
+    let graphs = op_graphs();
+    for (name, g) in &graphs {
+        let p = compile(g, 2, &Limits::default()).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(!p.dispatches.is_empty(), "{name}");
+        assert!(p.dispatches.iter().all(|d| d.module < p.modules.len()));
+        modules += p.modules.len();
+    }
+    assert_eq!(graphs.len(), 17);
+    assert!(modules >= graphs.len(), "{modules} modules");
+}
+
+#[test]
+fn se_block_takes_two_dispatches() {
+    let graphs = op_graphs();
+    let (_, g) = graphs
+        .iter()
+        .find(|(n, _)| *n == "se block")
+        .expect("se case");
+    let p = compile(g, 3, &Limits::default()).expect("compiles");
+    let se: Vec<_> = p
+        .dispatches
+        .iter()
+        .filter(|d| p.modules[d.module].name.starts_with("se_"))
+        .collect();
+    assert_eq!(se.len(), 2);
+    assert_eq!(se[1].workgroups[1], 3, "one row of workgroups per image");
+}
+
+#[test]
+fn zoo_se_networks_compile_with_buffer_reuse() {
+    for name in [
+        "se-resnet50",
+        "se-resnext50-32x4d",
+        "efficientnet-b0",
+        "se-bn-inception",
+    ] {
+        let opts = excite_zoo::BuildOptions {
+            input_size: Some(64),
+            classes: 10,
+            ..Default::default()
+        };
+        let g = excite_zoo::build(name, &opts).expect("zoo");
+        let g = excite_passes::optimize(g, &excite_passes::Options::default())
+            .expect("optimize")
+            .graph;
+        let ses = g
+            .node_ids()
+            .filter(|&n| matches!(g.node(n).op, Op::SeBlock(_)))
+            .count();
+        assert!(ses > 0, "{name} has no fused SE block");
+        let p = compile(&g, 2, &Limits::default()).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let activations: u64 = g
+            .node_ids()
+            .flat_map(|n| g.node(n).outputs.clone())
+            .filter_map(|v| g.ty_of(v).and_then(|t| t.shape.numel_with(2)))
+            .map(|n| n as u64 * 4)
+            .sum();
+        assert!(
+            p.scratch_bytes() * 2 < activations,
+            "{name}: {} scratch bytes for {activations}",
+            p.scratch_bytes()
+        );
+        let kernels = |k: &str| p.modules.iter().filter(|m| m.name == k).count();
+        assert!(kernels("conv1x1") > 0 && kernels("se_excite") > 0, "{name}");
+        if name.starts_with("se-res") {
+            // Every SE input there comes from a 1x1 conv, which squeezes it: one SE dispatch.
+            let squeezing = p
+                .dispatches
+                .iter()
+                .filter(|d| p.modules[d.module].name == "conv1x1_squeeze")
+                .count();
+            assert_eq!(squeezing, ses, "{name}");
+            assert_eq!(kernels("se_pool"), 0, "{name}");
+        }
+        let files = p.files();
+        assert_eq!(files.len(), p.modules.len() + 1);
+        eprintln!(
+            "{name}: {ses} SE blocks, {} dispatches, {} modules",
+            p.dispatches.len(),
+            p.modules.len()
+        );
+    }
+}
+
+#[test]
+fn oversized_tensors_are_refused() {
+    let graphs = op_graphs();
+    let (_, g) = &graphs[0];
+    let tiny = Limits {
+        max_storage_buffer_binding_size: 64,
+        ..Limits::default()
+    };
+    let err = compile(g, 2, &tiny).map_err(|e| e.to_string());
+    assert!(
+        matches!(compile(g, 2, &tiny), Err(WgslError::TooLarge { .. })),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn plan_reuses_dead_buffers() {
+    // x -> conv -> relu -> maxpool: the relu output takes a fresh buffer while the conv output
+    // is live, then the pool output reuses the conv's buffer once it is dead.
+    let (mut b, x) = B::new(&[2, 4, 4]);
+    let w = b.w(&[3, 2, 3, 3]);
+    let c = b.op(
+        Op::Conv(Conv {
+            pads: [1; 4],
+            ..Conv::default()
+        }),
+        &[x, w],
+    );
+    let r = b.op(Op::Relu, &[c]);
+    let pool = Pool {
+        kernel: [2, 2],
+        strides: [2, 2],
+        pads: [0; 4],
+        dilations: [1, 1],
+        ceil_mode: false,
+        count_include_pad: false,
+    };
+    let y = b.op(Op::MaxPool(pool), &[r]);
+    let p = compile(&b.done(y), 2, &Limits::default()).expect("compiles");
+    expect_test::expect![[r#"
+        batch 2
+        buffer 0 256 bytes input x (x)
+        buffer 1 384 bytes scratch (scratch1)
+        buffer 2 8192 bytes weight (w1.packed)
+        buffer 3 384 bytes scratch (scratch3)
+        input x [2, 2, 4, 4] in buffer 0
+        output v4 [2, 3, 2, 2] in buffer 1
+        dispatch n2 module 0 conv bindings [0, 2, 1] workgroups [1, 1, 1]
+        dispatch n3 module 1 unary bindings [1, 3] workgroups [2, 1, 1]
+        dispatch n4 module 2 maxpool bindings [3, 1] workgroups [1, 1, 1]
+    "#]]
+    .assert_eq(&p.plan_text());
+}
+
+#[test]
+fn conv_with_a_runtime_weight_reads_it_unpacked() {
+    // ONNX's own Conv tests feed the weight as a graph input: it cannot be packed on the host,
+    // so the conv goes to the direct kernel, which reads the input buffer as OIHW.
+    let (mut b, x) = B::new(&[3, 6, 6]);
+    let wt = TensorType::f32(Shape(vec![
+        Dim::Fixed(5),
+        Dim::Fixed(3),
+        Dim::Fixed(3),
+        Dim::Fixed(3),
+    ]));
+    let w = b.g.add_input("w", wt).expect("weight input");
+    let conv = Conv {
+        strides: [1, 1],
+        pads: [1, 1, 1, 1],
+        dilations: [1, 1],
+        group: 1,
+    };
+    let y = b.op(Op::Conv(conv), &[x, w]);
+    let g = b.done(y);
+    let p = compile(&g, 2, &Limits::default()).expect("compiles");
+    let [d] = p.dispatches.as_slice() else {
+        panic!("{} dispatches", p.dispatches.len())
+    };
+    assert!(
+        p.modules[d.module].name.starts_with("grouped"),
+        "{}",
+        p.modules[d.module].name
+    );
+    let w_in = p
+        .inputs
+        .iter()
+        .find(|i| i.name == "w")
+        .expect("w is an input");
+    assert_eq!(w_in.shape, [5, 3, 3, 3]);
+    assert!(
+        d.bindings.contains(&w_in.buffer),
+        "the kernel reads the input buffer itself"
+    );
+    assert!(
+        !p.buffers
+            .iter()
+            .any(|b| matches!(b.kind, excite_wgsl::BufferKind::Weight(_)))
+    );
+}

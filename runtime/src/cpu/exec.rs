@@ -1,0 +1,354 @@
+//! Executing a [`CpuProgram`]: binds the inputs into their planned buffers, runs each step with
+//! its output buffer taken out of the arena (so inputs are borrowed immutably beside it), and
+//! copies the outputs into tensors. The work runs inside the program's thread pool: GEMMs split
+//! across its threads, the generated kernels run on the calling worker.
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use excite_cpu::Arg;
+use excite_cpu::jit::sgemm;
+use excite_cpu::pool::pool;
+use excite_ir::{Tensor, interp};
+use rayon::prelude::*;
+
+use super::lower::{Kind, Src, Step};
+use super::plan::StepUse;
+use super::{CpuError, CpuProgram, StepTime};
+
+/// The root values a step reads and writes, for the memory planner.
+pub fn step_use(s: &Step) -> StepUse {
+    let srcs: Vec<&Src> = match &s.kind {
+        Kind::Conv { x, r, .. } => std::iter::once(x).chain(r).collect(),
+        Kind::Se { ins, .. } => ins.iter().flatten().collect(),
+        Kind::Unary { x, .. } | Kind::Mean { x, .. } | Kind::Pool { x, .. } => vec![x],
+        Kind::Binary { a, b, .. } => vec![a, b],
+        Kind::Gemm { a, .. } => vec![a],
+        Kind::Concat { ins, .. } => ins.iter().collect(),
+        Kind::Fallback { ins, .. } => ins.iter().map(|(s, _)| s).collect(),
+    };
+    let reads = srcs
+        .into_iter()
+        .filter_map(|s| match s {
+            Src::Slot(v) => Some(*v),
+            Src::Weight(_) => None,
+        })
+        .collect();
+    StepUse {
+        reads,
+        writes: (s.out, s.out_len),
+    }
+}
+
+/// Scratch elements a step needs (im2col columns, SE vectors).
+pub fn scratch_len(s: &Step) -> usize {
+    match &s.kind {
+        Kind::Conv { conv, .. } => conv.shape.scratch_len(),
+        Kind::Se { scratch, .. } => *scratch,
+        _ => 0,
+    }
+}
+
+impl CpuProgram {
+    pub(super) fn execute(
+        &self,
+        inputs: &HashMap<String, Tensor>,
+        mut times: Option<&mut Vec<StepTime>>,
+    ) -> Result<Vec<(String, Tensor)>, CpuError> {
+        let mut bufs = self
+            .arena
+            .lock()
+            .map(|mut a| std::mem::take(&mut *a))
+            .unwrap_or_default();
+        bufs.resize_with(self.plan.slot_len.len() + 2, Vec::new);
+        for (b, &len) in bufs.iter_mut().zip(&self.plan.slot_len) {
+            b.resize(len, 0.0);
+        }
+        let scratch_slot = self.plan.slot_len.len();
+        bufs[scratch_slot].resize(self.scratch_len, 0.0);
+        let mut means = std::mem::take(&mut bufs[scratch_slot + 1]);
+        means.resize(self.means_len, 0.0);
+        for (name, root, shape) in &self.inputs {
+            let t = inputs.get(name).ok_or_else(|| CpuError::Input {
+                input: name.clone(),
+                msg: "missing".into(),
+            })?;
+            if t.shape() != shape.as_slice() {
+                return Err(CpuError::Input {
+                    input: name.clone(),
+                    msg: format!("shape {:?} differs from the compiled {shape:?}", t.shape()),
+                });
+            }
+            let slot = self.slot(*root, name)?;
+            bufs[slot][..t.numel()].copy_from_slice(t.data());
+        }
+        if inputs.len() != self.inputs.len() {
+            // Names an input the model does not have.
+            return Err(CpuError::Input {
+                input: inputs
+                    .keys()
+                    .find(|k| !self.inputs.iter().any(|(n, _, _)| n == *k))
+                    .cloned()
+                    .unwrap_or_default(),
+                msg: "the model has no such input".into(),
+            });
+        }
+        self.pool.install(|| -> Result<(), CpuError> {
+            for s in &self.steps {
+                let t0 = Instant::now();
+                let slot = self.slot(s.out, &s.node)?;
+                let mut out = std::mem::take(&mut bufs[slot]);
+                let mut scratch = std::mem::take(&mut bufs[scratch_slot]);
+                let r = self.step(s, &bufs, &mut out[..s.out_len], &mut scratch, &mut means);
+                bufs[slot] = out;
+                bufs[scratch_slot] = scratch;
+                r?;
+                if let Some(t) = times.as_deref_mut() {
+                    t.push(StepTime {
+                        node: s.node.clone(),
+                        op: s.op,
+                        kernel: s.kernel.clone(),
+                        seconds: t0.elapsed().as_secs_f64(),
+                    });
+                }
+            }
+            Ok(())
+        })?;
+        let mut outs = Vec::with_capacity(self.outputs.len());
+        for (name, root, shape) in &self.outputs {
+            let slot = self.slot(*root, name)?;
+            let n: usize = shape.iter().product();
+            let t = Tensor::new(shape.clone(), bufs[slot][..n].to_vec()).map_err(|e| {
+                CpuError::Exec {
+                    node: name.clone(),
+                    source: e,
+                }
+            })?;
+            outs.push((name.clone(), t));
+        }
+        if let Ok(mut a) = self.arena.lock() {
+            bufs[self.plan.slot_len.len() + 1] = means;
+            *a = bufs;
+        }
+        Ok(outs)
+    }
+
+    /// Runs the SE kernel on all images at once, or on one image per task across the pool's
+    /// threads (each with its own scratch) when there are several of both. With
+    /// `pre_squeezed`, the channel means (`C` per image, from the conv epilogue) are copied
+    /// behind the `Cr` values of `z` in the kernel's scratch.
+    #[allow(clippy::too_many_arguments)]
+    fn se_images(
+        &self,
+        k: &excite_cpu::Kernel,
+        srcs: &[&[f32]],
+        (imgs, c, cr): (usize, usize, usize),
+        pre_squeezed: Option<&[f32]>,
+        scratch_len: usize,
+        out: &mut [f32],
+        scratch: &mut [f32],
+    ) -> Result<(), CpuError> {
+        let fill = |scr: &mut [f32], means: &[f32]| -> Result<(), CpuError> {
+            let dst = scr.get_mut(cr..cr + means.len());
+            match dst {
+                Some(d) => {
+                    d.copy_from_slice(means);
+                    Ok(())
+                }
+                None => Err(CpuError::Unsupported {
+                    node: k.name().to_string(),
+                    msg: "SE scratch too small for the channel means".into(),
+                }),
+            }
+        };
+        let call = |n: usize, srcs: [&[f32]; 6], out: &mut [f32], scratch: &mut [f32]| {
+            let mut args: Vec<Arg<'_>> = srcs.into_iter().map(Arg::In).collect();
+            args.push(Arg::Out(out));
+            args.push(Arg::Out(scratch));
+            k.call(n, &mut args)
+        };
+        let &[x, w1, b1, w2, b2, r] = srcs else {
+            return Err(CpuError::Unsupported {
+                node: k.name().to_string(),
+                msg: format!("SE block with {} operands", srcs.len()),
+            });
+        };
+        if self.threads < 2 || imgs < 2 {
+            if let Some(m) = pre_squeezed {
+                fill(scratch, m.get(..imgs * c).unwrap_or(m))?;
+            }
+            return Ok(call(imgs, [x, w1, b1, w2, b2, r], out, scratch)?);
+        }
+        let chw = out.len() / imgs;
+        out.par_chunks_mut(chw.max(1))
+            .enumerate()
+            .try_for_each(|(i, y)| {
+                let mut scr = vec![
+                    0f32;
+                    if pre_squeezed.is_some() {
+                        cr + c
+                    } else {
+                        scratch_len
+                    }
+                ];
+                if let Some(m) = pre_squeezed {
+                    fill(&mut scr, m.get(i * c..(i + 1) * c).unwrap_or(&[]))?;
+                }
+                let srcs = [image(x, i, chw), w1, b1, w2, b2, image(r, i, chw)];
+                Ok(call(1, srcs, y, &mut scr)?)
+            })
+    }
+
+    fn slot(&self, root: usize, node: &str) -> Result<usize, CpuError> {
+        self.plan
+            .slot_of
+            .get(root)
+            .copied()
+            .flatten()
+            .ok_or_else(|| CpuError::Unsupported {
+                node: node.to_string(),
+                msg: "value has no planned buffer".into(),
+            })
+    }
+
+    fn read<'a>(
+        &self,
+        bufs: &'a [Vec<f32>],
+        s: &'a Src,
+        node: &str,
+    ) -> Result<&'a [f32], CpuError> {
+        match s {
+            Src::Weight(t) => Ok(t.data()),
+            Src::Slot(v) => Ok(&bufs[self.slot(*v, node)?]),
+        }
+    }
+
+    fn step<'s>(
+        &'s self,
+        s: &'s Step,
+        bufs: &'s [Vec<f32>],
+        out: &mut [f32],
+        scratch: &mut [f32],
+        means: &mut [f32],
+    ) -> Result<(), CpuError> {
+        let rd = |src: &'s Src| -> Result<&'s [f32], CpuError> { self.read(bufs, src, &s.node) };
+        let n = out.len();
+        match &s.kind {
+            Kind::Conv {
+                conv,
+                epi,
+                epi_spec,
+                x,
+                r,
+            } => {
+                let r = r.as_ref().map(rd).transpose()?.unwrap_or(&[]);
+                let means: &mut [f32] = if epi_spec.means { means } else { &mut [] };
+                let epi = &self.kernels[*epi];
+                conv.run(epi, rd(x)?, r, out, means, scratch, self.threads)?;
+            }
+            Kind::Se {
+                k,
+                ins,
+                n: imgs,
+                scratch: sl,
+                sh,
+                pre_squeezed,
+                ..
+            } => {
+                let mut srcs: Vec<&[f32]> = Vec::with_capacity(6);
+                for i in ins {
+                    srcs.push(i.as_ref().map(rd).transpose()?.unwrap_or(&[]));
+                }
+                let pre = pre_squeezed.then_some(&*means);
+                let dims = (*imgs, sh.c, sh.cr);
+                self.se_images(&self.kernels[*k], &srcs, dims, pre, *sl, out, scratch)?;
+            }
+            Kind::Unary { k, x } => {
+                self.kernels[*k].call(n, &mut [Arg::In(rd(x)?), Arg::Out(out)])?;
+            }
+            Kind::Binary { k, a, b } => {
+                let args = &mut [Arg::In(rd(a)?), Arg::In(rd(b)?), Arg::Out(out)];
+                self.kernels[*k].call(n, args)?;
+            }
+            Kind::Mean { k, x, planes } => {
+                self.kernels[*k].call(*planes, &mut [Arg::In(rd(x)?), Arg::Out(out)])?;
+            }
+            Kind::Pool {
+                attrs,
+                kind,
+                x,
+                dims,
+            } => {
+                let [planes, h, w, oh, ow] = *dims;
+                pool(attrs, *kind, (planes, h, w), (oh, ow), rd(x)?, out);
+            }
+            Kind::Gemm { a, mnk, b, bias } => {
+                let (m, nn, k) = *mnk;
+                if bias.is_empty() {
+                    out.fill(0.0);
+                } else {
+                    out.chunks_exact_mut(nn)
+                        .for_each(|row| row.copy_from_slice(bias));
+                }
+                sgemm((m, nn, k), out, nn, rd(a)?, k, b, nn, true, self.threads)?;
+            }
+            Kind::Concat { ins, outer, inner } => {
+                let outer = *outer;
+                let row: usize = inner.iter().sum();
+                if outer * row != n {
+                    return Err(CpuError::Unsupported {
+                        node: s.node.clone(),
+                        msg: format!("concat of {outer} x {row} into {n} elements"),
+                    });
+                }
+                let mut at = 0;
+                for (src, &len) in ins.iter().zip(inner) {
+                    let x = rd(src)?;
+                    if x.len() < outer * len {
+                        return Err(CpuError::Unsupported {
+                            node: s.node.clone(),
+                            msg: "concat input shorter than its shape".into(),
+                        });
+                    }
+                    for o in 0..outer {
+                        let dst = &mut out[o * row + at..o * row + at + len];
+                        dst.copy_from_slice(&x[o * len..(o + 1) * len]);
+                    }
+                    at += len;
+                }
+            }
+            Kind::Fallback { op, ins } => {
+                let mut tensors = Vec::with_capacity(ins.len());
+                for (src, shape) in ins {
+                    let len: usize = shape.iter().product();
+                    let data = rd(src)?.get(..len).unwrap_or_default().to_vec();
+                    tensors.push(
+                        Tensor::new(shape.clone(), data).map_err(|e| CpuError::Exec {
+                            node: s.node.clone(),
+                            source: e,
+                        })?,
+                    );
+                }
+                let refs: Vec<&Tensor> = tensors.iter().collect();
+                let y = interp::eval_op(&s.node, op, &refs).map_err(|e| CpuError::Exec {
+                    node: s.node.clone(),
+                    source: e,
+                })?;
+                if y.numel() != n {
+                    return Err(CpuError::Unsupported {
+                        node: s.node.clone(),
+                        msg: format!("interpreter gave {} elements, planned {n}", y.numel()),
+                    });
+                }
+                out.copy_from_slice(y.data());
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Image `i` of a batched buffer with `chw` elements per image; empty when absent (the kernel's
+/// length check then refuses the call if the operand was required).
+fn image(s: &[f32], i: usize, chw: usize) -> &[f32] {
+    s.get(i * chw..(i + 1) * chw).unwrap_or(&[])
+}

@@ -1,0 +1,513 @@
+//! Lowering: each node of a batch-resolved graph becomes one [`Step`] — a generated kernel, a
+//! GEMM-based convolution, a pool, a GEMM, a concat by copies — or, for the rarer ops without
+//! a native kernel (Softmax, Expand, MatMul, BatchNorm, broadcasting binaries, ...), a call to
+//! the reference interpreter's `eval_op` (correct by construction, slower). Flatten, Reshape, Identity and Dropout are views:
+//! their output aliases the input's buffer and no step runs.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use excite_cpu::conv::{ConvKernel, ConvShape};
+use excite_cpu::kernels::{self, BinOp, Epilogue, SeShape};
+use excite_cpu::pool::PoolKind;
+use excite_cpu::{Jit, Pending};
+use excite_ir::op::Pool;
+use excite_ir::{Graph, Node, Op, SeBlock, Tensor, ValueDef, ValueId};
+
+use super::CpuError;
+
+/// Where a step reads a tensor from.
+#[derive(Clone, Debug)]
+pub enum Src {
+    /// The buffer of this (root) value.
+    Slot(usize),
+    Weight(Arc<Tensor>),
+}
+
+/// What a step runs.
+#[derive(Debug)]
+pub enum Kind {
+    /// `means`: the epilogue also writes each channel's mean into the program's means buffer
+    /// (the squeeze of the SE block that reads this output).
+    Conv {
+        conv: ConvKernel,
+        epi: usize,
+        epi_spec: Epilogue,
+        x: Src,
+        r: Option<Src>,
+    },
+    /// `pre_squeezed`: the channel means come from the producing conv (the means buffer).
+    Se {
+        k: usize,
+        ins: [Option<Src>; 6],
+        n: usize,
+        scratch: usize,
+        se: SeBlock,
+        sh: SeShape,
+        pre_squeezed: bool,
+    },
+    Unary {
+        k: usize,
+        x: Src,
+    },
+    Binary {
+        k: usize,
+        a: Src,
+        b: Src,
+    },
+    Mean {
+        k: usize,
+        x: Src,
+        planes: usize,
+    },
+    Pool {
+        attrs: Pool,
+        kind: PoolKind,
+        x: Src,
+        dims: [usize; 5],
+    },
+    Gemm {
+        a: Src,
+        mnk: (usize, usize, usize),
+        b: Vec<f32>,
+        bias: Vec<f32>,
+    },
+    /// Copies each input's block of `inner[i]` elements per outer index, in input order.
+    Concat {
+        ins: Vec<Src>,
+        outer: usize,
+        inner: Vec<usize>,
+    },
+    Fallback {
+        op: Op,
+        ins: Vec<(Src, Vec<usize>)>,
+    },
+}
+
+/// One scheduled node.
+#[derive(Debug)]
+pub struct Step {
+    pub node: String,
+    pub op: &'static str,
+    /// The generated kernel's name, or a description of the native routine.
+    pub kernel: String,
+    pub kind: Kind,
+    /// Root value written and its element count.
+    pub out: usize,
+    pub out_len: usize,
+}
+
+/// Lowering state: the JIT being filled and a cache of kernels by name.
+pub struct Lowerer<'g> {
+    pub g: &'g Graph,
+    pub jit: Jit,
+    pub cache: HashMap<String, usize>,
+    /// `root[v]`: the value whose buffer `v` lives in (itself unless `v` is a view).
+    pub root: Vec<usize>,
+}
+
+impl Lowerer<'_> {
+    /// Squeeze fusion: an SE block whose input is written by a convolution that nothing else
+    /// reads gets its channel means from that convolution's epilogue (computed while each
+    /// plane is in L1) instead of re-reading the tensor. One shared means buffer serves every
+    /// pair, so a pair fuses only when no other fused convolution runs between its two steps.
+    /// Returns the means buffer's length.
+    pub fn fuse_squeeze(
+        &mut self,
+        steps: &mut [Step],
+        pinned: &[usize],
+    ) -> Result<usize, CpuError> {
+        let mut reads = vec![0usize; self.root.len()];
+        for s in steps.iter() {
+            for r in super::exec::step_use(s).reads {
+                reads[r] += 1;
+            }
+        }
+        let mut means_len = 0;
+        let mut last_fused = None;
+        for j in 0..steps.len() {
+            let Kind::Se {
+                ins: [Some(Src::Slot(x)), ..],
+                n,
+                ..
+            } = &steps[j].kind
+            else {
+                continue;
+            };
+            let (x, n) = (*x, *n);
+            if reads[x] != 1 || pinned.contains(&x) {
+                continue;
+            }
+            let Some(p) = steps[..j].iter().rposition(|s| s.out == x) else {
+                continue;
+            };
+            if last_fused.is_some_and(|l| l > p) || !matches!(steps[p].kind, Kind::Conv { .. }) {
+                continue;
+            }
+            if let Kind::Conv {
+                conv,
+                epi,
+                epi_spec,
+                ..
+            } = &mut steps[p].kind
+            {
+                let spec = Epilogue {
+                    means: true,
+                    ..*epi_spec
+                };
+                let hw = conv.shape.oh * conv.shape.ow;
+                let (k, name) = self.kernel(kernels::epilogue(&self.jit, hw, spec))?;
+                means_len = means_len.max(conv.shape.n * conv.shape.m);
+                (*epi, *epi_spec) = (k, spec);
+                let conv_part = steps[p]
+                    .kernel
+                    .split(" + ")
+                    .next()
+                    .unwrap_or("conv")
+                    .to_string();
+                steps[p].kernel = format!("{conv_part} + {name}");
+            }
+            if let Kind::Se {
+                k,
+                scratch,
+                se,
+                sh,
+                pre_squeezed,
+                ..
+            } = &mut steps[j].kind
+            {
+                let (nk, name) = self.kernel(kernels::se_block(&self.jit, *sh, se, true))?;
+                (*k, *scratch, *pre_squeezed) = (nk, sh.cr + sh.c * n, true);
+                steps[j].kernel = name;
+            }
+            last_fused = Some(j);
+        }
+        Ok(means_len)
+    }
+
+    fn kernel(&mut self, p: Pending) -> Result<(usize, String), CpuError> {
+        if let Some(&k) = self.cache.get(&p.name) {
+            return Ok((k, p.name));
+        }
+        let name = p.name.clone();
+        let k = self.jit.add(p)?;
+        self.cache.insert(name.clone(), k);
+        Ok((k, name))
+    }
+
+    pub fn shape(&self, v: ValueId, node: &str) -> Result<Vec<usize>, CpuError> {
+        self.g
+            .ty_of(v)
+            .and_then(|t| t.shape.as_fixed())
+            .ok_or_else(|| CpuError::Unsupported {
+                node: node.to_string(),
+                msg: format!("value `{}` has no fixed shape", self.g.value(v).name),
+            })
+    }
+
+    pub fn src(&self, v: ValueId) -> Src {
+        match &self.g.value(v).def {
+            ValueDef::Weight(t) => Src::Weight(Arc::clone(t)),
+            _ => Src::Slot(self.root[v.index()]),
+        }
+    }
+
+    fn weight(&self, v: ValueId) -> Option<Arc<Tensor>> {
+        self.g.value(v).weight().cloned()
+    }
+
+    /// Lowers `node`; `None` for views (the output was aliased to the input).
+    pub fn lower(&mut self, node: &Node) -> Result<Option<Step>, CpuError> {
+        let out_v = node.outputs[0];
+        let out_shape = self.shape(out_v, &node.name)?;
+        let out_len = out_shape.iter().product::<usize>();
+        let ins = &node.inputs;
+        let (kind, kernel) = match &node.op {
+            Op::Flatten { .. } | Op::Reshape { .. } | Op::Identity | Op::Dropout => {
+                if matches!(self.g.value(ins[0]).def, ValueDef::Weight(_)) {
+                    self.fallback(node)?
+                } else {
+                    self.root[out_v.index()] = self.root[ins[0].index()];
+                    return Ok(None);
+                }
+            }
+            Op::Conv(c) => {
+                let e = Epilogue {
+                    bias: ins.len() > 2,
+                    act: None,
+                    residual: false,
+                    post_act: None,
+                    means: false,
+                };
+                self.conv(node, c, e, &out_shape)?
+            }
+            Op::FusedConv(f) => {
+                let e = Epilogue {
+                    bias: f.bias,
+                    act: f.act,
+                    residual: f.residual,
+                    post_act: f.post_act,
+                    means: false,
+                };
+                self.conv(node, &f.conv, e, &out_shape)?
+            }
+            Op::SeBlock(se) => {
+                let [n, c, h, w] = dims4(&self.shape(ins[0], &node.name)?, &node.name)?;
+                let cr = self
+                    .shape(ins[1], &node.name)?
+                    .first()
+                    .copied()
+                    .unwrap_or(0);
+                let sh = SeShape { c, cr, hw: h * w };
+                let (k, name) = self.kernel(kernels::se_block(&self.jit, sh, se, false))?;
+                let s = se.input_slots();
+                let pick = |i: Option<usize>| i.map(|i| self.src(ins[i]));
+                let srcs = [Some(0), Some(1), s.b1, Some(s.w2), s.b2, s.r].map(pick);
+                (
+                    Kind::Se {
+                        k,
+                        ins: srcs,
+                        n,
+                        scratch: c + cr,
+                        se: se.clone(),
+                        sh,
+                        pre_squeezed: false,
+                    },
+                    name,
+                )
+            }
+            op if op.is_unary_elementwise() => {
+                let (k, name) =
+                    self.kernel(kernels::unary(&self.jit, excite_ir::Act::from_op(op)))?;
+                (
+                    Kind::Unary {
+                        k,
+                        x: self.src(ins[0]),
+                    },
+                    name,
+                )
+            }
+            Op::Add | Op::Sub | Op::Mul | Op::Div
+                if self.shape(ins[0], &node.name)? == out_shape
+                    && self.shape(ins[1], &node.name)? == out_shape =>
+            {
+                let op = match node.op {
+                    Op::Add => BinOp::Add,
+                    Op::Sub => BinOp::Sub,
+                    Op::Mul => BinOp::Mul,
+                    _ => BinOp::Div,
+                };
+                let (k, name) = self.kernel(kernels::binary(&self.jit, op))?;
+                (
+                    Kind::Binary {
+                        k,
+                        a: self.src(ins[0]),
+                        b: self.src(ins[1]),
+                    },
+                    name,
+                )
+            }
+            Op::GlobalAveragePool => self.mean(node, 2)?,
+            Op::ReduceMean { axes, .. }
+                if !axes.is_empty()
+                    && axes.windows(2).all(|w| w[1] == w[0] + 1)
+                    && axes.last().copied() == Some(self.shape(ins[0], &node.name)?.len() - 1) =>
+            {
+                self.mean(node, axes[0])?
+            }
+            Op::MaxPool(p) | Op::AveragePool(p) => {
+                let [n, c, h, w] = dims4(&self.shape(ins[0], &node.name)?, &node.name)?;
+                let kind = if matches!(node.op, Op::MaxPool(_)) {
+                    PoolKind::Max
+                } else {
+                    PoolKind::Average
+                };
+                let name = format!("{kind:?}Pool (native)").to_lowercase();
+                let dims = [n * c, h, w, out_shape[2], out_shape[3]];
+                (
+                    Kind::Pool {
+                        attrs: p.clone(),
+                        kind,
+                        x: self.src(ins[0]),
+                        dims,
+                    },
+                    name,
+                )
+            }
+            Op::Gemm(gm) if !gm.trans_a => match self.gemm(node, gm, &out_shape)? {
+                Some(k) => (k, "gemm (gemm crate)".to_string()),
+                None => self.fallback(node)?,
+            },
+            Op::Concat { axis } => {
+                let mut inner = Vec::with_capacity(ins.len());
+                for &v in ins {
+                    let sh = self.shape(v, &node.name)?;
+                    inner.push(sh.get(*axis..).map_or(0, |d| d.iter().product()));
+                }
+                let outer = out_shape.get(..*axis).map_or(1, |d| d.iter().product());
+                let srcs = ins.iter().map(|&v| self.src(v)).collect();
+                (
+                    Kind::Concat {
+                        ins: srcs,
+                        outer,
+                        inner,
+                    },
+                    "concat (native copies)".to_string(),
+                )
+            }
+            _ => self.fallback(node)?,
+        };
+        Ok(Some(Step {
+            node: node.name.clone(),
+            op: node.op.name(),
+            kernel,
+            kind,
+            out: self.root[out_v.index()],
+            out_len,
+        }))
+    }
+
+    fn conv(
+        &mut self,
+        node: &Node,
+        c: &excite_ir::op::Conv,
+        e: Epilogue,
+        out: &[usize],
+    ) -> Result<(Kind, String), CpuError> {
+        let ins = &node.inputs;
+        let [n, ch, h, w] = dims4(&self.shape(ins[0], &node.name)?, &node.name)?;
+        let [m, _, kh, kw] = dims4(&self.shape(ins[1], &node.name)?, &node.name)?;
+        let weight = self.weight(ins[1]);
+        let bias = if e.bias {
+            self.weight(ins[2])
+        } else {
+            Some(Arc::new(Tensor::zeros(vec![0])))
+        };
+        let (Some(weight), Some(bias)) = (weight, bias) else {
+            return self.fallback(node);
+        };
+        let shape = ConvShape {
+            n,
+            c: ch,
+            h,
+            w,
+            m,
+            oh: out[2],
+            ow: out[3],
+            kh,
+            kw,
+            attrs: c.clone(),
+        };
+        let kind = if shape.is_depthwise() {
+            "depthwise"
+        } else if shape.is_pointwise() {
+            "1x1 gemm"
+        } else {
+            "im2col gemm"
+        };
+        let (epi, ename) = self.kernel(kernels::epilogue(&self.jit, out[2] * out[3], e))?;
+        let r = e.residual.then(|| self.src(ins[2 + usize::from(e.bias)]));
+        let conv = ConvKernel {
+            shape,
+            weight: weight.data().to_vec(),
+            bias: bias.data().to_vec(),
+        };
+        let x = self.src(ins[0]);
+        Ok((
+            Kind::Conv {
+                conv,
+                epi,
+                epi_spec: e,
+                x,
+                r,
+            },
+            format!("conv {kh}x{kw} {kind} + {ename}"),
+        ))
+    }
+
+    fn mean(&mut self, node: &Node, from_axis: usize) -> Result<(Kind, String), CpuError> {
+        let shape = self.shape(node.inputs[0], &node.name)?;
+        let hw: usize = shape[from_axis.min(shape.len())..].iter().product();
+        let planes: usize = shape[..from_axis.min(shape.len())].iter().product();
+        let (k, name) = self.kernel(kernels::mean_planes(&self.jit, hw))?;
+        Ok((
+            Kind::Mean {
+                k,
+                x: self.src(node.inputs[0]),
+                planes,
+            },
+            name,
+        ))
+    }
+
+    /// Native when `B` (and `C`, broadcast along rows) are weights: `B` is laid out `K × N`
+    /// and scaled by `alpha`, `C` scaled by `beta`, once here.
+    fn gemm(
+        &self,
+        node: &Node,
+        gm: &excite_ir::op::Gemm,
+        out: &[usize],
+    ) -> Result<Option<Kind>, CpuError> {
+        let ins = &node.inputs;
+        let Some(b) = self.weight(ins[1]) else {
+            return Ok(None);
+        };
+        let a_shape = self.shape(ins[0], &node.name)?;
+        let (&[m, n], &[ar, ac], &[br, bc]) = (out, a_shape.as_slice(), b.shape()) else {
+            return Ok(None);
+        };
+        let k = ac;
+        if ar != m || (if gm.trans_b { (bc, br) } else { (br, bc) }) != (k, n) {
+            return Ok(None);
+        }
+        let mut bk = vec![0f32; k * n];
+        for p in 0..k {
+            for j in 0..n {
+                let v = if gm.trans_b {
+                    b.data()[j * bc + p]
+                } else {
+                    b.data()[p * bc + j]
+                };
+                bk[p * n + j] = gm.alpha * v;
+            }
+        }
+        let bias = match ins.get(2) {
+            None => Vec::new(),
+            Some(&cv) => match self.weight(cv) {
+                Some(c) if c.numel() == n && c.shape().last() == Some(&n) => {
+                    c.data().iter().map(|v| gm.beta * v).collect()
+                }
+                Some(c) if c.numel() == 1 => vec![gm.beta * c.data()[0]; n],
+                _ => return Ok(None),
+            },
+        };
+        Ok(Some(Kind::Gemm {
+            a: self.src(ins[0]),
+            mnk: (m, n, k),
+            b: bk,
+            bias,
+        }))
+    }
+
+    fn fallback(&self, node: &Node) -> Result<(Kind, String), CpuError> {
+        let ins = node
+            .inputs
+            .iter()
+            .map(|&v| Ok((self.src(v), self.shape(v, &node.name)?)))
+            .collect::<Result<_, CpuError>>()?;
+        Ok((
+            Kind::Fallback {
+                op: node.op.clone(),
+                ins,
+            },
+            format!("{} (interpreter)", node.op.name()),
+        ))
+    }
+}
+
+fn dims4(s: &[usize], node: &str) -> Result<[usize; 4], CpuError> {
+    <[usize; 4]>::try_from(s).map_err(|_| CpuError::Unsupported {
+        node: node.to_string(),
+        msg: format!("expected a 4-D tensor, got shape {s:?}"),
+    })
+}

@@ -1,0 +1,339 @@
+//! Every IR op, alone in a graph with random attributes, compiled for the CPU backend and
+//! compared with the reference interpreter (relative L2 ≤ 1e-4); plus input errors.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use excite_ir::op::{Conv, Gemm, Pool};
+use excite_ir::{Act, FusedConv, Graph, Op, SeBlock, Shape, Tensor, TensorType, interp, verify};
+use excite_runtime::cpu::{self, CpuError};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+fn rand_tensor(rng: &mut ChaCha8Rng, shape: &[usize]) -> Tensor {
+    let n = shape.iter().product();
+    Tensor::new(
+        shape.to_vec(),
+        (0..n).map(|_| rng.random_range(-1.0f32..1.0)).collect(),
+    )
+    .expect("sized")
+}
+
+/// One-node graph: `inputs` are graph inputs, `weights` constants, in that order.
+fn run_case(op: Op, inputs: &[&[usize]], weights: &[&[usize]], seed: u64) -> f64 {
+    let args: Vec<(bool, &[usize])> = inputs
+        .iter()
+        .map(|s| (true, *s))
+        .chain(weights.iter().map(|s| (false, *s)))
+        .collect();
+    run_ordered(op, &args, seed)
+}
+
+/// One-node graph over `args`: `(true, shape)` a graph input, `(false, shape)` a weight.
+fn run_ordered(op: Op, args: &[(bool, &[usize])], seed: u64) -> f64 {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut g = Graph::new("case");
+    let mut ids = Vec::new();
+    let mut feed = HashMap::new();
+    for (i, (is_input, s)) in args.iter().enumerate() {
+        let name = format!("a{i}");
+        let mut t = rand_tensor(&mut rng, s);
+        if matches!(op, Op::BatchNorm { .. }) && !is_input {
+            // BatchNorm's variance (and the other statistics) kept positive.
+            t.data_mut().iter_mut().for_each(|v| *v = v.abs() + 0.1);
+        }
+        if *is_input {
+            ids.push(
+                g.add_input(&name, TensorType::f32(Shape::fixed(s)))
+                    .expect("input"),
+            );
+            feed.insert(name, t);
+        } else {
+            ids.push(g.add_weight(&name, Arc::new(t)).expect("weight"));
+        }
+    }
+    g.add_node("node", op.clone(), &ids, &["y"]).expect("node");
+    let y = g.find_value("y").expect("y");
+    g.add_output(y).expect("output");
+    verify::verify(&mut g).expect("verify");
+    let want = interp::run(&g, &feed).expect("interp");
+    let prog = cpu::compile(&g, 1, 1).expect("compile");
+    let got = prog.run(&feed).expect("run");
+    assert_eq!(got[0].1.shape(), want[0].1.shape(), "{op:?}");
+    let (a, b) = (got[0].1.data(), want[0].1.data());
+    assert!(b.iter().any(|v| *v != 0.0), "{op:?}: all-zero reference");
+    let num: f64 = a.iter().zip(b).map(|(x, y)| f64::from(x - y).powi(2)).sum();
+    let den: f64 = b.iter().map(|y| f64::from(*y).powi(2)).sum();
+    let e = (num / den).sqrt();
+    assert!(e <= 1e-4, "{op:?}: rel L2 {e:e}");
+    e
+}
+
+#[test]
+fn unary_and_binary_ops() {
+    let s: &[usize] = &[2, 3, 5, 7];
+    let unary = [
+        Op::Relu,
+        Op::Sigmoid,
+        Op::HardSigmoid {
+            alpha: 0.3,
+            beta: 0.4,
+        },
+        Op::HardSwish,
+        Op::Silu,
+        Op::Clip {
+            min: -0.5,
+            max: 0.25,
+        },
+        Op::Identity,
+        Op::Dropout,
+    ];
+    let mut n = 0;
+    for op in unary {
+        run_case(op, &[s], &[], 1);
+        n += 1;
+    }
+    for op in [Op::Add, Op::Sub, Op::Mul, Op::Div] {
+        run_case(op.clone(), &[s, s], &[], 2);
+        // Broadcasting against a per-channel weight.
+        run_case(op, &[s], &[&[3, 1, 1]], 3);
+        n += 2;
+    }
+    assert_eq!(n, 16);
+}
+
+#[test]
+fn reductions_pools_and_layout_ops() {
+    let s: &[usize] = &[2, 4, 6, 5];
+    run_case(Op::GlobalAveragePool, &[s], &[], 1);
+    run_case(
+        Op::ReduceMean {
+            axes: vec![2, 3],
+            keepdims: true,
+        },
+        &[s],
+        &[],
+        2,
+    );
+    run_case(
+        Op::ReduceMean {
+            axes: vec![2, 3],
+            keepdims: false,
+        },
+        &[s],
+        &[],
+        3,
+    );
+    run_case(
+        Op::ReduceMean {
+            axes: vec![1],
+            keepdims: true,
+        },
+        &[s],
+        &[],
+        4,
+    );
+    run_case(Op::Softmax { axis: 1 }, &[s], &[], 5);
+    run_case(Op::Flatten { axis: 1 }, &[s], &[], 6);
+    run_case(
+        Op::Reshape {
+            shape: vec![2, -1],
+            allowzero: false,
+        },
+        &[s],
+        &[],
+        7,
+    );
+    run_case(
+        Op::Expand {
+            shape: vec![2, 4, 6, 5],
+        },
+        &[&[1, 4, 1, 5]],
+        &[],
+        8,
+    );
+    run_case(Op::Concat { axis: 1 }, &[s, &[2, 3, 6, 5]], &[], 9);
+    // Last axis, three inputs, one of them a weight.
+    run_case(
+        Op::Concat { axis: 3 },
+        &[s, &[2, 4, 6, 2]],
+        &[&[2, 4, 6, 1]],
+        13,
+    );
+    run_case(Op::MatMul, &[&[3, 4]], &[&[4, 5]], 10);
+    run_case(
+        Op::BatchNorm { epsilon: 1e-5 },
+        &[s],
+        &[&[4], &[4], &[4], &[4]],
+        11,
+    );
+    let mut rng = ChaCha8Rng::seed_from_u64(12);
+    for i in 0..10 {
+        let k = [rng.random_range(1..4), rng.random_range(1..4)];
+        let p = Pool {
+            kernel: k,
+            strides: [rng.random_range(1..3), rng.random_range(1..3)],
+            pads: [
+                rng.random_range(0..k[0]),
+                rng.random_range(0..k[1]),
+                0,
+                rng.random_range(0..k[1]),
+            ],
+            dilations: [1, rng.random_range(1..3)],
+            ceil_mode: rng.random_bool(0.5),
+            count_include_pad: rng.random_bool(0.5),
+        };
+        run_case(Op::MaxPool(p.clone()), &[&[1, 3, 9, 8]], &[], 20 + i);
+        run_case(Op::AveragePool(p), &[&[1, 3, 9, 8]], &[], 40 + i);
+    }
+}
+
+#[test]
+fn gemm_conv_and_fused_ops() {
+    let gm = |trans_b, alpha, beta| {
+        Op::Gemm(Gemm {
+            alpha,
+            beta,
+            trans_a: false,
+            trans_b,
+        })
+    };
+    run_case(gm(true, 1.0, 1.0), &[&[3, 8]], &[&[5, 8], &[5]], 1);
+    run_case(gm(false, 0.5, 2.0), &[&[3, 8]], &[&[8, 5], &[1, 5]], 2);
+    run_case(gm(false, 1.0, 1.0), &[&[3, 8]], &[&[8, 5]], 3);
+    run_case(gm(true, 1.0, 1.0), &[&[3, 8], &[5, 8]], &[], 4);
+    let mut rng = ChaCha8Rng::seed_from_u64(5);
+    for i in 0..8 {
+        let group = [1, 2, 4][rng.random_range(0..3)];
+        let conv = Conv {
+            strides: [rng.random_range(1..3), rng.random_range(1..3)],
+            pads: [0; 4].map(|_| rng.random_range(0..2)),
+            dilations: [rng.random_range(1..3), 1],
+            group,
+        };
+        let (c, m) = (4, 4 * rng.random_range(1..3));
+        let w: &[usize] = &[m, c / group, 3, 2];
+        run_case(
+            Op::Conv(conv.clone()),
+            &[&[2, c, 9, 8]],
+            &[w, &[m]],
+            100 + i,
+        );
+        let f = FusedConv {
+            conv,
+            bias: true,
+            act: Some(Act::Silu),
+            residual: false,
+            post_act: None,
+        };
+        run_case(Op::FusedConv(f), &[&[2, c, 9, 8]], &[w, &[m]], 200 + i);
+    }
+    // 1x1 with a residual input and a post activation.
+    let f = FusedConv {
+        conv: Conv::default(),
+        bias: true,
+        act: Some(Act::Relu),
+        residual: true,
+        post_act: Some(Act::HardSwish),
+    };
+    let args: [(bool, &[usize]); 4] = [
+        (true, &[2, 6, 5, 5]),
+        (false, &[4, 6, 1, 1]),
+        (false, &[4]),
+        (true, &[2, 4, 5, 5]),
+    ];
+    run_ordered(Op::FusedConv(f), &args, 300);
+    let se = SeBlock {
+        act: Act::Relu,
+        gate: Act::Sigmoid,
+        bias1: true,
+        bias2: true,
+        residual: true,
+        post_act: Some(Act::Relu),
+    };
+    let args: [(bool, &[usize]); 6] = [
+        (true, &[2, 6, 3, 3]),
+        (false, &[2, 6, 1, 1]),
+        (false, &[2]),
+        (false, &[6, 2, 1, 1]),
+        (false, &[6]),
+        (true, &[2, 6, 3, 3]),
+    ];
+    run_ordered(Op::SeBlock(se), &args, 301);
+}
+
+#[test]
+fn bad_inputs_are_typed_errors() {
+    let mut g = Graph::new("g");
+    let x = g
+        .add_input("x", TensorType::f32(Shape::fixed(&[1, 3])))
+        .expect("input");
+    g.add_node("r", Op::Relu, &[x], &["y"]).expect("node");
+    let y = g.find_value("y").expect("y");
+    g.add_output(y).expect("output");
+    verify::verify(&mut g).expect("verify");
+    let prog = cpu::compile(&g, 1, 1).expect("compile");
+    let t = |s: Vec<usize>| Tensor::new(s.clone(), vec![1.0; s.iter().product()]).expect("t");
+    let cases = [
+        (vec![("x", t(vec![1, 4]))], "x"),
+        (vec![], "x"),
+        (vec![("x", t(vec![1, 3])), ("z", t(vec![1]))], "z"),
+    ];
+    for (feed, name) in cases {
+        let feed: HashMap<String, Tensor> =
+            feed.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+        match prog.run(&feed) {
+            Err(CpuError::Input { input, .. }) => assert_eq!(input, name),
+            other => panic!("expected an input error for {name}, got {other:?}"),
+        }
+    }
+    let ok: HashMap<String, Tensor> = [("x".to_string(), t(vec![1, 3]))].into();
+    assert_eq!(prog.run(&ok).expect("run")[0].1.data(), [1.0, 1.0, 1.0]);
+}
+
+#[test]
+fn programs_are_shareable_and_show_their_clif() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<cpu::CpuProgram>();
+    let opts = excite_zoo::BuildOptions {
+        input_size: Some(32),
+        classes: 10,
+        ..Default::default()
+    };
+    let g = excite_zoo::build("se-resnet50", &opts).expect("zoo");
+    let g = excite_passes::optimize(g, &excite_passes::Options::default())
+        .expect("optimize")
+        .graph;
+    let prog = cpu::compile(&g, 1, 1).expect("compile");
+    let clif = prog.clif();
+    let se: Vec<_> = clif
+        .iter()
+        .filter(|(n, _)| n.starts_with("se_block"))
+        .collect();
+    assert!(
+        !se.is_empty(),
+        "no SE kernel among {:?}",
+        clif.iter().map(|c| &c.0).collect::<Vec<_>>()
+    );
+    for (name, text) in se {
+        assert!(
+            text.contains("f32x4") && text.contains("fma"),
+            "{name}: {text}"
+        );
+    }
+    assert!(prog.planned_peak_bytes() > 0);
+    assert_eq!(
+        prog.steps().len(),
+        prog.run_profiled(&HashMap::from([(
+            g.value(g.inputs()[0]).name.clone(),
+            Tensor::new(
+                vec![1, 3, 32, 32],
+                (0..3072).map(|i| (i % 11) as f32 / 11.0).collect()
+            )
+            .expect("t"),
+        )]))
+        .expect("profiled")
+        .1
+        .len()
+    );
+}

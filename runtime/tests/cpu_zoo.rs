@@ -1,0 +1,107 @@
+//! Every zoo network, optimised by `excite_passes::optimize`, compiled for the CPU backend and
+//! compared with the reference interpreter on the same optimised graph (relative L2 ≤ 1e-4) at a
+//! reduced input size and batch 2.
+
+use std::collections::HashMap;
+
+use excite_ir::{Graph, Tensor, interp};
+use excite_runtime::cpu;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+fn random_inputs(g: &Graph, batch: usize, seed: u64) -> HashMap<String, Tensor> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    g.inputs()
+        .iter()
+        .map(|&v| {
+            let shape = g
+                .value(v)
+                .ty
+                .as_ref()
+                .expect("typed input")
+                .shape
+                .resolve(batch);
+            let n = shape.iter().product();
+            let data = (0..n).map(|_| rng.random_range(-1.0f32..1.0)).collect();
+            (
+                g.value(v).name.clone(),
+                Tensor::new(shape, data).expect("sized"),
+            )
+        })
+        .collect()
+}
+
+fn rel_l2(a: &[f32], b: &[f32]) -> f64 {
+    let num: f64 = a.iter().zip(b).map(|(x, y)| f64::from(x - y).powi(2)).sum();
+    let den: f64 = b.iter().map(|y| f64::from(*y).powi(2)).sum();
+    (num / den.max(1e-30)).sqrt()
+}
+
+/// Compiles `model` at `size`, runs both backends, returns the worst relative L2 error.
+fn check(model: &str, size: usize, batch: usize) -> f64 {
+    check_threads(model, size, batch, 2).0
+}
+
+/// As [`check`] on `threads` threads; also returns the program's `(node, op, kernel)` steps.
+fn check_threads(
+    model: &str,
+    size: usize,
+    batch: usize,
+    threads: usize,
+) -> (f64, Vec<(String, &'static str, String)>) {
+    let opts = excite_zoo::BuildOptions {
+        input_size: Some(size),
+        classes: 10,
+        ..Default::default()
+    };
+    let g = excite_zoo::build(model, &opts).expect("zoo build");
+    let g = excite_passes::optimize(g, &excite_passes::Options::default())
+        .expect("optimize")
+        .graph;
+    let prog = cpu::compile(&g, batch, threads).expect("compile");
+    let inputs = random_inputs(&g, batch, 7);
+    let want = interp::run(&g, &inputs).expect("interp");
+    let got = prog.run(&inputs).expect("cpu run");
+    assert_eq!(got.len(), want.len());
+    let mut worst = 0f64;
+    for ((gn, gt), (wn, wt)) in got.iter().zip(&want) {
+        assert_eq!(gn, wn);
+        assert_eq!(gt.shape(), wt.shape(), "{model}: output {gn}");
+        assert!(
+            wt.data().iter().any(|v| *v != 0.0),
+            "{model}: all-zero reference"
+        );
+        worst = worst.max(rel_l2(gt.data(), wt.data()));
+    }
+    assert!(worst <= 1e-4, "{model}: relative L2 {worst:e}");
+    (worst, prog.steps())
+}
+
+#[test]
+fn se_squeeze_is_fused_into_the_producing_conv() {
+    // One thread runs all images in one kernel call, two threads one image per task.
+    for threads in [1, 2] {
+        let (e, steps) = check_threads("se-resnet50", 64, 2, threads);
+        let presq = steps.iter().filter(|s| s.2.contains("_presq")).count();
+        let means = steps.iter().filter(|s| s.2.contains("_means")).count();
+        assert_eq!((presq, means), (16, 16), "{threads} threads: {steps:?}");
+        assert!(e <= 1e-4);
+    }
+}
+
+#[test]
+fn every_zoo_network_matches_the_interpreter() {
+    let mut checked = 0;
+    for info in excite_zoo::list() {
+        let size = if info.name.contains("inception-resnet") {
+            96
+        } else {
+            64
+        };
+        let e = check(info.name, size, 2);
+        eprintln!("{}: rel L2 {e:e}", info.name);
+        checked += 1;
+    }
+    assert_eq!(checked, excite_zoo::list().len());
+    assert!(checked >= 20, "only {checked} networks");
+}

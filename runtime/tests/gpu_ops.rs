@@ -1,0 +1,404 @@
+//! Every op and fused op on the GPU (lavapipe in CI) against the reference interpreter, with
+//! random shapes and attributes; each test counts the cases it compared.
+
+mod gpu_common;
+
+use excite_ir::op::{Conv, Gemm, Pool};
+use excite_ir::{Act, FusedConv, Op, SeBlock};
+use gpu_common::Builder;
+use rand::Rng;
+
+const TOL: f64 = 1e-4;
+
+fn acts() -> Vec<Act> {
+    vec![
+        Act::Relu,
+        Act::Sigmoid,
+        Act::HardSigmoid {
+            alpha: 0.2,
+            beta: 0.5,
+        },
+        Act::HardSwish,
+        Act::Silu,
+        Act::Clip {
+            min: -0.5,
+            max: 0.75,
+        },
+    ]
+}
+
+/// Random conv attributes for `c` input channels; returns (attrs, out channels, kernel).
+fn random_conv(b: &mut Builder, c: usize, depthwise: bool) -> (Conv, usize, [usize; 2]) {
+    let r = &mut b.rng;
+    let group = match (
+        depthwise,
+        c.is_multiple_of(2) && r.random_bool(0.6),
+        r.random_bool(0.5),
+    ) {
+        (true, _, _) => c,
+        (false, true, true) => 2,
+        (false, true, false) => c / 2,
+        _ => 1,
+    };
+    let m = if depthwise {
+        c
+    } else {
+        group * r.random_range(1..=40usize)
+    };
+    let k = [
+        r.random_range(1..=3usize) * 2 - 1,
+        r.random_range(1..=3usize) * 2 - 1,
+    ];
+    let conv = Conv {
+        strides: [r.random_range(1..=2), r.random_range(1..=2)],
+        pads: [
+            r.random_range(0..=2),
+            r.random_range(0..=2),
+            r.random_range(0..=2),
+            r.random_range(0..=2),
+        ],
+        dilations: [if k[0] <= 3 { r.random_range(1..=2) } else { 1 }, 1],
+        group,
+    };
+    (conv, m, k)
+}
+
+#[test]
+fn convolutions_match_the_interpreter() {
+    let mut cases = 0;
+    for seed in 0..16u64 {
+        let depthwise = seed % 3 == 2;
+        let mut b = Builder::new(&format!("conv{seed}"), seed, 1 + (seed as usize % 3));
+        let c = b.rng.random_range(1..=9usize) * if depthwise { 1 } else { 2 };
+        let (h, w) = (
+            b.rng.random_range(6..=13usize),
+            b.rng.random_range(6..=13usize),
+        );
+        let x = b.input("x", &[c, h, w]);
+        let (conv, m, k) = random_conv(&mut b, c, depthwise);
+        let wt = b.weight(&[m, c / conv.group, k[0], k[1]]);
+        let mut ins = vec![x, wt];
+        if seed % 2 == 0 {
+            ins.push(b.weight(&[m]));
+        }
+        let y = b.node(Op::Conv(conv), &ins);
+        cases += usize::from(b.check(y, TOL));
+    }
+    eprintln!("compared {cases} convolutions");
+}
+
+#[test]
+fn fused_convs_match_the_interpreter() {
+    let mut cases = 0;
+    for (i, act) in acts().into_iter().enumerate() {
+        let seed = 100 + i as u64;
+        let depthwise = i % 3 == 1;
+        let mut b = Builder::new(&format!("fused{i}"), seed, 2);
+        let c = if depthwise { 6 } else { 4 };
+        let x = b.input("x", &[c, 9, 7]);
+        let (conv, m, k) = random_conv(&mut b, c, depthwise);
+        let wt = b.weight(&[m, c / conv.group, k[0], k[1]]);
+        let bias = b.weight(&[m]);
+        let residual = i % 2 == 0;
+        let mut ins = vec![x, wt, bias];
+        // The residual has the output's shape: compute it with the same conv, unfused.
+        if residual {
+            let r = b.node(Op::Conv(conv.clone()), &[x, wt]);
+            ins.push(r);
+        }
+        let f = FusedConv {
+            conv,
+            bias: true,
+            act: Some(act),
+            residual,
+            post_act: residual.then_some(Act::Relu),
+        };
+        let y = b.node(Op::FusedConv(f), &ins);
+        cases += usize::from(b.check(y, TOL));
+    }
+    eprintln!("compared {cases} fused convolutions");
+}
+
+#[test]
+fn se_blocks_match_the_interpreter() {
+    let gates = [
+        Act::Sigmoid,
+        Act::HardSigmoid {
+            alpha: 1.0 / 6.0,
+            beta: 0.5,
+        },
+    ];
+    let mut cases = 0;
+    for seed in 0..16u64 {
+        let mut b = Builder::new(&format!("se{seed}"), 200 + seed, 1 + seed as usize % 3);
+        let c = b.rng.random_range(1..=40usize) * 2 + 1; // odd C
+        let cr = b.rng.random_range(1..=8usize);
+        let (h, w) = if seed % 4 == 0 {
+            (1, 1)
+        } else {
+            (b.rng.random_range(1..=20), b.rng.random_range(1..=20))
+        };
+        let x = b.input("x", &[c, h, w]);
+        let se = SeBlock {
+            act: acts()[seed as usize % 6],
+            gate: gates[seed as usize % 2],
+            bias1: seed % 3 != 0,
+            bias2: seed % 5 != 0,
+            residual: seed % 2 == 1,
+            post_act: (seed % 4 == 1).then_some(Act::Relu),
+        };
+        let mut ins = vec![x, b.weight(&[cr, c, 1, 1])];
+        if se.bias1 {
+            ins.push(b.weight(&[cr]));
+        }
+        ins.push(b.weight(&[c, cr, 1, 1]));
+        if se.bias2 {
+            ins.push(b.weight(&[c]));
+        }
+        if se.residual {
+            let r = b.node(Op::Relu, &[x]);
+            ins.push(r);
+        }
+        let y = b.node(Op::SeBlock(se), &ins);
+        cases += usize::from(b.check(y, TOL));
+    }
+    eprintln!("compared {cases} SE blocks");
+}
+
+#[test]
+fn elementwise_ops_match_the_interpreter() {
+    let mut cases = 0;
+    for (i, act) in acts().into_iter().enumerate() {
+        let mut b = Builder::new(&format!("act{i}"), 300 + i as u64, 2);
+        let x = b.input("x", &[3, 5, 7]);
+        let y = b.node(act.to_op(), &[x]);
+        cases += usize::from(b.check(y, TOL));
+    }
+    let binaries = [Op::Add, Op::Sub, Op::Mul, Op::Div];
+    let others: [&[usize]; 4] = [&[3, 1, 1], &[7], &[1, 5, 1], &[3, 5, 7]];
+    for (i, (op, shape)) in binaries.into_iter().zip(others).enumerate() {
+        let mut b = Builder::new(&format!("bin{i}"), 310 + i as u64, 2);
+        let x = b.input("x", &[3, 5, 7]);
+        let w = b.weight_in(shape, 0.5, 1.5);
+        let y = b.node(op, &[x, w]);
+        cases += usize::from(b.check(y, TOL));
+    }
+    let mut b = Builder::new("expand", 320, 3);
+    let x = b.input("x", &[4, 1]);
+    let y = b.node(
+        Op::Expand {
+            shape: vec![1, 4, 5],
+        },
+        &[x],
+    );
+    let y = b.node(Op::Relu, &[y]);
+    cases += usize::from(b.check(y, TOL));
+    let mut b = Builder::new("bn", 321, 2);
+    let x = b.input("x", &[5, 4, 3]);
+    let p: Vec<_> = (0..3).map(|_| b.weight(&[5])).collect();
+    let var = b.weight_in(&[5], 0.5, 2.0);
+    let y = b.node(Op::BatchNorm { epsilon: 1e-5 }, &[x, p[0], p[1], p[2], var]);
+    cases += usize::from(b.check(y, TOL));
+    eprintln!("compared {cases} elementwise graphs");
+}
+
+#[test]
+fn pools_and_reductions_match_the_interpreter() {
+    let mut cases = 0;
+    for seed in 0..8u64 {
+        let mut b = Builder::new(&format!("pool{seed}"), 400 + seed, 2);
+        let x = b.input("x", &[3, 11, 10]);
+        let r = &mut b.rng;
+        let k = r.random_range(2..=3usize);
+        let p = Pool {
+            kernel: [k, r.random_range(2..=3)],
+            strides: [r.random_range(1..=2), r.random_range(1..=2)],
+            pads: [r.random_range(0..k), 0, r.random_range(0..k), 1],
+            dilations: [1, 1],
+            ceil_mode: seed % 2 == 0,
+            count_include_pad: seed % 4 < 2,
+        };
+        let op = if seed < 4 {
+            Op::MaxPool(p)
+        } else {
+            Op::AveragePool(p)
+        };
+        let y = b.node(op, &[x]);
+        cases += usize::from(b.check(y, TOL));
+    }
+    for (i, (axes, keepdims)) in [(vec![2, 3], true), (vec![1], false), (vec![1, 3], true)]
+        .into_iter()
+        .enumerate()
+    {
+        let mut b = Builder::new(&format!("mean{i}"), 410 + i as u64, 2);
+        let x = b.input("x", &[6, 5, 4]);
+        let y = b.node(Op::ReduceMean { axes, keepdims }, &[x]);
+        cases += usize::from(b.check(y, TOL));
+    }
+    let mut b = Builder::new("gap", 420, 3);
+    let x = b.input("x", &[7, 9, 9]);
+    let y = b.node(Op::GlobalAveragePool, &[x]);
+    cases += usize::from(b.check(y, TOL));
+    eprintln!("compared {cases} pools and reductions");
+}
+
+#[test]
+fn linear_algebra_and_layout_ops_match_the_interpreter() {
+    let mut cases = 0;
+    for (i, tb) in [true, false].into_iter().enumerate() {
+        let mut b = Builder::new(&format!("gemm{i}"), 500 + i as u64, 3);
+        let x = b.input("x", &[5, 2, 2]);
+        let f = b.node(Op::Flatten { axis: 1 }, &[x]);
+        let n = 37;
+        let w = if tb {
+            b.weight(&[n, 20])
+        } else {
+            b.weight(&[20, n])
+        };
+        let c = b.weight(&[n]);
+        let gm = Gemm {
+            alpha: 0.5,
+            beta: 2.0,
+            trans_a: false,
+            trans_b: tb,
+        };
+        let y = b.node(Op::Gemm(gm), &[f, w, c]);
+        let y = b.node(Op::Softmax { axis: 1 }, &[y]);
+        cases += usize::from(b.check(y, TOL));
+    }
+    // trans_a and trans_b: A = w[20, 4]^T, B = x[N, 20]^T, C broadcast from [1].
+    let mut b = Builder::new("gemm_t", 502, 3);
+    let x = b.input("x", &[20]);
+    let w = b.weight(&[20, 4]);
+    let c = b.weight(&[1]);
+    let gm = Gemm {
+        alpha: 1.5,
+        beta: -1.0,
+        trans_a: true,
+        trans_b: true,
+    };
+    let y = b.node(Op::Gemm(gm), &[w, x, c]);
+    cases += usize::from(b.check(y, TOL));
+    let mut b = Builder::new("matmul", 510, 2);
+    let x = b.input("x", &[4, 19]);
+    let w = b.weight(&[19, 18]);
+    let y = b.node(Op::MatMul, &[x, w]);
+    cases += usize::from(b.check(y, TOL));
+    let mut b = Builder::new("concat", 511, 2);
+    let x = b.input("x", &[3, 4, 5]);
+    let s = b.node(Op::Sigmoid, &[x]);
+    let r = b.node(Op::Relu, &[x]);
+    let y = b.node(Op::Concat { axis: 1 }, &[s, r, x]);
+    cases += usize::from(b.check(y, TOL));
+    eprintln!("compared {cases} linear-algebra and layout graphs");
+}
+
+#[test]
+fn pointwise_convs_match_the_interpreter() {
+    // 1x1, stride 1, no padding, H*W a multiple of 4: the vec4 GEMM kernel. Channel counts
+    // cross the 16-deep K tiles and 64-wide M tiles; batch > 1 makes quads follow images.
+    let mut cases = 0;
+    let shapes = [
+        (3, 5, 1, [2, 2]),
+        (20, 70, 3, [4, 5]),
+        (37, 64, 2, [6, 6]),
+        (34, 6, 2, [3, 4]),
+    ];
+    for (i, (c, m, batch, [h, w])) in shapes.into_iter().enumerate() {
+        let mut b = Builder::new(&format!("pw{i}"), 600 + i as u64, batch);
+        let x = b.input("x", &[c, h, w]);
+        let group = if i == 3 { 2 } else { 1 };
+        let wt = b.weight(&[m, c / group, 1, 1]);
+        let bias = b.weight(&[m]);
+        let conv = Conv {
+            group,
+            ..Conv::default()
+        };
+        let r = b.node(Op::Conv(conv.clone()), &[x, wt]);
+        let f = FusedConv {
+            conv,
+            bias: true,
+            act: Some(acts()[i]),
+            residual: true,
+            post_act: Some(Act::Relu),
+        };
+        let y = b.node(Op::FusedConv(f), &[x, wt, bias, r]);
+        cases += usize::from(b.check(y, TOL));
+    }
+    eprintln!("compared {cases} pointwise convolutions");
+}
+
+#[test]
+fn bad_inputs_are_typed_errors() {
+    use excite_runtime::gpu::GpuError;
+    use std::collections::HashMap;
+    let mut b = Builder::new("bad", 700, 2);
+    let x = b.input("x", &[3]);
+    let y = b.node(Op::Relu, &[x]);
+    b.g.add_output(y).expect("output");
+    excite_ir::verify::verify(&mut b.g).expect("verifies");
+    let Some(s) = gpu_common::gpu_or_skip(&b.g, 2) else {
+        return;
+    };
+    let good = b.inputs.clone();
+    let wrong = HashMap::from([("x".to_string(), b.tensor(&[3, 3], -1.0, 1.0))]);
+    let mut extra = good.clone();
+    extra.insert("z".into(), b.tensor(&[1], -1.0, 1.0));
+    let cases = [HashMap::new(), wrong, extra];
+    for inputs in &cases {
+        let err = s.run(inputs);
+        assert!(matches!(err, Err(GpuError::Input { .. })), "{err:?}");
+    }
+    // The session is still usable after refusing bad inputs.
+    let out = s.run(&good).expect("runs");
+    let want: Vec<f32> = good["x"].data().iter().map(|v| v.max(0.0)).collect();
+    assert_eq!(out[0].1.data(), want.as_slice());
+}
+
+#[test]
+fn conv_squeezed_se_blocks_match_the_interpreter() {
+    // A 1x1 conv feeding an SE block writes the squeeze's partial sums itself: cover images
+    // smaller than one 64-pixel tile, straddling two tiles, exact multiples, several M tiles,
+    // batch > 1, and two SE blocks reading one conv output (the second squeezes on its own).
+    let mut cases = 0;
+    let shapes = [
+        (5, 7, 1, [2, 2]),
+        (70, 9, 2, [7, 7]),
+        (16, 33, 3, [9, 12]),
+        (8, 130, 2, [16, 16]),
+    ];
+    for (i, (cin, c, batch, [h, w])) in shapes.into_iter().enumerate() {
+        let mut b = Builder::new(&format!("sq{i}"), 800 + i as u64, batch);
+        let x = b.input("x", &[cin, h, w]);
+        let wt = b.weight(&[c, cin, 1, 1]);
+        let bias = b.weight(&[c]);
+        let f = FusedConv {
+            conv: Conv::default(),
+            bias: true,
+            act: Some(Act::Relu),
+            residual: false,
+            post_act: None,
+        };
+        let y = b.node(Op::FusedConv(f), &[x, wt, bias]);
+        let cr = 1 + c / 8;
+        let se = |b: &mut Builder, residual: Option<excite_ir::ValueId>| {
+            let w1 = b.weight(&[cr, c, 1, 1]);
+            let w2 = b.weight(&[c, cr, 1, 1]);
+            let mut ins = vec![y, w1, w2];
+            ins.extend(residual);
+            let op = SeBlock {
+                act: Act::Relu,
+                gate: Act::Sigmoid,
+                bias1: false,
+                bias2: false,
+                residual: residual.is_some(),
+                post_act: residual.map(|_| Act::Relu),
+            };
+            b.node(Op::SeBlock(op), &ins)
+        };
+        let s1 = se(&mut b, None);
+        let out = if i % 2 == 1 { se(&mut b, Some(s1)) } else { s1 };
+        cases += usize::from(b.check(out, TOL));
+    }
+    eprintln!("compared {cases} conv-squeezed SE blocks");
+}
