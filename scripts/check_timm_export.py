@@ -56,6 +56,7 @@ def main():
     ap.add_argument("--batches", default="1,3")
     ap.add_argument("--tol", type=float, default=1e-4)
     ap.add_argument("--dynamo", action="store_true", help="use the torch.export-based exporter")
+    ap.add_argument("--backend", default="interp", help="excite backend: interp, cpu or gpu")
     args = ap.parse_args()
     import onnxruntime as ort
 
@@ -71,14 +72,14 @@ def main():
         xin = os.path.join(args.work, f"input_b{b}.npy")
         np.save(xin, x)
         (ref,) = sess.run(None, {in_name: x})
-        out = os.path.join(args.work, f"out_b{b}")
-        subprocess.run([args.excite, "run", path, "--input", f"{in_name}={xin}", "--out", out],
-                       check=True)
+        out = os.path.join(args.work, f"out_{args.backend}_b{b}")
+        subprocess.run([args.excite, "run", path, "--input", f"{in_name}={xin}", "--out", out,
+                        "--backend", args.backend], check=True)
         got = np.load(os.path.join(out, f"{sess.get_outputs()[0].name}.npy"))
         assert got.shape == ref.shape, (got.shape, ref.shape)
         err = rel_l2(got, ref)
         worst = max(worst, err)
-        print(f"{args.model} batch {b}: relative L2 error {err:.3e} over {ref.size} logits "
+        print(f"{args.model} [{args.backend}] batch {b}: relative L2 error {err:.3e} over {ref.size} logits "
               f"(ORT |ref| = {np.linalg.norm(ref):.3e})")
     sys.exit(0 if worst <= args.tol else 1)
 

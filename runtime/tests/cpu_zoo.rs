@@ -85,6 +85,9 @@ fn se_squeeze_is_fused_into_the_producing_conv() {
         let presq = steps.iter().filter(|s| s.2.contains("_presq")).count();
         let means = steps.iter().filter(|s| s.2.contains("_means")).count();
         assert_eq!((presq, means), (16, 16), "{threads} threads: {steps:?}");
+        // At 64x64 the first stage's 3x3 convolutions (16x16 outputs) run by Winograd.
+        let wino = steps.iter().filter(|s| s.2.contains("winograd")).count();
+        assert_eq!(wino, 3, "{threads} threads: {steps:?}");
         assert!(e <= 1e-4);
     }
 }

@@ -2,8 +2,11 @@
 //! `gemm` crate's micro-kernels (the weight tensor `[M, C/g, kH, kW]` already is `W` row-major,
 //! so it is used in place), with `col` built by im2col — or the input itself for 1x1 stride-1
 //! unpadded convolutions. Depthwise convolutions (one input and one output channel per group)
-//! use a direct loop instead. Each image's output then goes through the generated epilogue
-//! kernel (bias, activation, residual add, post-activation) while it is still in cache.
+//! use a direct loop instead, and 3x3 stride-1 convolutions with enough output tiles run by
+//! Winograd F(2x2, 3x3) ([`crate::winograd`]). Each image's output then goes through the
+//! generated epilogue kernel (bias, activation, residual add, post-activation). On several
+//! threads an ungrouped convolution runs one task per block of output channels — its rows of
+//! the GEMM, then the epilogue on them while they are still in cache.
 
 use excite_ir::op::Conv;
 
@@ -11,6 +14,7 @@ use rayon::prelude::*;
 
 use crate::error::KernelError;
 use crate::jit::{Arg, Kernel, sgemm};
+use crate::winograd;
 
 /// Static shape of one convolution: input `[n, c, h, w]`, output `[n, m, oh, ow]`, kernel
 /// `kh × kw`.
@@ -46,9 +50,11 @@ impl ConvShape {
     pub fn is_depthwise(&self) -> bool {
         self.attrs.group > 1 && self.cg() == 1 && self.mg() == 1
     }
-    /// Scratch elements `run` needs for im2col.
+    /// Scratch elements `run` needs for im2col (or Winograd's transformed tiles).
     pub fn scratch_len(&self) -> usize {
-        if self.is_pointwise() || self.is_depthwise() {
+        if winograd::eligible(self) {
+            winograd::scratch_len(self)
+        } else if self.is_pointwise() || self.is_depthwise() {
             0
         } else {
             self.k() * self.oh * self.ow
@@ -64,9 +70,32 @@ pub struct ConvKernel {
     pub weight: Vec<f32>,
     /// Empty when the node has no bias.
     pub bias: Vec<f32>,
+    /// Winograd-transformed weights when [`winograd::eligible`], else empty.
+    wino: Vec<f32>,
 }
 
 impl ConvKernel {
+    /// Takes the weight `[M, C/g, kH, kW]` and bias (empty for none); pre-transforms the
+    /// weights when the convolution runs by Winograd.
+    pub fn new(shape: ConvShape, weight: Vec<f32>, bias: Vec<f32>) -> ConvKernel {
+        let wino = if winograd::eligible(&shape) && weight.len() >= shape.m * shape.k() {
+            winograd::transform_weights(&shape, &weight)
+        } else {
+            Vec::new()
+        };
+        ConvKernel {
+            shape,
+            weight,
+            bias,
+            wino,
+        }
+    }
+
+    /// Whether this convolution runs by Winograd F(2x2, 3x3).
+    pub fn is_winograd(&self) -> bool {
+        !self.wino.is_empty()
+    }
+
     /// `y = epilogue(conv(x))` with residual `r` (empty when the node has none); `means`
     /// (empty, or `n * m`) receives each output channel's mean when the epilogue computes them.
     #[allow(clippy::too_many_arguments)]
@@ -92,11 +121,6 @@ impl ConvKernel {
         for img in 0..s.n {
             let xi = &x[img * chw..(img + 1) * chw];
             let yi = &mut y[img * mohw..(img + 1) * mohw];
-            if s.is_depthwise() {
-                depthwise(s, xi, &self.weight, yi, threads);
-            } else {
-                self.gemm_image(xi, yi, col, threads)?;
-            }
             let ri = if r.is_empty() {
                 r
             } else {
@@ -110,9 +134,95 @@ impl ConvKernel {
                 Some(m) => m,
                 None => &mut [],
             };
+            if self.is_winograd() {
+                let after = |c0: usize, yc: &mut [f32], mc: &mut [f32]| {
+                    self.epilogue_chunk(epilogue, c0, yc, ri, mc)
+                };
+                winograd::run_image(s, &self.wino, xi, yi, mi, col, threads, &after)?;
+                continue;
+            } else if s.is_depthwise() {
+                depthwise(s, xi, &self.weight, yi, threads);
+            } else if threads > 1 && s.attrs.group == 1 {
+                self.split_image(epilogue, xi, yi, ri, mi, col, threads)?;
+                continue;
+            } else {
+                self.gemm_image(xi, yi, col, threads)?;
+            }
             self.epilogue(epilogue, yi, ri, mi, threads)?;
         }
         Ok(())
+    }
+
+    /// One image of an ungrouped convolution on several threads: im2col (by rows, in
+    /// parallel), then one task per block of output channels running a single-threaded GEMM
+    /// for its rows and, while they are still in cache, the epilogue on them. Splitting the
+    /// rows (not the columns) keeps each task's output and its epilogue's channel planes
+    /// contiguous.
+    #[allow(clippy::too_many_arguments)]
+    fn split_image(
+        &self,
+        epilogue: &Kernel,
+        xi: &[f32],
+        yi: &mut [f32],
+        ri: &[f32],
+        means: &mut [f32],
+        col: &mut [f32],
+        threads: usize,
+    ) -> Result<(), KernelError> {
+        let s = &self.shape;
+        let (ohw, k) = ((s.oh * s.ow).max(1), s.k());
+        let rhs: &[f32] = if s.is_pointwise() {
+            xi
+        } else {
+            let col = col.get_mut(..k * ohw).ok_or_else(|| KernelError::Call {
+                kernel: "conv".into(),
+                msg: "im2col scratch too short".into(),
+            })?;
+            col.par_chunks_mut(ohw)
+                .enumerate()
+                .for_each(|(r, out)| im2col_row(s, xi, r, out));
+            col
+        };
+        // Rows per task: an equal share per thread, rounded up to the micro-kernel's 16 rows.
+        let per = s.m.div_ceil(threads).next_multiple_of(16).min(s.m).max(1);
+        let task = |ci: usize, yc: &mut [f32], mc: &mut [f32]| {
+            let c0 = ci * per;
+            let cn = yc.len() / ohw;
+            let w = &self.weight[c0 * k..(c0 + cn) * k];
+            sgemm((cn, ohw, k), yc, ohw, w, k, rhs, ohw, false, 1)?;
+            self.epilogue_chunk(epilogue, c0, yc, ri, mc)
+        };
+        let yi = &mut yi[..s.m * ohw];
+        if means.is_empty() {
+            yi.par_chunks_mut(per * ohw)
+                .enumerate()
+                .try_for_each(|(ci, yc)| task(ci, yc, &mut []))
+        } else {
+            yi.par_chunks_mut(per * ohw)
+                .zip(means.par_chunks_mut(per))
+                .enumerate()
+                .try_for_each(|(ci, (yc, mc))| task(ci, yc, mc))
+        }
+    }
+
+    /// The epilogue on the channels `c0..` whose planes are `yc` (residual `ri` and bias
+    /// indexed from channel 0 of the image).
+    fn epilogue_chunk(
+        &self,
+        epilogue: &Kernel,
+        c0: usize,
+        yc: &mut [f32],
+        ri: &[f32],
+        mc: &mut [f32],
+    ) -> Result<(), KernelError> {
+        let ohw = (self.shape.oh * self.shape.ow).max(1);
+        let cn = yc.len() / ohw;
+        let b = self.bias.get(c0..c0 + cn).unwrap_or(&[]);
+        let r = ri.get(c0 * ohw..(c0 + cn) * ohw).unwrap_or(&[]);
+        epilogue.call(
+            cn,
+            &mut [Arg::Out(yc), Arg::In(b), Arg::In(r), Arg::Out(mc)],
+        )
     }
 
     /// The epilogue over one image, split into channel chunks across the pool's threads;
@@ -129,14 +239,7 @@ impl ConvKernel {
         let ohw = (s.oh * s.ow).max(1);
         let per = s.m.div_ceil(threads.max(1) * 4).max(1);
         let run = |ci: usize, yc: &mut [f32], mc: &mut [f32]| {
-            let c0 = ci * per;
-            let cn = yc.len() / ohw;
-            let b = self.bias.get(c0..c0 + cn).unwrap_or(&[]);
-            let r = ri.get(c0 * ohw..(c0 + cn) * ohw).unwrap_or(&[]);
-            epilogue.call(
-                cn,
-                &mut [Arg::Out(yc), Arg::In(b), Arg::In(r), Arg::Out(mc)],
-            )
+            self.epilogue_chunk(epilogue, ci * per, yc, ri, mc)
         };
         if threads < 2 || s.m < 2 {
             run(0, yi, means)

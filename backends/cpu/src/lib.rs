@@ -8,6 +8,7 @@
 //!   and the fused SE block as one function.
 //! - [`conv`]: convolutions as GEMM (im2col where needed, none for 1x1 stride 1), a direct
 //!   depthwise kernel, each followed by a generated epilogue.
+//! - [`winograd`]: F(2x2, 3x3) for the 3x3 stride-1 convolutions with enough tiles.
 //! - [`pool`]: max/average pooling with every ONNX attribute.
 //!
 //! The runtime (`excite_runtime::cpu`) plans memory and schedules these kernels.
@@ -18,6 +19,7 @@ mod error;
 pub mod jit;
 pub mod kernels;
 pub mod pool;
+pub mod winograd;
 
 pub use error::KernelError;
 pub use jit::{Arg, ArgSpec, Jit, Kernel, Pending};

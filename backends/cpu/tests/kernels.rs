@@ -214,11 +214,7 @@ fn convolutions_with_random_attributes_match_the_interpreter() {
             attrs,
         };
         let mut col = vec![0f32; shape.scratch_len()];
-        let ck = ConvKernel {
-            shape,
-            weight: wt.data().to_vec(),
-            bias: b.data().to_vec(),
-        };
+        let ck = ConvKernel::new(shape, wt.data().to_vec(), b.data().to_vec());
         let e = Epilogue {
             bias: true,
             act: None,

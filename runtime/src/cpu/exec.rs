@@ -126,6 +126,9 @@ impl CpuProgram {
             })?;
             outs.push((name.clone(), t));
         }
+        for (pos, name, t) in &self.const_outputs {
+            outs.insert((*pos).min(outs.len()), (name.clone(), t.clone()));
+        }
         if let Ok(mut a) = self.arena.lock() {
             bufs[self.plan.slot_len.len() + 1] = means;
             *a = bufs;

@@ -398,7 +398,9 @@ impl Lowerer<'_> {
             kw,
             attrs: c.clone(),
         };
-        let kind = if shape.is_depthwise() {
+        let kind = if excite_cpu::winograd::eligible(&shape) {
+            "winograd"
+        } else if shape.is_depthwise() {
             "depthwise"
         } else if shape.is_pointwise() {
             "1x1 gemm"
@@ -407,11 +409,7 @@ impl Lowerer<'_> {
         };
         let (epi, ename) = self.kernel(kernels::epilogue(&self.jit, out[2] * out[3], e))?;
         let r = e.residual.then(|| self.src(ins[2 + usize::from(e.bias)]));
-        let conv = ConvKernel {
-            shape,
-            weight: weight.data().to_vec(),
-            bias: bias.data().to_vec(),
-        };
+        let conv = ConvKernel::new(shape, weight.data().to_vec(), bias.data().to_vec());
         let x = self.src(ins[0]);
         Ok((
             Kind::Conv {

@@ -59,6 +59,8 @@ pub struct CpuProgram {
     /// `(name, root value, shape)` of each graph input and output.
     inputs: Vec<(String, usize, Vec<usize>)>,
     outputs: Vec<(String, usize, Vec<usize>)>,
+    /// Graph outputs that are constants: `(position among the outputs, name, value)`.
+    const_outputs: Vec<(usize, String, Tensor)>,
     scratch_len: usize,
     /// Channel means passed from a conv epilogue to the SE block after it.
     means_len: usize,
@@ -100,17 +102,13 @@ pub fn compile(g: &Graph, batch: usize, threads: usize) -> Result<CpuProgram, Cp
         .iter()
         .map(|&v| named(&lw, v))
         .collect::<Result<Vec<_>, _>>()?;
-    let outputs = g
-        .outputs()
-        .iter()
-        .map(|&v| named(&lw, v))
-        .collect::<Result<Vec<_>, _>>()?;
-    for &v in g.outputs().iter().chain(g.inputs()) {
-        if matches!(g.value(v).def, excite_ir::ValueDef::Weight(_)) {
-            return Err(CpuError::Unsupported {
-                node: g.value(v).name.clone(),
-                msg: "a graph output that is a constant".into(),
-            });
+    // A graph output that is a weight is copied out of the graph at run time, not planned.
+    let mut const_outputs = Vec::new();
+    let mut outputs = Vec::new();
+    for (pos, &v) in g.outputs().iter().enumerate() {
+        match g.value(v).weight() {
+            Some(t) => const_outputs.push((pos, g.value(v).name.clone(), Tensor::clone(t))),
+            None => outputs.push(named(&lw, v)?),
         }
     }
     let pinned_roots: Vec<usize> = inputs.iter().chain(&outputs).map(|(_, r, _)| *r).collect();
@@ -139,6 +137,7 @@ pub fn compile(g: &Graph, batch: usize, threads: usize) -> Result<CpuProgram, Cp
         plan,
         inputs,
         outputs,
+        const_outputs,
         scratch_len,
         means_len,
         pool,

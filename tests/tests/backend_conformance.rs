@@ -1,12 +1,12 @@
-//! GPU conformance: every ONNX node case that `tests/conformance/node_manifest.txt` marks `pass`
-//! and every ONNX Runtime model fixture under `tests/fixtures/models` runs on [`Backend::Gpu`]
-//! through an optimising [`Session`]. Node cases are compared with the reference interpreter,
+//! Backend conformance: every ONNX node case that `tests/conformance/node_manifest.txt` marks
+//! `pass` and every ONNX Runtime model fixture under `tests/fixtures/models` runs on
+//! [`Backend::Cpu`] and on [`Backend::Gpu`] through an optimising [`Session`]. Node cases are compared with the reference interpreter,
 //! fixtures with ONNX Runtime's outputs (batches 1 and 3); each output must be within relative
 //! L2 1e-4 and have no NaN or infinity where the reference has none. The rule is the lead's:
-//! every case that passes on the interpreter passes on the GPU, so a case the GPU backend
+//! every case that passes on the interpreter passes on each backend, so a case a backend
 //! refuses (a typed `Unsupported` error) fails the test too, listed apart from wrong numbers.
 //!
-//! Without a GPU adapter the test prints a notice and passes, unless `EXCITE_REQUIRE_GPU=1`.
+//! Without a GPU adapter the GPU test prints a notice and passes, unless `EXCITE_REQUIRE_GPU=1`.
 //! On Mesa's lavapipe the whole file takes seconds: the cases are tiny.
 
 use std::collections::{BTreeMap, HashMap};
@@ -14,6 +14,7 @@ use std::path::Path;
 
 use excite_ir::{Graph, Tensor};
 use excite_onnx::ImportOptions;
+use excite_runtime::cpu::CpuError;
 use excite_runtime::gpu::GpuError;
 use excite_runtime::{Backend, RuntimeError, Session, SessionOptions};
 use excite_tests::compare::{MODEL_REL_L2, rel_l2};
@@ -23,7 +24,7 @@ use excite_tests::node::list_cases;
 use excite_tests::tests_dir;
 use excite_wgsl::WgslError;
 
-/// Why one case did not pass on the GPU.
+/// Why one case did not pass on the backend.
 enum Problem {
     /// No adapter here: the whole test is skipped.
     NoAdapter,
@@ -33,25 +34,23 @@ enum Problem {
     Fail(String),
 }
 
-fn gpu_session(g: Graph) -> Result<Session, Problem> {
+fn session(g: Graph, backend: Backend) -> Result<Session, Problem> {
     let opts = SessionOptions {
-        backend: Backend::Gpu,
+        backend,
         optimize: true,
-        threads: 1,
+        threads: 2,
     };
     Session::with_options(g, &opts).map_err(|e| Problem::Fail(format!("session: {e}")))
 }
 
-fn run_gpu(
-    s: &Session,
-    inputs: &HashMap<String, Tensor>,
-) -> Result<Vec<(String, Tensor)>, Problem> {
+fn run_on(s: &Session, inputs: &HashMap<String, Tensor>) -> Result<Vec<(String, Tensor)>, Problem> {
     s.run(inputs).map_err(|e| match e {
         RuntimeError::Gpu(GpuError::NoAdapter) => Problem::NoAdapter,
         RuntimeError::Gpu(GpuError::Compile(w @ WgslError::Unsupported { .. })) => {
             Problem::Refused(w.to_string())
         }
-        e => Problem::Fail(format!("gpu run: {e}")),
+        RuntimeError::Cpu(c @ CpuError::Unsupported { .. }) => Problem::Refused(c.to_string()),
+        e => Problem::Fail(format!("{} run: {e}", s.backend())),
     })
 }
 
@@ -78,7 +77,7 @@ fn compare(name: &str, got: &Tensor, want: &Tensor) -> Result<f64, Problem> {
 }
 
 /// One node case: import, interpret, run on the GPU, compare. Returns the outputs compared.
-fn node_case(dir: &Path) -> Result<usize, Problem> {
+fn node_case(dir: &Path, backend: Backend) -> Result<usize, Problem> {
     let fail = |m: String| Problem::Fail(m);
     let bytes = std::fs::read(dir.join("model.onnx")).map_err(|e| fail(format!("{e}")))?;
     let info = ModelInfo::decode(&bytes).map_err(|e| fail(format!("model.onnx: {e}")))?;
@@ -92,8 +91,8 @@ fn node_case(dir: &Path) -> Result<usize, Problem> {
         inputs.insert(io.name.clone(), t);
     }
     let want = excite_ir::interp::run(&g, &inputs).map_err(|e| fail(format!("interp: {e}")))?;
-    let s = gpu_session(g)?;
-    let got = run_gpu(&s, &inputs)?;
+    let s = session(g, backend)?;
+    let got = run_on(&s, &inputs)?;
     if got.len() != want.len() {
         return Err(fail(format!(
             "{} outputs, expected {}",
@@ -111,7 +110,7 @@ fn node_case(dir: &Path) -> Result<usize, Problem> {
 }
 
 /// One fixture model at batches 1 and 3 against ONNX Runtime. Returns the outputs compared.
-fn model_case(dir: &Path) -> Result<usize, Problem> {
+fn model_case(dir: &Path, backend: Backend) -> Result<usize, Problem> {
     let fail = |m: String| Problem::Fail(m);
     let bytes = std::fs::read(dir.join("model.onnx")).map_err(|e| fail(format!("{e}")))?;
     let g = excite_onnx::import(&bytes, &ImportOptions::default())
@@ -121,7 +120,7 @@ fn model_case(dir: &Path) -> Result<usize, Problem> {
         .iter()
         .map(|&v| g.value(v).name.clone())
         .collect();
-    let s = gpu_session(g)?;
+    let s = session(g, backend)?;
     let mut compared = 0;
     for batch in [1usize, 3] {
         let mut inputs = HashMap::new();
@@ -130,7 +129,7 @@ fn model_case(dir: &Path) -> Result<usize, Problem> {
                 .map_err(|e| fail(e.to_string()))?;
             inputs.insert(name.clone(), t);
         }
-        let got = run_gpu(&s, &inputs)?;
+        let got = run_on(&s, &inputs)?;
         let suffix = format!(".b{batch}.npy");
         let expected = std::fs::read_dir(dir)
             .map_err(|e| fail(e.to_string()))?
@@ -177,7 +176,16 @@ fn skip_without_adapter() -> bool {
 }
 
 #[test]
+fn cpu_matches_interpreter_and_onnx_runtime() {
+    conformance(Backend::Cpu);
+}
+
+#[test]
 fn gpu_matches_interpreter_and_onnx_runtime() {
+    conformance(Backend::Gpu);
+}
+
+fn conformance(backend: Backend) {
     let manifest_path = tests_dir().join("conformance").join("node_manifest.txt");
     let text = std::fs::read_to_string(&manifest_path)
         .unwrap_or_else(|e| panic!("reading {}: {e}", manifest_path.display()));
@@ -214,7 +222,7 @@ fn gpu_matches_interpreter_and_onnx_runtime() {
             .and_then(|b| ModelInfo::decode(&b).ok())
             .map(|i| i.ops.into_iter().collect())
             .unwrap_or_default();
-        let col = match node_case(dir) {
+        let col = match node_case(dir, backend) {
             Ok(n) => {
                 outputs += n;
                 1
@@ -248,7 +256,7 @@ fn gpu_matches_interpreter_and_onnx_runtime() {
         println!("{op:<20} {n:>5} {p:>6} {r:>7} {f:>6}");
     }
     println!(
-        "{} node cases, {outputs} output tensors compared with the interpreter",
+        "{backend}: {} node cases, {outputs} output tensors compared with the interpreter",
         passing.len()
     );
 
@@ -261,7 +269,7 @@ fn gpu_matches_interpreter_and_onnx_runtime() {
     models.sort();
     let (mut models_ok, mut model_outputs) = (0, 0);
     for dir in &models {
-        match model_case(dir) {
+        match model_case(dir, backend) {
             Ok(n) => {
                 models_ok += 1;
                 model_outputs += n;
@@ -276,13 +284,13 @@ fn gpu_matches_interpreter_and_onnx_runtime() {
         }
     }
     println!(
-        "{models_ok} of {} fixture models match ONNX Runtime on the GPU; {model_outputs} outputs",
+        "{models_ok} of {} fixture models match ONNX Runtime on {backend}; {model_outputs} outputs",
         models.len()
     );
 
     assert!(
         refused.is_empty() && failed.is_empty(),
-        "cases that pass on the interpreter but not on the GPU\nrefused by the GPU backend:\n  {}\nwrong or failed:\n  {}",
+        "cases that pass on the interpreter but not on {backend}\nrefused by the backend:\n  {}\nwrong or failed:\n  {}",
         refused.join("\n  "),
         failed.join("\n  ")
     );

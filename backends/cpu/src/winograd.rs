@@ -1,0 +1,235 @@
+//! Winograd F(2x2, 3x3) for 3x3 stride-1 pad-1 ungrouped convolutions: 16 GEMMs of
+//! `M × C × T` (T = 2x2 output tiles) instead of one of `M × 9C × 4T`, 2.25x fewer
+//! multiplications. Weights are transformed once (`U = G g Gᵀ`, laid out `[16][M][C]`); per
+//! image the input tiles are transformed (`V = Bᵀ d B`, laid out `[C][16][T]`), each block of
+//! output channels runs its 16 GEMMs into `[M][16][T]` and transforms its tiles back
+//! (`Y = Aᵀ m A`), one block per task.
+
+use rayon::prelude::*;
+
+use crate::conv::ConvShape;
+use crate::error::KernelError;
+use crate::jit::sgemm;
+
+/// Whether `s` runs by Winograd: 3x3, stride 1, dilation 1, pads 1, one group, and enough
+/// tiles for the 16 small GEMMs to run near full speed.
+pub fn eligible(s: &ConvShape) -> bool {
+    let a = &s.attrs;
+    s.kh == 3
+        && s.kw == 3
+        && a.strides == [1, 1]
+        && a.dilations == [1, 1]
+        && a.pads == [1; 4]
+        && a.group == 1
+        && s.m > 0
+        && s.c > 0
+        && s.oh == s.h
+        && s.ow == s.w
+        && tiles(s) >= 40
+}
+
+/// Output tiles of one image: `ceil(oh / 2) · ceil(ow / 2)`.
+pub fn tiles(s: &ConvShape) -> usize {
+    s.oh.div_ceil(2) * s.ow.div_ceil(2)
+}
+
+/// Scratch elements per image: the transformed input and the 16 GEMM outputs.
+pub fn scratch_len(s: &ConvShape) -> usize {
+    16 * (s.c + s.m) * tiles(s)
+}
+
+/// `U = G g Gᵀ` for every (output, input) channel pair, laid out `[16][M][C]`.
+pub fn transform_weights(s: &ConvShape, w: &[f32]) -> Vec<f32> {
+    let (m, c) = (s.m, s.c);
+    let mut u = vec![0f32; 16 * m * c];
+    for (mc, g) in w.chunks_exact(9).take(m * c).enumerate() {
+        // t = G g (4 x 3), then U = t Gᵀ (4 x 4).
+        let mut t = [[0f32; 3]; 4];
+        for j in 0..3 {
+            let (g0, g1, g2) = (g[j], g[3 + j], g[6 + j]);
+            t[0][j] = g0;
+            t[1][j] = 0.5 * (g0 + g1 + g2);
+            t[2][j] = 0.5 * (g0 - g1 + g2);
+            t[3][j] = g2;
+        }
+        for (i, r) in t.iter().enumerate() {
+            let row = [
+                r[0],
+                0.5 * (r[0] + r[1] + r[2]),
+                0.5 * (r[0] - r[1] + r[2]),
+                r[2],
+            ];
+            for (j, v) in row.into_iter().enumerate() {
+                u[(i * 4 + j) * m * c + mc] = v;
+            }
+        }
+    }
+    u
+}
+
+/// Input transform of one channel plane into its `[16][T]` block of `V`.
+fn input_channel(s: &ConvShape, plane: &[f32], v: &mut [f32]) {
+    let (h, w, tw) = (s.h, s.w, s.ow.div_ceil(2));
+    let t_all = tiles(s);
+    for ty in 0..s.oh.div_ceil(2) {
+        for tx in 0..tw {
+            let mut d = [[0f32; 4]; 4];
+            let interior = ty >= 1 && tx >= 1 && 2 * ty + 2 < h && 2 * tx + 2 < w;
+            if interior {
+                let base = (2 * ty - 1) * w + 2 * tx - 1;
+                for (i, row) in d.iter_mut().enumerate() {
+                    let at = base + i * w;
+                    row.copy_from_slice(&plane[at..at + 4]);
+                }
+            }
+            for (i, row) in d.iter_mut().enumerate().filter(|_| !interior) {
+                let Some(iy) = (2 * ty + i).checked_sub(1).filter(|&y| y < h) else {
+                    continue;
+                };
+                let line = &plane[iy * w..(iy + 1) * w];
+                for (j, e) in row.iter_mut().enumerate() {
+                    if let Some(ix) = (2 * tx + j).checked_sub(1).filter(|&x| x < w) {
+                        *e = line[ix];
+                    }
+                }
+            }
+            // t = Bᵀ d, then V = t B.
+            let mut t = [[0f32; 4]; 4];
+            for j in 0..4 {
+                t[0][j] = d[0][j] - d[2][j];
+                t[1][j] = d[1][j] + d[2][j];
+                t[2][j] = d[2][j] - d[1][j];
+                t[3][j] = d[1][j] - d[3][j];
+            }
+            let tile = ty * tw + tx;
+            for (i, r) in t.iter().enumerate() {
+                let row = [r[0] - r[2], r[1] + r[2], r[2] - r[1], r[1] - r[3]];
+                for (j, val) in row.into_iter().enumerate() {
+                    v[(i * 4 + j) * t_all + tile] = val;
+                }
+            }
+        }
+    }
+}
+
+/// Output transform of one channel's `[16][T]` GEMM results into its output plane.
+fn output_channel(s: &ConvShape, mt: &[f32], y: &mut [f32]) {
+    let (oh, ow, tw) = (s.oh, s.ow, s.ow.div_ceil(2));
+    let t_all = tiles(s);
+    for ty in 0..oh.div_ceil(2) {
+        for tx in 0..tw {
+            let tile = ty * tw + tx;
+            let m = |i: usize, j: usize| mt[(i * 4 + j) * t_all + tile];
+            // s = Aᵀ m (2 x 4), then Y = s A (2 x 2).
+            let sr = [
+                [0, 1, 2, 3].map(|j| m(0, j) + m(1, j) + m(2, j)),
+                [0, 1, 2, 3].map(|j| m(1, j) - m(2, j) - m(3, j)),
+            ];
+            for (i, r) in sr.iter().enumerate() {
+                let oy = 2 * ty + i;
+                if oy >= oh {
+                    continue;
+                }
+                let vals = [r[0] + r[1] + r[2], r[1] - r[2] - r[3]];
+                for (j, val) in vals.into_iter().enumerate() {
+                    let ox = 2 * tx + j;
+                    if ox < ow {
+                        y[oy * ow + ox] = val;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The epilogue run on each block of output channels: `(first channel, planes, means)`.
+pub type After<'a> = dyn Fn(usize, &mut [f32], &mut [f32]) -> Result<(), KernelError> + Sync + 'a;
+
+/// One image: `y = conv(x)` (no bias), then `after(c0, planes, means)` on each block of
+/// output channels while it is in cache (`means`: empty, or one per output channel). `u` from
+/// [`transform_weights`], `scratch` at least [`scratch_len`] long.
+#[allow(clippy::too_many_arguments)]
+pub fn run_image(
+    s: &ConvShape,
+    u: &[f32],
+    x: &[f32],
+    y: &mut [f32],
+    means: &mut [f32],
+    scratch: &mut [f32],
+    threads: usize,
+    after: &After<'_>,
+) -> Result<(), KernelError> {
+    let (c, m, t) = (s.c, s.m, tiles(s));
+    let (hw, ohw) = (s.h * s.w, s.oh * s.ow);
+    if scratch.len() < scratch_len(s) || x.len() < c * hw || y.len() < m * ohw || t == 0 {
+        return Err(KernelError::Call {
+            kernel: "winograd".into(),
+            msg: format!("buffers too short for {s:?}"),
+        });
+    }
+    let (v, mbuf) = scratch.split_at_mut(16 * c * t);
+    let v = &mut v[..16 * c * t];
+    if threads > 1 {
+        v.par_chunks_mut(16 * t)
+            .zip(x.par_chunks(hw))
+            .for_each(|(vc, plane)| input_channel(s, plane, vc));
+    } else {
+        for (vc, plane) in v.chunks_mut(16 * t).zip(x.chunks(hw)) {
+            input_channel(s, plane, vc);
+        }
+    }
+    let v = &*v;
+    // Output channels per task: an equal share per thread, rounded up to 16 rows. (Smaller
+    // blocks on one thread were slower: each re-packs `V` in all 16 GEMMs.)
+    let per = if threads > 1 {
+        m.div_ceil(threads).next_multiple_of(16).min(m)
+    } else {
+        m
+    };
+    let task = |bi: usize, mb: &mut [f32], yb: &mut [f32], mc: &mut [f32]| {
+        let (m0, mn) = (bi * per, yb.len() / ohw);
+        for xi in 0..16 {
+            let lhs = &u[xi * m * c + m0 * c..];
+            let rhs = &v[xi * t..];
+            sgemm(
+                (mn, t, c),
+                &mut mb[xi * t..],
+                16 * t,
+                lhs,
+                c,
+                rhs,
+                16 * t,
+                false,
+                1,
+            )?;
+        }
+        for (mt, yc) in mb.chunks_exact(16 * t).zip(yb.chunks_exact_mut(ohw)) {
+            output_channel(s, mt, yc);
+        }
+        after(m0, yb, mc)
+    };
+    let mbuf = &mut mbuf[..16 * m * t];
+    let y = &mut y[..m * ohw];
+    if threads < 2 {
+        let mut means = means.chunks_mut(per);
+        for (bi, (mb, yb)) in mbuf
+            .chunks_mut(per * 16 * t)
+            .zip(y.chunks_mut(per * ohw))
+            .enumerate()
+        {
+            task(bi, mb, yb, means.next().unwrap_or_default())?;
+        }
+        Ok(())
+    } else if means.is_empty() {
+        mbuf.par_chunks_mut(per * 16 * t)
+            .zip(y.par_chunks_mut(per * ohw))
+            .enumerate()
+            .try_for_each(|(bi, (mb, yb))| task(bi, mb, yb, &mut []))
+    } else {
+        mbuf.par_chunks_mut(per * 16 * t)
+            .zip(y.par_chunks_mut(per * ohw))
+            .zip(means.par_chunks_mut(per))
+            .enumerate()
+            .try_for_each(|(bi, ((mb, yb), mc))| task(bi, mb, yb, mc))
+    }
+}

@@ -1,0 +1,115 @@
+//! The convolution paths chosen by shape — Winograd F(2x2, 3x3), im2col and 1x1 GEMMs split
+//! by output-channel blocks on several threads — against the reference interpreter, with a
+//! fused epilogue (bias, ReLU, residual add, channel means) so that every block's channel
+//! offset is exercised; on 1 thread and on a 2-thread pool.
+
+use excite_cpu::conv::{ConvKernel, ConvShape};
+use excite_cpu::kernels::{self, Epilogue};
+use excite_cpu::{Jit, Kernel, winograd};
+use excite_ir::op::Conv;
+use excite_ir::{Act, Op, Tensor, interp};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+fn one(p: impl FnOnce(&Jit) -> excite_cpu::Pending) -> Kernel {
+    let mut jit = Jit::new().expect("jit");
+    let pending = p(&jit);
+    jit.add(pending).expect("add");
+    jit.finish().expect("finish").remove(0)
+}
+
+fn rand_vec(rng: &mut ChaCha8Rng, n: usize) -> Vec<f32> {
+    (0..n).map(|_| rng.random_range(-1.0f32..1.0)).collect()
+}
+
+fn rel_l2(a: &[f32], b: &[f32]) -> f64 {
+    assert_eq!(a.len(), b.len());
+    let num: f64 = a.iter().zip(b).map(|(x, y)| f64::from(x - y).powi(2)).sum();
+    let den: f64 = b.iter().map(|y| f64::from(*y).powi(2)).sum();
+    (num / den.max(1e-30)).sqrt()
+}
+
+/// `(c, m, h, w, kernel, stride, pad, expect Winograd)`.
+type Case = (usize, usize, usize, usize, usize, usize, usize, bool);
+
+const CASES: [Case; 6] = [
+    (3, 20, 23, 25, 3, 1, 1, true),
+    (5, 40, 24, 24, 3, 1, 1, true),
+    (4, 17, 16, 32, 3, 1, 1, true),
+    (6, 40, 9, 9, 3, 1, 1, false),
+    (6, 40, 15, 17, 3, 2, 1, false),
+    (7, 37, 12, 11, 1, 1, 0, false),
+];
+
+#[test]
+fn conv_paths_with_fused_epilogue_match_the_interpreter() {
+    let mut rng = ChaCha8Rng::seed_from_u64(11);
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(2)
+        .build()
+        .expect("pool");
+    let mut cases = 0;
+    for (c, m, h, w, k, stride, pad, wino) in CASES {
+        let n = 2;
+        let attrs = Conv {
+            strides: [stride; 2],
+            pads: [pad; 4],
+            dilations: [1, 1],
+            group: 1,
+        };
+        let x = Tensor::new(vec![n, c, h, w], rand_vec(&mut rng, n * c * h * w)).expect("x");
+        let wt = Tensor::new(vec![m, c, k, k], rand_vec(&mut rng, m * c * k * k)).expect("w");
+        let b = Tensor::new(vec![m], rand_vec(&mut rng, m)).expect("b");
+        let conv = interp::eval_op("conv", &Op::Conv(attrs.clone()), &[&x, &wt, &b]);
+        let conv = conv.expect("interp");
+        let (oh, ow) = (conv.shape()[2], conv.shape()[3]);
+        let r = rand_vec(&mut rng, conv.numel());
+        // Reference epilogue: relu(conv + bias) + r, then each plane's mean.
+        let want: Vec<f32> = conv
+            .data()
+            .iter()
+            .zip(&r)
+            .map(|(v, r)| v.max(0.0) + r)
+            .collect();
+        let want_means: Vec<f32> = want
+            .chunks(oh * ow)
+            .map(|p| p.iter().sum::<f32>() / (oh * ow) as f32)
+            .collect();
+        let shape = ConvShape {
+            n,
+            c,
+            h,
+            w,
+            m,
+            oh,
+            ow,
+            kh: k,
+            kw: k,
+            attrs,
+        };
+        assert_eq!(winograd::eligible(&shape), wino, "{shape:?}");
+        let ck = ConvKernel::new(shape, wt.data().to_vec(), b.data().to_vec());
+        assert_eq!(ck.is_winograd(), wino);
+        let e = Epilogue {
+            bias: true,
+            act: Some(Act::Relu),
+            residual: true,
+            post_act: None,
+            means: true,
+        };
+        let epi = one(|j| kernels::epilogue(j, oh * ow, e));
+        for threads in [1, 2] {
+            let mut col = vec![0f32; ck.shape.scratch_len()];
+            let mut y = vec![0f32; want.len()];
+            let mut means = vec![0f32; n * m];
+            pool.install(|| ck.run(&epi, x.data(), &r, &mut y, &mut means, &mut col, threads))
+                .expect("run");
+            let err = rel_l2(&y, &want);
+            assert!(err < 1e-5, "{:?} on {threads}: {err:e}", ck.shape);
+            let err = rel_l2(&means, &want_means);
+            assert!(err < 1e-5, "means {:?} on {threads}: {err:e}", ck.shape);
+            cases += 1;
+        }
+    }
+    assert_eq!(cases, 12);
+}
