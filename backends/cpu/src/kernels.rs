@@ -227,11 +227,73 @@ pub fn se_block(jit: &Jit, sh: SeShape, se: &SeBlock, pre_squeezed: bool) -> Pen
                 se_squeeze(b, x, s0, c, hw);
                 s0
             };
-            se_excite(b, (w1, b1, s, z), (c, cr), se.bias1, se.act);
-            se_scale(b, (x, r, y), (w2, b2, z), sh, &se);
+            let crv = int(b, cr);
+            se_excite(b, (w1, b1, s, z), (c, crv), se.bias1, se.act);
+            let cv = int(b, c);
+            se_scale(b, (x, r, y), (w2, b2, z), (sh, cv), &se);
         });
         b.ins().return_(&[]);
     })
+}
+
+/// The SE block's first FC on one image over `n` output rows (a row range, so it can be split
+/// across threads): `z[j] = act(W1[j, :] · s + b1[j])`.
+/// Args: `s (c)`, `w1 (c*n)`, `b1 (n or 0)`, `z (n)`.
+pub fn se_fc1(jit: &Jit, sh: SeShape, se: &SeBlock) -> Pending {
+    let c = sh.c;
+    let name = format!(
+        "se_fc1_c{c}_{}{}",
+        se.act.name(),
+        if se.bias1 { "_b" } else { "" }
+    );
+    let args = vec![
+        ArgSpec::input(c, 0),
+        ArgSpec::input(0, c),
+        ArgSpec::input(0, usize::from(se.bias1)),
+        ArgSpec::output(0, 1),
+    ];
+    let (bias1, a) = (se.bias1, se.act);
+    build_function(jit, &name, args, MAX_N / c.max(1), move |b, p, n| {
+        let ptrs: Vec<Value> = (0..4).map(|i| arg_ptr(b, p, i)).collect();
+        se_excite(b, (ptrs[1], ptrs[2], ptrs[0], ptrs[3]), (c, n), bias1, a);
+        b.ins().return_(&[]);
+    })
+}
+
+/// The SE block's scale pass over `n` channels of one image (a channel range, so the pass can
+/// be split across threads): per channel `g = gate(W2[c] z + b2[c])`, `y = post_act(x * g + r)`.
+/// Args: `x (hw*n)`, `w2 (cr*n)`, `b2 (n or 0)`, `r (hw*n or 0)`, `y (hw*n)`, `z (cr)`.
+pub fn se_scale_range(jit: &Jit, sh: SeShape, se: &SeBlock) -> Pending {
+    let SeShape { cr, hw, .. } = sh;
+    let name = format!(
+        "se_scale_r{cr}_hw{hw}_{}{}{}{}",
+        se.gate.name(),
+        if se.bias2 { "_b" } else { "" },
+        if se.residual { "_add" } else { "" },
+        se.post_act
+            .map_or(String::new(), |a| format!("_{}", a.name())),
+    );
+    let args = vec![
+        ArgSpec::input(0, hw),
+        ArgSpec::input(0, cr),
+        ArgSpec::input(0, usize::from(se.bias2)),
+        ArgSpec::input(0, if se.residual { hw } else { 0 }),
+        ArgSpec::output(0, hw),
+        ArgSpec::input(cr, 0),
+    ];
+    let se = se.clone();
+    build_function(
+        jit,
+        &name,
+        args,
+        MAX_N / (hw + cr).max(1),
+        move |b, p, n| {
+            let ptrs: Vec<Value> = (0..6).map(|i| arg_ptr(b, p, i)).collect();
+            let (x, w2, b2, r, y, z) = (ptrs[0], ptrs[1], ptrs[2], ptrs[3], ptrs[4], ptrs[5]);
+            se_scale(b, (x, r, y), (w2, b2, z), (sh, n), &se);
+            b.ins().return_(&[]);
+        },
+    )
 }
 
 /// `s[ci] = mean(x[ci, :])`.
@@ -253,12 +315,11 @@ fn se_squeeze(b: &mut FunctionBuilder, x: Value, s: Value, c: usize, hw: usize) 
 fn se_excite(
     b: &mut FunctionBuilder,
     (w, bias, v, out): (Value, Value, Value, Value),
-    (cols, rows): (usize, usize),
+    (cols, rv): (usize, Value),
     has_bias: bool,
     a: Act,
 ) {
     let zero = int(b, 0);
-    let rv = int(b, rows);
     for_range(b, (zero, rv, 1), |b, j| {
         let off = b.ins().imul_imm_s(j, cols as i64);
         let wj = emit::elem(b, w, off);
@@ -273,16 +334,15 @@ fn se_excite(
     });
 }
 
-/// Per channel: the gate from `z`, then `y = post_act(x * g + r)` over the plane.
+/// Per channel `ci < cv`: the gate from `z`, then `y = post_act(x * g + r)` over the plane.
 fn se_scale(
     b: &mut FunctionBuilder,
     (x, r, y): (Value, Value, Value),
     (w2, b2, z): (Value, Value, Value),
-    sh: SeShape,
+    (sh, cv): (SeShape, Value),
     se: &SeBlock,
 ) {
     let zero = int(b, 0);
-    let cv = int(b, sh.c);
     for_range(b, (zero, cv, 1), |b, ci| {
         let woff = b.ins().imul_imm_s(ci, sh.cr as i64);
         let wc = emit::elem(b, w2, woff);

@@ -1,7 +1,8 @@
 //! Executing a [`CpuProgram`]: binds the inputs into their planned buffers, runs each step with
 //! its output buffer taken out of the arena (so inputs are borrowed immutably beside it), and
 //! copies the outputs into tensors. The work runs inside the program's thread pool: GEMMs split
-//! across its threads, the generated kernels run on the calling worker.
+//! across its threads, SE blocks split by channel range when there are fewer images than
+//! threads ([`super::se_split`]), the other generated kernels run on the calling worker.
 
 use std::collections::HashMap;
 use std::time::Instant;
@@ -251,6 +252,7 @@ impl CpuProgram {
             }
             Kind::Se {
                 k,
+                split,
                 ins,
                 n: imgs,
                 scratch: sl,
@@ -263,8 +265,13 @@ impl CpuProgram {
                     srcs.push(i.as_ref().map(rd).transpose()?.unwrap_or(&[]));
                 }
                 let pre = pre_squeezed.then_some(&*means);
-                let dims = (*imgs, sh.c, sh.cr);
-                self.se_images(&self.kernels[*k], &srcs, dims, pre, *sl, out, scratch)?;
+                if self.threads >= 2 && *imgs < self.threads && sh.c >= 2 && sh.hw > 0 {
+                    let ks = split.map(|i| &self.kernels[i]);
+                    super::se_split::run(ks, &srcs, (*imgs, *sh), pre, self.threads, out, scratch)?;
+                } else {
+                    let dims = (*imgs, sh.c, sh.cr);
+                    self.se_images(&self.kernels[*k], &srcs, dims, pre, *sl, out, scratch)?;
+                }
             }
             Kind::Unary { k, x } => {
                 self.kernels[*k].call(n, &mut [Arg::In(rd(x)?), Arg::Out(out)])?;

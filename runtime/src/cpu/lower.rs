@@ -37,8 +37,11 @@ pub enum Kind {
         r: Option<Src>,
     },
     /// `pre_squeezed`: the channel means come from the producing conv (the means buffer).
+    /// `split`: the mean, first-FC and scale-range kernels of the channel-split path, used
+    /// when there are fewer images than threads.
     Se {
         k: usize,
+        split: [usize; 3],
         ins: [Option<Src>; 6],
         n: usize,
         scratch: usize,
@@ -260,12 +263,18 @@ impl Lowerer<'_> {
                     .unwrap_or(0);
                 let sh = SeShape { c, cr, hw: h * w };
                 let (k, name) = self.kernel(kernels::se_block(&self.jit, sh, se, false))?;
+                let split = [
+                    self.kernel(kernels::mean_planes(&self.jit, sh.hw))?.0,
+                    self.kernel(kernels::se_fc1(&self.jit, sh, se))?.0,
+                    self.kernel(kernels::se_scale_range(&self.jit, sh, se))?.0,
+                ];
                 let s = se.input_slots();
                 let pick = |i: Option<usize>| i.map(|i| self.src(ins[i]));
                 let srcs = [Some(0), Some(1), s.b1, Some(s.w2), s.b2, s.r].map(pick);
                 (
                     Kind::Se {
                         k,
+                        split,
                         ins: srcs,
                         n,
                         scratch: c + cr,

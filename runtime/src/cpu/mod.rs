@@ -6,6 +6,7 @@
 mod exec;
 mod lower;
 mod plan;
+mod se_split;
 
 use std::collections::HashMap;
 use std::sync::Mutex;
