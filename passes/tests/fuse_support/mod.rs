@@ -4,22 +4,19 @@
 
 #![allow(dead_code)] // each test binary uses a different part
 
-use std::collections::HashMap;
-
-use excite_ir::text::{WeightStore, parse_with_placeholder_weights, print};
+use excite_ir::Graph;
+use excite_ir::text::print;
 use excite_ir::verify::verify;
-use excite_ir::{Graph, Tensor, interp};
 use excite_passes::{Pass, PassContext, fuse::Fuse};
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
 
 /// The attributes of a pointwise (1x1, stride 1, unpadded, one group) convolution.
 pub const CONV1X1: &str = "{strides=[1,1], pads=[0,0,0,0], dilations=[1,1], group=1}";
 
-/// The batch size random inputs use for the symbolic batch `N`.
-pub const BATCH: usize = 2;
-/// Random input sets compared per graph.
-pub const SEEDS: u64 = 3;
+// Parsing, random inputs and the interpreter comparison are the clean-up tests' own.
+#[path = "../common/mod.rs"]
+mod common;
+#[allow(unused_imports)] // each test binary uses a different part
+pub use common::{BATCH, SEEDS, compare, inputs, parse};
 
 /// What fusing a graph did.
 #[derive(Debug)]
@@ -32,14 +29,6 @@ pub struct Outcome {
     pub text: String,
     /// Output elements compared with the unfused graph, over every seed.
     pub compared: usize,
-}
-
-/// Parses `src` (placeholder weights) and verifies it.
-pub fn parse(src: &str) -> Graph {
-    let mut g =
-        parse_with_placeholder_weights(src, &WeightStore::new()).expect("test graph parses");
-    verify(&mut g).expect("test graph verifies");
-    g
 }
 
 /// Number of nodes running `op` (by op name).
@@ -86,47 +75,6 @@ pub fn fuse_with(src: &str, mut cx: PassContext) -> Outcome {
 /// [`fuse_with`] default limits.
 pub fn fuse(src: &str) -> Outcome {
     fuse_with(src, PassContext::default())
-}
-
-/// Random inputs for `g` from `seed`, uniform in [-4, 4) (both sides of every activation's
-/// kinks: ReLU at 0, hard-sigmoid and hard-swish at -3 and 3).
-pub fn inputs(g: &Graph, seed: u64) -> HashMap<String, Tensor> {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    g.inputs()
-        .iter()
-        .map(|&v| {
-            let shape = g.ty_of(v).expect("inputs are typed").shape.resolve(BATCH);
-            let n = shape.iter().product();
-            let data = (0..n).map(|_| rng.random_range(-4.0f32..4.0)).collect();
-            let t = Tensor::new(shape, data).expect("sizes agree");
-            (g.value(v).name.clone(), t)
-        })
-        .collect()
-}
-
-/// Runs both graphs on [`SEEDS`] random input sets; every output must have the same name and
-/// shape and agree within `1e-5 + 1e-5 * |ref|`. Returns the number of elements compared.
-pub fn compare(reference: &Graph, fused: &Graph) -> usize {
-    let mut compared = 0;
-    for seed in 0..SEEDS {
-        let ins = inputs(reference, seed);
-        let want = interp::run(reference, &ins).expect("the original runs");
-        let got = interp::run(fused, &ins).expect("the fused graph runs");
-        assert_eq!(want.len(), got.len(), "number of outputs");
-        for ((wn, w), (gn, g)) in want.iter().zip(&got) {
-            assert_eq!(wn, gn, "output names");
-            assert_eq!(w.shape(), g.shape(), "shape of output {wn}");
-            for (i, (a, b)) in w.data().iter().zip(g.data()).enumerate() {
-                let tol = 1e-5 + 1e-5 * a.abs();
-                assert!(
-                    (a - b).abs() <= tol,
-                    "{wn}[{i}]: want {a}, got {b} (seed {seed})"
-                );
-                compared += 1;
-            }
-        }
-    }
-    compared
 }
 
 /// An SE block on `x: [N,8,4,4]` as text: `act` and `gate` are op names (with the gate's
