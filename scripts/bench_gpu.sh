@@ -6,11 +6,17 @@
 #   scripts/bench_gpu.sh --dry-run   # anywhere: builds the release `excite`, writes both zoo
 #                                    # networks and compiles each to naga-validated WGSL at
 #                                    # batch 1 and 32, checks the Python side. No device.
-#   scripts/bench_gpu.sh --build     # here: release `excite` copied to .gl/excite (carried with .gl)
+#   scripts/bench_gpu.sh --build     # here: release `excite` copied to .gl/excite and the GPU zoo
+#                                    # test (every zoo network vs the interpreter) to .gl/gpu_zoo
 #   scripts/bench_gpu.sh --device    # on the GPU machine (device tool), e.g. with carry [".gl"]:
 #     for f in .gl/*.deb; do dpkg -x $f /; done; ldconfig; scripts/bench_gpu.sh --device
 #   (.gl/*.deb are the Vulkan/EGL loaders: see /work/.library/device/README.md; .gl is ignored.)
 #   The networks are written on the device (`excite zoo build`): their weights are too big to carry.
+#   On the device it first runs .gl/gpu_zoo (correctness on that GPU, EXCITE_REQUIRE_GPU=1),
+#   then the timings, then one per-dispatch profile (timestamp queries) per network and batch,
+#   kept as JSON in $OUT (the device tool's folder; a temporary one elsewhere) and summarised
+#   by scripts/gpu_profile.py. SWEEP="0 256 1024" also times each value of the split-K knob
+#   EXCITE_GPU_MIN_WORKGROUPS.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MODELS="se-resnet50 resnet50"
@@ -26,6 +32,14 @@ build() {
     rm -f .gl/bench # the former example binary, if an old build left it
     # Stripped (~14 MB instead of ~80 MB with line tables) so .gl fits the device's 64 MiB carry.
     strip -o "$EXCITE" target/release/excite
+    local t
+    t="$(cargo test --release -p excite-runtime --test gpu_zoo --no-run --message-format=json |
+        python3 -c 'import json,sys
+for l in sys.stdin:
+    j = json.loads(l)
+    if j.get("executable") and j.get("target", {}).get("name") == "gpu_zoo":
+        print(j["executable"])')"
+    strip -o .gl/gpu_zoo "$t"
 }
 zoo() { # writes every network at 224x224 into $1
     for m in $MODELS; do
@@ -64,16 +78,50 @@ case "$mode" in
     dir="$(mktemp -d)"
     trap 'rm -rf "$dir"' EXIT
     zoo "$dir"
+    keep="${OUT:-$dir}"
+    if [ -x .gl/gpu_zoo ]; then
+        echo "correctness: every zoo network on this GPU vs the interpreter (.gl/gpu_zoo)"
+        if EXCITE_REQUIRE_GPU=1 timeout 300 .gl/gpu_zoo >"$keep/gpu_zoo.log" 2>&1; then
+            grep -E "^test result" "$keep/gpu_zoo.log"
+        else
+            echo "gpu_zoo FAILED (log in $keep/gpu_zoo.log):"
+            grep -E "panicked|FAILED|failed|relative|test result" "$keep/gpu_zoo.log" | head -20
+        fi
+    fi
     out="$dir/results.txt"
     for b in $BATCHES; do
         for m in $MODELS; do
             json="$("$EXCITE" bench "$dir/$m.seir" --backend gpu --batch "$b" \
-                --iters "$ITERS" --warmup "$WARMUP" --json)"
+                --iters "$ITERS" --warmup "$WARMUP" --json)" || {
+                echo "excite $m $b FAILED"
+                continue
+            }
             echo "excite $m $b $json" | tee -a "$out"
         done
     done
+    for b in $BATCHES; do
+        for m in $MODELS; do
+            "$EXCITE" bench "$dir/$m.seir" --backend gpu --batch "$b" --iters 3 --warmup 2 \
+                --json --profile >"$keep/profile-$m-$b.json" &&
+                python3 scripts/gpu_profile.py "$keep/profile-$m-$b.json" ||
+                echo "profile $m $b FAILED"
+        done
+    done
     python3 scripts/bench_gpu_torch.py --iters "$ITERS" $(jobs) | tee -a "$out"
+    cp "$out" "$keep/results.txt" 2>/dev/null || true
     python3 scripts/bench_gpu_table.py <"$out"
+    # SWEEP="0 256 1024": the same timings at other EXCITE_GPU_MIN_WORKGROUPS (split-K knob).
+    for v in ${SWEEP:-}; do
+        for b in $BATCHES; do
+            for m in $MODELS; do
+                ms="$(EXCITE_GPU_MIN_WORKGROUPS=$v "$EXCITE" bench "$dir/$m.seir" --backend gpu \
+                    --batch "$b" --iters "$ITERS" --warmup "$WARMUP" --json |
+                    python3 -c 'import json,sys; print("%.3f" % json.load(sys.stdin)["median_ms"])')" ||
+                    ms=FAILED
+                echo "sweep min_workgroups=$v $m batch $b: $ms ms"
+            done
+        done
+    done
     ;;
 *)
     echo "usage: $0 [--dry-run|--build|--device]" >&2

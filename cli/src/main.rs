@@ -85,10 +85,12 @@ enum Cmd {
         iters: usize,
         #[arg(long, default_value_t = 3)]
         warmup: usize,
-        /// One JSON line: median_ms, min_ms, max_ms, images_per_s, samples_ms.
+        /// One JSON line: median_ms, min_ms, max_ms, images_per_s, samples_ms (and, with
+        /// --profile, `profile`: every kernel's node, op, kernel and ms in execution order).
         #[arg(long)]
         json: bool,
-        /// Also list the kernels that take the most time (cpu backend).
+        /// Also time every kernel once (cpu: wall clock per step; gpu: timestamp queries
+        /// around each dispatch) and list those that take the most time.
         #[arg(long)]
         profile: bool,
     },
@@ -407,16 +409,30 @@ fn bench(model: &Path, a: &BenchArgs) -> anyhow::Result<()> {
     let median = sorted[sorted.len() / 2];
     let (min, max) = (sorted[0], sorted[sorted.len() - 1]);
     let ips = a.batch as f64 / (median / 1e3);
+    let times = if a.profile {
+        session.profile(&feeds)?
+    } else {
+        Vec::new()
+    };
     if a.json {
-        println!(
-            "{}",
-            serde_json::json!({
-                "median_ms": median, "min_ms": min, "max_ms": max, "images_per_s": ips,
-                "samples_ms": samples, "compile_s": compile_s,
-                "backend": backend.name(), "batch": a.batch, "threads": session.threads(),
-                "clock": clock,
-            })
-        );
+        let mut j = serde_json::json!({
+            "median_ms": median, "min_ms": min, "max_ms": max, "images_per_s": ips,
+            "samples_ms": samples, "compile_s": compile_s,
+            "backend": backend.name(), "batch": a.batch, "threads": session.threads(),
+            "clock": clock,
+        });
+        if a.profile {
+            j["profile"] = times
+                .iter()
+                .map(|t| {
+                    serde_json::json!({
+                        "node": t.node, "op": t.op, "kernel": t.kernel, "ms": t.seconds * 1e3,
+                    })
+                })
+                .collect();
+        }
+        println!("{j}");
+        return Ok(());
     } else {
         println!(
             "{} on {backend} (batch {}, {} threads): median {median:.2} ms, min {min:.2} ms, \
@@ -430,7 +446,6 @@ fn bench(model: &Path, a: &BenchArgs) -> anyhow::Result<()> {
         );
     }
     if a.profile {
-        let times = session.profile(&feeds)?;
         let total: f64 = times.iter().map(|t| t.seconds).sum();
         let mut by_op: HashMap<&str, (f64, usize)> = HashMap::new();
         for t in &times {

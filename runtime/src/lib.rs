@@ -216,7 +216,8 @@ impl Session {
         }
     }
 
-    /// Runs once on the CPU backend and returns the time of every kernel, in execution order.
+    /// Runs once and returns the time of every kernel, in execution order (CPU: wall clock per
+    /// step; GPU: timestamp queries around each dispatch).
     pub fn profile(
         &self,
         inputs: &HashMap<String, Tensor>,
@@ -224,9 +225,28 @@ impl Session {
         let batch = verify::bind_inputs(&self.graph, inputs)?;
         match self.compiled(batch)?.as_deref() {
             Some(Compiled::Cpu(p)) => Ok(p.run_profiled(inputs)?.1),
-            _ => Err(RuntimeError::BackendUnavailable {
+            Some(Compiled::Gpu(s)) => {
+                let ops: HashMap<&str, &'static str> = self
+                    .graph
+                    .node_ids()
+                    .map(|id| {
+                        let n = self.graph.node(id);
+                        (n.name.as_str(), n.op.name())
+                    })
+                    .collect();
+                Ok(s.profile(inputs)?
+                    .into_iter()
+                    .map(|(node, kernel, seconds)| cpu::StepTime {
+                        op: ops.get(node.as_str()).copied().unwrap_or("(copy)"),
+                        node,
+                        kernel,
+                        seconds,
+                    })
+                    .collect())
+            }
+            None => Err(RuntimeError::BackendUnavailable {
                 backend: self.backend.to_string(),
-                reason: "per-kernel profiles come from the cpu backend".into(),
+                reason: "per-kernel profiles come from the cpu and gpu backends".into(),
             }),
         }
     }

@@ -131,9 +131,16 @@ fn se_blocks_match_the_interpreter() {
     let mut cases = 0;
     for seed in 0..16u64 {
         let mut b = Builder::new(&format!("se{seed}"), 200 + seed, 1 + seed as usize % 3);
-        let c = b.rng.random_range(1..=40usize) * 2 + 1; // odd C
-        let cr = b.rng.random_range(1..=8usize);
-        let (h, w) = if seed % 4 == 0 {
+        // Odd C; the last seeds are wide (more than 256 gates per workgroup, several groups of
+        // eight hidden units).
+        let wide = seed >= 14;
+        let c = b
+            .rng
+            .random_range(if wide { 150..=350usize } else { 1..=40 })
+            * 2
+            + 1;
+        let cr = b.rng.random_range(if wide { 17..=48usize } else { 1..=8 });
+        let (h, w) = if seed % 4 == 0 || seed == 15 {
             (1, 1)
         } else {
             (b.rng.random_range(1..=20), b.rng.random_range(1..=20))
@@ -401,4 +408,63 @@ fn conv_squeezed_se_blocks_match_the_interpreter() {
         cases += usize::from(b.check(out, TOL));
     }
     eprintln!("compared {cases} conv-squeezed SE blocks");
+}
+
+#[test]
+fn split_k_convs_match_the_interpreter() {
+    // Convs with few output tiles and a deep K split K across workgroups (splitk.wgsl adds the
+    // parts and runs the epilogue): pointwise, strided 3x3, grouped 3x3 with a residual, and a
+    // 1x1 conv whose split reduction also squeezes for an SE block.
+    let mut cases = 0;
+    // (cin, cout, groups, kernel, stride, batch, [h, w], SE after)
+    let shapes = [
+        (160, 70, 1, 1, 1, 2, [4, 4], false),
+        (48, 20, 1, 3, 2, 1, [9, 7], false),
+        (64, 96, 2, 3, 1, 2, [5, 6], false),
+        (200, 72, 1, 1, 1, 3, [7, 7], true),
+    ];
+    for (i, (cin, m, group, k, stride, batch, [h, w], se)) in shapes.into_iter().enumerate() {
+        let mut b = Builder::new(&format!("sk{i}"), 900 + i as u64, batch);
+        let x = b.input("x", &[cin, h, w]);
+        let wt = b.weight(&[m, cin / group, k, k]);
+        let bias = b.weight(&[m]);
+        let pad = k / 2;
+        let conv = Conv {
+            group,
+            strides: [stride; 2],
+            pads: [pad; 4],
+            ..Conv::default()
+        };
+        let residual = i == 2;
+        let mut ins = vec![x, wt, bias];
+        if residual {
+            ins.push(b.node(Op::Conv(conv.clone()), &[x, wt]));
+        }
+        let f = FusedConv {
+            conv,
+            bias: true,
+            act: Some(acts()[i]),
+            residual,
+            post_act: residual.then_some(Act::Relu),
+        };
+        let mut y = b.node(Op::FusedConv(f), &ins);
+        let mut kernels = vec![if se { "splitk_squeeze" } else { "splitk" }];
+        if se {
+            let cr = m / 8;
+            let w1 = b.weight(&[cr, m, 1, 1]);
+            let w2 = b.weight(&[m, cr, 1, 1]);
+            let op = SeBlock {
+                act: Act::Relu,
+                gate: Act::Sigmoid,
+                bias1: false,
+                bias2: false,
+                residual: false,
+                post_act: None,
+            };
+            y = b.node(Op::SeBlock(op), &[y, w1, w2]);
+            kernels.extend(["se_fc", "se_scale"]);
+        }
+        cases += usize::from(b.check_kernels(y, TOL, &kernels));
+    }
+    eprintln!("compared {cases} split-K convolutions");
 }

@@ -17,6 +17,8 @@ const GEMM: &str = include_str!("kernels/conv.wgsl");
 const POINTWISE: &str = include_str!("kernels/conv1x1.wgsl");
 const POINTWISE_SQUEEZE: &str = include_str!("kernels/conv1x1_squeeze.wgsl");
 const GROUPED: &str = include_str!("kernels/grouped.wgsl");
+const SPLITK: &str = include_str!("kernels/splitk.wgsl");
+const SPLITK_SQUEEZE: &str = include_str!("kernels/splitk_squeeze.wgsl");
 
 pub(crate) fn fused_conv(
     l: &mut Lower<'_>,
@@ -132,6 +134,74 @@ fn lower(
         ("ntot", u(ntot)),
         ("cout", u(m)),
     ];
+    let kpad = k.next_multiple_of(16);
+    let tiles = ntot.div_ceil(64) * mg.div_ceil(64) * g;
+    let (ks, kch) = if direct {
+        (1, kpad)
+    } else {
+        split_k(tiles, kpad, l.limits.min_workgroups as usize)
+    };
+    if ks > 1 {
+        // Split K: the GEMM writes ks partial products, splitk.wgsl adds them and runs the
+        // epilogue (and the squeeze, for a conv feeding an SE block).
+        let slab = ntot * m;
+        let part = l.temp(&format!("{}.splitk", node.name), ks * slab)?;
+        let x_decl = decl[0];
+        let gemm_decl = [x_decl, decl[1], ("y", true, "f32")];
+        let gemm_binds = vec![binds[0], binds[1], part];
+        let mut v = vec![
+            ("bindings", bindings(&gemm_decl)),
+            ("epilogue", String::new()),
+            ("ks", u(ks)),
+            ("kch", u(kch)),
+            ("ysplit", format!("ks * {} + ", u(slab))),
+        ];
+        v.extend(gemm);
+        let groups = [
+            ntot.div_ceil(64) as u32,
+            mg.div_ceil(64) as u32,
+            (g * ks) as u32,
+        ];
+        let module = if pointwise {
+            v.push(("hw", u(h * w)));
+            l.module("conv1x1", POINTWISE, &v)?
+        } else {
+            v.extend(window(h, w, oh, ow, kh, kw, c));
+            l.module("conv", GEMM, &v)?
+        };
+        l.dispatch(node, module, gemm_binds, groups)?;
+        // The reduction reads the parts instead of x and the weight.
+        let mut rdecl = vec![("part", false, "f32")];
+        rdecl.extend_from_slice(&decl[2..]);
+        let mut rbinds = vec![part];
+        rbinds.extend_from_slice(&binds[2..]);
+        if squeeze {
+            let partials = l.temp(&format!("{}.partials", node.name), n * m)?;
+            rdecl.push(("partials", true, "f32"));
+            rbinds.push(partials);
+            l.squeezed.insert(node.outputs[0], Some((partials, 1)));
+        }
+        let mut v = vec![
+            ("bindings", bindings(&rdecl)),
+            ("ks", u(ks)),
+            ("slab", u(slab)),
+            ("hw", u(oh * ow)),
+            ("cout", u(m)),
+            epilogue,
+        ];
+        if squeeze {
+            let module = l.module("splitk_squeeze", SPLITK_SQUEEZE, &v)?;
+            l.dispatch(node, module, rbinds, [m as u32, n as u32, 1])?;
+        } else {
+            let (groups, row) = l.grid(slab);
+            v.push(("row", row));
+            let module = l.module("splitk", SPLITK, &v)?;
+            l.dispatch(node, module, rbinds, groups)?;
+        }
+        l.release(part);
+        return Ok(());
+    }
+    let unsplit = [("ks", u(1)), ("kch", u(kpad)), ("ysplit", String::new())];
     let gemm_groups = [ntot.div_ceil(64) as u32, mg.div_ceil(64) as u32, g as u32];
     if squeeze {
         let out = node.outputs[0];
@@ -162,6 +232,7 @@ fn lower(
     if pointwise {
         let mut v = vec![("bindings", bindings(&decl)), ("hw", u(h * w)), epilogue];
         v.extend(gemm);
+        v.extend(unsplit);
         let module = l.module("conv1x1", POINTWISE, &v)?;
         return l.dispatch(node, module, binds, gemm_groups);
     }
@@ -198,6 +269,7 @@ fn lower(
         return l.dispatch(node, module, binds, wg);
     }
     v.extend(gemm);
+    v.extend(unsplit);
     v.extend([
         ("sh", u(c.strides[0])),
         ("sw", u(c.strides[1])),
@@ -206,6 +278,45 @@ fn lower(
     ]);
     let module = l.module("conv", GEMM, &v)?;
     l.dispatch(node, module, binds, gemm_groups)
+}
+
+/// The window holes of conv.wgsl.
+fn window(
+    h: usize,
+    w: usize,
+    oh: usize,
+    ow: usize,
+    kh: usize,
+    kw: usize,
+    c: &Conv,
+) -> [(&'static str, String); 12] {
+    [
+        ("h", i(h)),
+        ("w", i(w)),
+        ("oh", u(oh)),
+        ("ow", u(ow)),
+        ("kh", u(kh)),
+        ("kw", u(kw)),
+        ("pt", i(c.pads[0])),
+        ("pl", i(c.pads[1])),
+        ("sh", u(c.strides[0])),
+        ("sw", u(c.strides[1])),
+        ("dh", u(c.dilations[0])),
+        ("dw", u(c.dilations[1])),
+    ]
+}
+
+/// How to split K for a GEMM conv of `tiles` output tiles: `(splits, K per split)`. A conv with
+/// fewer tiles than `min_workgroups` splits K (each part at least 64 deep, at most 16 parts)
+/// to reach about twice that many workgroups; `(1, kpad)` leaves it whole.
+fn split_k(tiles: usize, kpad: usize, min_workgroups: usize) -> (usize, usize) {
+    if tiles >= min_workgroups || kpad < 128 {
+        return (1, kpad);
+    }
+    let want = (2 * min_workgroups).div_ceil(tiles.max(1));
+    let ks = want.min(kpad / 64).clamp(1, 16);
+    let kch = kpad.div_ceil(ks).next_multiple_of(16);
+    (kpad.div_ceil(kch), kch)
 }
 
 /// Depthwise, or grouped with so few channels per group that a 64-wide GEMM tile would

@@ -38,11 +38,16 @@ pub fn conv_epilogue(bias: bool, act: Option<Act>, residual: bool, post: Option<
 
 /// WGSL statements applying `steps` to `v`, one per line.
 pub fn emit(steps: &[Step]) -> Result<String, WgslError> {
+    emit_with(steps, "res[o]")
+}
+
+/// [`emit`] with the residual read from the WGSL expression `res` (e.g. a vector lane).
+pub fn emit_with(steps: &[Step], res: &str) -> Result<String, WgslError> {
     let mut out = String::new();
     for s in steps {
         let line = match *s {
             Step::Bias => "v = v + bias[c];".to_string(),
-            Step::Residual => "v = v + res[o];".to_string(),
+            Step::Residual => format!("v = v + {res};"),
             Step::Scale => "v = v * g;".to_string(),
             Step::Act(a) => format!("v = {};", act_expr(a, "v")?),
         };

@@ -254,6 +254,11 @@ impl Lower<'_> {
         Ok(self.alloc.alloc(&mut self.p, bytes))
     }
 
+    /// Returns a temporary buffer to the planner right after the dispatches that used it.
+    pub fn release(&mut self, b: usize) {
+        self.alloc.release(b);
+    }
+
     /// Renders, validates and (deduplicating by source) adds a module; returns its index.
     pub fn module(
         &mut self,

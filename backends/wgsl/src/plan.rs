@@ -18,6 +18,11 @@ pub struct Limits {
     pub max_compute_workgroups_per_dimension: u32,
     pub max_compute_workgroup_storage_size: u32,
     pub max_storage_buffers_per_shader_stage: u32,
+    /// Workgroups a GEMM convolution should have to keep the device busy (wgpu does not report
+    /// the compute-unit count; the default suits GPUs of ~100 units running several workgroups
+    /// each). A conv with fewer splits its K dimension across workgroups and adds the parts in
+    /// a second dispatch. 0 never splits.
+    pub min_workgroups: u32,
 }
 
 impl Default for Limits {
@@ -28,6 +33,7 @@ impl Default for Limits {
             max_compute_workgroups_per_dimension: 65535,
             max_compute_workgroup_storage_size: 16384,
             max_storage_buffers_per_shader_stage: 8,
+            min_workgroups: 512,
         }
     }
 }

@@ -120,6 +120,11 @@ impl GpuSession {
             max_compute_workgroups_per_dimension: limits.max_compute_workgroups_per_dimension,
             max_compute_workgroup_storage_size: limits.max_compute_workgroup_storage_size,
             max_storage_buffers_per_shader_stage: limits.max_storage_buffers_per_shader_stage,
+            // A tuning knob for benchmarks (wgpu does not report compute units).
+            min_workgroups: std::env::var("EXCITE_GPU_MIN_WORKGROUPS")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(Limits::default().min_workgroups),
         };
         let program = excite_wgsl::compile(g, batch, &wl)?;
         let info = adapter.get_info();
@@ -329,13 +334,108 @@ impl GpuSession {
         Ok(Timing { source, seconds })
     }
 
-    /// Uploads inputs, records and submits one encoder, waits; returns GPU seconds if timed.
-    fn submit(
+    /// Runs one inference with every dispatch in its own timed compute pass and returns
+    /// `(node, module, seconds)` per dispatch, in execution order. Needs timestamp queries.
+    /// Separate passes add a little synchronisation, so the sum exceeds [`GpuSession::time`].
+    pub fn profile(
         &self,
         inputs: &HashMap<String, Tensor>,
-        timed: bool,
-    ) -> Result<Option<f64>, GpuError> {
-        self.check_lost()?;
+    ) -> Result<Vec<(String, String, f64)>, GpuError> {
+        let Some(period_ns) = self.timestamps.as_ref().map(|t| t.period_ns) else {
+            return Err(GpuError::Device {
+                during: "profiling",
+                msg: format!(
+                    "the adapter {} has no timestamp queries; per-kernel times need them",
+                    self.adapter
+                ),
+            });
+        };
+        // One query set per chunk: wgpu caps a set at 4096 queries.
+        const CHUNK: usize = 2048;
+        let mut times = Vec::with_capacity(self.program.dispatches.len());
+        for (ci, chunk) in self.program.dispatches.chunks(CHUNK).enumerate() {
+            let count = (2 * chunk.len()) as u32;
+            let set = self.device.create_query_set(&wgpu::QuerySetDescriptor {
+                label: Some("excite profile"),
+                ty: wgpu::QueryType::Timestamp,
+                count,
+            });
+            let size = u64::from(count) * 8;
+            let resolve = self.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("profile"),
+                size,
+                usage: wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
+                mapped_at_creation: false,
+            });
+            let read = self.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("profile read"),
+                size,
+                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            });
+            self.upload(inputs)?;
+            let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+            let mut enc = self
+                .device
+                .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                    label: Some("excite profile"),
+                });
+            // Earlier chunks' dispatches run untimed first, so every chunk sees real data.
+            if ci > 0 {
+                let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                    label: Some("excite"),
+                    timestamp_writes: None,
+                });
+                let done = &self.program.dispatches[..ci * CHUNK];
+                for (d, bg) in done.iter().zip(&self.bind_groups) {
+                    pass.set_pipeline(&self.pipelines[d.module]);
+                    pass.set_bind_group(0, bg, &[]);
+                    let [x, y, z] = d.workgroups;
+                    pass.dispatch_workgroups(x, y, z);
+                }
+            }
+            for (i, d) in chunk.iter().enumerate() {
+                let bg = &self.bind_groups[ci * CHUNK + i];
+                let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                    label: Some(&d.node),
+                    timestamp_writes: Some(wgpu::ComputePassTimestampWrites {
+                        query_set: &set,
+                        beginning_of_pass_write_index: Some(2 * i as u32),
+                        end_of_pass_write_index: Some(2 * i as u32 + 1),
+                    }),
+                });
+                pass.set_pipeline(&self.pipelines[d.module]);
+                pass.set_bind_group(0, bg, &[]);
+                let [x, y, z] = d.workgroups;
+                pass.dispatch_workgroups(x, y, z);
+            }
+            enc.resolve_query_set(&set, 0..count, &resolve, 0);
+            enc.copy_buffer_to_buffer(&resolve, 0, &read, 0, size);
+            self.queue.submit([enc.finish()]);
+            if let Some(e) = block_on(scope.pop()) {
+                return Err(GpuError::Device {
+                    during: "recording a profiled inference",
+                    msg: e.to_string(),
+                });
+            }
+            let raw = self.read_raw(&read)?;
+            self.check_lost()?;
+            let tick = |i: usize| {
+                let mut b = [0u8; 8];
+                b.copy_from_slice(&raw[i * 8..i * 8 + 8]);
+                u64::from_le_bytes(b)
+            };
+            for (i, d) in chunk.iter().enumerate() {
+                let dt = tick(2 * i + 1).saturating_sub(tick(2 * i)) as f64 * period_ns * 1e-9;
+                let module = self.program.modules[d.module].name.clone();
+                times.push((d.node.clone(), module, dt));
+            }
+        }
+        Ok(times)
+    }
+
+    /// Checks the inputs against the program's and writes them to their buffers.
+    fn upload(&self, inputs: &HashMap<String, Tensor>) -> Result<(), GpuError> {
         for io in &self.program.inputs {
             let t = inputs.get(&io.name).ok_or_else(|| GpuError::Input {
                 name: io.name.clone(),
@@ -364,6 +464,17 @@ impl GpuSession {
                 msg: "the model has no such input".into(),
             });
         }
+        Ok(())
+    }
+
+    /// Uploads inputs, records and submits one encoder, waits; returns GPU seconds if timed.
+    fn submit(
+        &self,
+        inputs: &HashMap<String, Tensor>,
+        timed: bool,
+    ) -> Result<Option<f64>, GpuError> {
+        self.check_lost()?;
+        self.upload(inputs)?;
         let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
         let ts = self.timestamps.as_ref().filter(|_| timed);
         let mut enc = self

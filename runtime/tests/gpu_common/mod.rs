@@ -126,6 +126,25 @@ impl Builder {
         self.g.find_value(&out).expect("just defined")
     }
 
+    /// [`Builder::check`], after asserting that the program for the default limits uses
+    /// every kernel in `kernels` (so the check covers the path it is meant to).
+    pub fn check_kernels(mut self, out: ValueId, tol: f64, kernels: &[&str]) -> bool {
+        self.g.add_output(out).expect("output");
+        if let Err(e) = verify::verify(&mut self.g) {
+            panic!("test graph `{}` does not verify: {e}", self.g.name);
+        }
+        let p = excite_wgsl::compile(&self.g, self.batch, &excite_wgsl::Limits::default())
+            .unwrap_or_else(|e| panic!("compiling `{}`: {e}", self.g.name));
+        for k in kernels {
+            assert!(
+                p.modules.iter().any(|m| m.name == *k),
+                "`{}` does not use kernel `{k}`",
+                self.g.name
+            );
+        }
+        check(&self.g, &self.inputs, self.batch, tol)
+    }
+
     /// Marks `out` as the output, verifies, and runs the differential check.
     pub fn check(mut self, out: ValueId, tol: f64) -> bool {
         self.g.add_output(out).expect("output");

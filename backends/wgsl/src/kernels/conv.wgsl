@@ -24,6 +24,8 @@ const K: u32 = {{k}};         // CG * KH * KW
 const KPAD: u32 = {{kpad}};   // K rounded up to 16
 const NTOT: u32 = {{ntot}};   // batch * OH * OW
 const COUT: u32 = {{cout}};
+const KS: u32 = {{ks}};       // K split over this many workgroups (1: no split)
+const KCH: u32 = {{kch}};     // K per split, a multiple of 16
 
 var<workgroup> As: array<vec4<f32>, 256>; // [16 k][16 m-quads]
 var<workgroup> Bs: array<vec4<f32>, 256>; // [16 k][16 n-quads]
@@ -33,7 +35,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
     let tx = lid.x;
     let ty = lid.y;
     let tid = ty * 16u + tx;
-    let g = wg.z;
+    let g = wg.z / KS;
+    let ks = wg.z % KS;
     let m0 = wg.y * 64u;
     let n0 = wg.x * 64u;
     var acc: array<vec4<f32>, 4>;
@@ -55,7 +58,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
         iy0[j] = i32(oy * SH) - PT;
         ix0[j] = i32(ox * SW) - PL;
     }
-    for (var k0 = 0u; k0 < KPAD; k0 = k0 + 16u) {
+    for (var k0 = ks * KCH; k0 < min(KPAD, ks * KCH + KCH); k0 = k0 + 16u) {
         As[tid] = wp[((g * KPAD + k0 + lk) * MPAD + m0) / 4u + lq];
         let kb = k0 + lk;
         let kx = kb % KW;
@@ -97,7 +100,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
             let o = (b * COUT + c) * OH * OW + p;
             var v = acc[i][j];
 {{epilogue}}
-            y[o] = v;
+            y[{{ysplit}}o] = v;
         }
     }
 }

@@ -12,6 +12,8 @@ const K: u32 = {{k}};         // CG
 const KPAD: u32 = {{kpad}};   // K rounded up to 16
 const NTOT: u32 = {{ntot}};   // batch * OH * OW
 const COUT: u32 = {{cout}};
+const KS: u32 = {{ks}};       // K split over this many workgroups (1: no split)
+const KCH: u32 = {{kch}};     // K per split, a multiple of 16
 
 var<workgroup> As: array<vec4<f32>, 256>; // [16 k][16 m-quads]
 var<workgroup> Bs: array<vec4<f32>, 256>; // [16 k][16 n-quads]
@@ -21,7 +23,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
     let tx = lid.x;
     let ty = lid.y;
     let tid = ty * 16u + tx;
-    let g = wg.z;
+    let g = wg.z / KS;
+    let ks = wg.z % KS;
     let m0 = wg.y * 64u;
     let n0 = wg.x * 64u;
     var acc: array<vec4<f32>, 4>;
@@ -31,7 +34,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
     let nq = n0 + lq * 4u;
     let live = nq < NTOT;
     let qbase = ((nq / HW) * CIN + g * CG) * HW + nq % HW;
-    for (var k0 = 0u; k0 < KPAD; k0 = k0 + 16u) {
+    for (var k0 = ks * KCH; k0 < min(KPAD, ks * KCH + KCH); k0 = k0 + 16u) {
         As[tid] = wp[((g * KPAD + k0 + lk) * MPAD + m0) / 4u + lq];
         let kb = k0 + lk;
         var bv = vec4<f32>(0.0);
@@ -64,7 +67,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
             let o = ((n / HW) * COUT + c) * HW + n % HW;
             var v = acc[i][j];
 {{epilogue}}
-            y[o] = v;
+            y[{{ysplit}}o] = v;
         }
     }
 }

@@ -1,0 +1,56 @@
+// SE block, dispatch 2 of 2: the gates and the scale. One 256-thread workgroup per (block of
+// CB channels, image) computes its channels' gates g[c] = gate(W2[c] . z[n] + b2[c]) with
+// 256 / CB lanes per channel (coalesced reads of W2's row c, summed in workgroup memory), then
+// writes y = post_act(x * g + r) over those channels' planes, WIDTH elements per access.
+{{bindings}}
+const C: u32 = {{c}};
+const CR: u32 = {{cr}};
+const HW: u32 = {{hw}};
+const CB: u32 = {{cb}};       // a power of two, at most 16
+const LANES: u32 = 256u / CB;
+const WIDTH: u32 = {{width}}; // 4 when HW is a multiple of 4 (vec4 accesses), else 1
+
+var<workgroup> red: array<f32, 256>;
+var<workgroup> gs: array<f32, CB>;
+
+@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let t = lid.x;
+    let n = wg.y;
+    let c0 = wg.x * CB;
+    let cb = t / LANES;
+    let lane = t % LANES;
+    let c = min(c0 + cb, C - 1u);
+    var acc = 0.0;
+    for (var j = lane; j < CR; j = j + LANES) {
+        acc = acc + w2[c * CR + j] * z[n * CR + j];
+    }
+    red[t] = acc;
+    workgroupBarrier();
+    for (var w = LANES / 2u; w > 0u; w = w / 2u) {
+        if (lane < w) {
+            red[t] = red[t] + red[t + w];
+        }
+        workgroupBarrier();
+    }
+    if (lane == 0u) {
+        let v = red[t] + {{b2}};
+        gs[cb] = {{gate}};
+    }
+    workgroupBarrier();
+    let count = min(CB, C - c0) * HW / WIDTH;
+    let base = (n * C + c0) * HW / WIDTH;
+    for (var e = t; e < count; e = e + 256u) {
+        let q = base + e;
+        let g = gs[e * WIDTH / HW];
+        let xq = x[q];
+{{load_res}}
+        var out: {{vt}};
+        for (var j = 0u; j < WIDTH; j = j + 1u) {
+            var v = {{xj}};
+{{epilogue}}
+            {{outj}} = v;
+        }
+        y[q] = out;
+    }
+}
