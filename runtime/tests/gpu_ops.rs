@@ -468,3 +468,65 @@ fn split_k_convs_match_the_interpreter() {
     }
     eprintln!("compared {cases} split-K convolutions");
 }
+
+#[test]
+fn se_scales_applied_by_the_next_conv_match_the_interpreter() {
+    // An SE block whose output feeds a 1x1 conv leaves its scale (gate, residual, act) to that
+    // conv's input loads, and the conv's first row of workgroups stores the SE output for its
+    // other readers (here an Add after the conv). Plain and split-K consumers, with and without
+    // the SE residual, a consumer with its own residual, images straddling 64-column tiles.
+    let mut cases = 0;
+    // (channels, batch, [h, w], SE residual, consumer residual)
+    let shapes = [
+        (24, 2, [4, 4], true, false),
+        (160, 1, [6, 6], false, false),
+        (40, 3, [8, 8], true, true),
+        (12, 2, [3, 4], false, true),
+    ];
+    for (i, (c, batch, [h, w], se_res, conv_res)) in shapes.into_iter().enumerate() {
+        let mut b = Builder::new(&format!("defer{i}"), 1000 + i as u64, batch);
+        let x = b.input("x", &[c, h, w]);
+        let w0 = b.weight(&[c, c, 1, 1]);
+        let b0 = b.weight(&[c]);
+        let fc = |act| FusedConv {
+            conv: Conv::default(),
+            bias: true,
+            act,
+            residual: false,
+            post_act: None,
+        };
+        let t = b.node(Op::FusedConv(fc(None)), &[x, w0, b0]);
+        let cr = c.div_ceil(4);
+        let mut ins = vec![t, b.weight(&[cr, c, 1, 1]), b.weight(&[cr])];
+        ins.push(b.weight(&[c, cr, 1, 1]));
+        if se_res {
+            ins.push(x);
+        }
+        let se = SeBlock {
+            act: acts()[i],
+            gate: Act::Sigmoid,
+            bias1: true,
+            bias2: false,
+            residual: se_res,
+            post_act: se_res.then_some(Act::Relu),
+        };
+        let y = b.node(Op::SeBlock(se), &ins);
+        let w1 = b.weight(&[c, c, 1, 1]);
+        let b1 = b.weight(&[c]);
+        let mut f = fc(Some(Act::Relu));
+        let mut pins = vec![y, w1, b1];
+        if conv_res {
+            f.residual = true;
+            f.post_act = Some(Act::Relu);
+            pins.push(t);
+        }
+        let p = b.node(Op::FusedConv(f), &pins);
+        let out = b.node(Op::Add, &[p, y]);
+        let mut kernels = vec!["se_gates", "!se_scale"];
+        if i == 1 {
+            kernels.push("splitk");
+        }
+        cases += usize::from(b.check_kernels(out, TOL, &kernels));
+    }
+    eprintln!("compared {cases} SE blocks scaled by their consumer conv");
+}

@@ -9,8 +9,8 @@ use excite_ir::op::Conv;
 use excite_ir::{FusedConv, Node, ValueId};
 
 use crate::WgslError;
-use crate::expr::{Step, conv_epilogue, emit};
-use crate::lower::{Lower, bindings, unsupported};
+use crate::expr::{Step, conv_epilogue, emit, emit_with};
+use crate::lower::{Deferred, Lower, bindings, unsupported};
 use crate::render::{i, u};
 
 const GEMM: &str = include_str!("kernels/conv.wgsl");
@@ -89,12 +89,23 @@ fn lower(
     // A 1x1 conv feeding an SE block also writes the squeeze's partial sums.
     let squeeze = one_by_one && l.squeezed.contains_key(&node.outputs[0]);
     let pointwise = one_by_one && aligned;
+    // An SE block left its scale to this conv (se::scale_into_consumers chose it).
+    let deferred = l.deferred.remove(&xv);
+    if deferred.is_some() && (!pointwise || squeeze || g != 1) {
+        return Err(unsupported(
+            node,
+            "internal: an SE scale was left to a conv that cannot apply it",
+        ));
+    }
     let mut decl = vec![if pointwise {
         ("x4", false, "vec4<f32>")
     } else {
         ("x", false, "f32")
     }];
-    let mut binds = vec![l.buffer_of(xv)?];
+    let mut binds = vec![match &deferred {
+        Some(d) => d.x,
+        None => l.buffer_of(xv)?,
+    }];
     let wbuf = if direct {
         l.buffer_of(wv)?
     } else {
@@ -122,6 +133,10 @@ fn lower(
     decl.push(("y", true, "f32"));
     binds.push(y);
     let epilogue = ("epilogue", epilogue);
+    let (pro_decl, pro_binds, prologue) = match &deferred {
+        Some(d) => prologue(d)?,
+        None => (Vec::new(), Vec::new(), String::new()),
+    };
     let k = cg * kh * kw;
     let ntot = n * oh * ow;
     let gemm = [
@@ -147,8 +162,10 @@ fn lower(
         let slab = ntot * m;
         let part = l.temp(&format!("{}.splitk", node.name), ks * slab)?;
         let x_decl = decl[0];
-        let gemm_decl = [x_decl, decl[1], ("y", true, "f32")];
-        let gemm_binds = vec![binds[0], binds[1], part];
+        let mut gemm_decl = vec![x_decl, decl[1], ("y", true, "f32")];
+        gemm_decl.extend_from_slice(&pro_decl);
+        let mut gemm_binds = vec![binds[0], binds[1], part];
+        gemm_binds.extend_from_slice(&pro_binds);
         let mut v = vec![
             ("bindings", bindings(&gemm_decl)),
             ("epilogue", String::new()),
@@ -164,6 +181,7 @@ fn lower(
         ];
         let module = if pointwise {
             v.push(("hw", u(h * w)));
+            v.push(("prologue", prologue.clone()));
             l.module("conv1x1", POINTWISE, &v)?
         } else {
             v.extend(window(h, w, oh, ow, kh, kw, c));
@@ -199,6 +217,7 @@ fn lower(
             l.dispatch(node, module, rbinds, groups)?;
         }
         l.release(part);
+        release(l, deferred);
         return Ok(());
     }
     let unsplit = [("ks", u(1)), ("kch", u(kpad)), ("ysplit", String::new())];
@@ -230,11 +249,20 @@ fn lower(
         return Ok(());
     }
     if pointwise {
-        let mut v = vec![("bindings", bindings(&decl)), ("hw", u(h * w)), epilogue];
+        decl.extend_from_slice(&pro_decl);
+        binds.extend_from_slice(&pro_binds);
+        let mut v = vec![
+            ("bindings", bindings(&decl)),
+            ("hw", u(h * w)),
+            epilogue,
+            ("prologue", prologue),
+        ];
         v.extend(gemm);
         v.extend(unsplit);
         let module = l.module("conv1x1", POINTWISE, &v)?;
-        return l.dispatch(node, module, binds, gemm_groups);
+        l.dispatch(node, module, binds, gemm_groups)?;
+        release(l, deferred);
+        return Ok(());
     }
     let mut v = vec![
         ("bindings", bindings(&decl)),
@@ -278,6 +306,43 @@ fn lower(
     ]);
     let module = l.module("conv", GEMM, &v)?;
     l.dispatch(node, module, binds, gemm_groups)
+}
+
+/// A storage binding's declaration: name, writable, element type.
+type Binding = (&'static str, bool, &'static str);
+
+/// The bindings and the WGSL of conv1x1.wgsl's `{{prologue}}` that applies a deferred SE
+/// scale to the loaded quad `bv` (channel `kb`, image `nq / HW`, flat quad index `xi`).
+fn prologue(d: &Deferred) -> Result<(Vec<Binding>, Vec<usize>, String), WgslError> {
+    let mut decl = vec![("gates", false, "f32")];
+    let mut binds = vec![d.gates];
+    let mut code = String::from(
+        "            let xi = (qbase + kb * HW) / 4u;\n            \
+         let g = gates[(nq / HW) * CIN + kb];\n",
+    );
+    if let Some(r) = d.res {
+        decl.push(("sres", false, "vec4<f32>"));
+        binds.push(r);
+        code.push_str("            let rq = sres[xi];\n");
+    }
+    decl.push(("ymat", true, "vec4<f32>"));
+    binds.push(d.y);
+    code.push_str("            var out: vec4<f32>;\n            for (var j = 0u; j < 4u; j = j + 1u) {\n                var v = bv[j];\n");
+    for line in emit_with(&d.steps, "rq[j]")?.lines() {
+        code.push_str(&format!("                {line}\n"));
+    }
+    code.push_str(
+        "                out[j] = v;\n            }\n            bv = out;\n            \
+         if (wg.y == 0u) {\n                ymat[xi] = bv;\n            }",
+    );
+    Ok((decl, binds, code))
+}
+
+/// Frees what a deferred SE scale kept alive until its conv ran.
+fn release(l: &mut Lower<'_>, deferred: Option<Deferred>) {
+    for t in deferred.map(|d| d.temps).unwrap_or_default() {
+        l.release(t);
+    }
 }
 
 /// The window holes of conv.wgsl.

@@ -1,11 +1,12 @@
 //! The graph walk: buffers for inputs and weights, one lowering per op, liveness-based reuse of
 //! scratch buffers, and the helpers every kernel family shares (modules, bindings, grids).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use excite_ir::{Graph, Node, Op, ValueDef, ValueId, verify};
+use excite_ir::{Graph, Node, NodeId, Op, ValueDef, ValueId, verify};
 
+use crate::expr::Step;
 use crate::plan::{Allocator, Buffer, BufferKind, Dispatch, Io, Limits, Module, WgslProgram};
 use crate::{WgslError, conv, render, se, simple, validate};
 
@@ -25,12 +26,29 @@ pub fn compile(g: &Graph, batch: usize, limits: &Limits) -> Result<WgslProgram, 
         buf: HashMap::new(),
         alloc: Allocator::default(),
         squeezed: HashMap::new(),
+        defer_scale: HashSet::new(),
+        deferred: HashMap::new(),
     };
     // SE inputs that a conv may squeeze in its epilogue (filled when that conv is lowered).
     for &id in &order {
         let node = g.node(id);
         if let (Op::SeBlock(_), Some(&x)) = (&node.op, node.inputs.first()) {
             l.squeezed.insert(x, None);
+        }
+    }
+    // SE blocks whose scale the next 1x1 conv applies as it loads its input: that conv then
+    // also reads the SE input and residual, which must live until it runs.
+    let fused = se::scale_into_consumers(&l, &order);
+    let mut late_reads: HashMap<NodeId, Vec<ValueId>> = HashMap::new();
+    for (se_node, conv_node) in &fused {
+        let n = g.node(*se_node);
+        l.defer_scale.insert(n.outputs[0]);
+        let reads = late_reads.entry(*conv_node).or_default();
+        reads.push(n.inputs[0]);
+        if let Op::SeBlock(s) = &n.op
+            && let Some(r) = s.input_slots().r
+        {
+            reads.push(n.inputs[r]);
         }
     }
     for &v in g.inputs() {
@@ -48,9 +66,14 @@ pub fn compile(g: &Graph, batch: usize, limits: &Limits) -> Result<WgslProgram, 
     // after the last read of any value living in it. Graph outputs never die.
     let mut root: HashMap<ValueId, ValueId> = HashMap::new();
     let mut last: HashMap<ValueId, usize> = HashMap::new();
+    let reads = |id: NodeId| {
+        let node = g.node(id);
+        let late = late_reads.get(&id).map(Vec::as_slice).unwrap_or_default();
+        node.inputs.iter().chain(late).copied().collect::<Vec<_>>()
+    };
     for (pos, &id) in order.iter().enumerate() {
         let node = g.node(id);
-        for &v in &node.inputs {
+        for v in reads(id) {
             let r = *root.get(&v).unwrap_or(&v);
             last.insert(r, pos);
         }
@@ -72,7 +95,7 @@ pub fn compile(g: &Graph, batch: usize, limits: &Limits) -> Result<WgslProgram, 
         for t in temps {
             l.alloc.release(t);
         }
-        let mut seen: Vec<ValueId> = node.inputs.iter().chain(&node.outputs).copied().collect();
+        let mut seen: Vec<ValueId> = reads(id).into_iter().chain(node.outputs.clone()).collect();
         seen.sort();
         seen.dedup();
         for v in seen {
@@ -119,6 +142,23 @@ pub(crate) struct Lower<'a> {
     /// For each SE block input: the partial channel sums its producing conv wrote, as
     /// `(buffer, tiles per image)`, or `None` where the SE block must squeeze it itself.
     pub squeezed: HashMap<ValueId, Option<(usize, usize)>>,
+    /// SE outputs whose scale pass is folded into their first consumer, a 1x1 conv.
+    pub defer_scale: HashSet<ValueId>,
+    /// For those, once the SE block is lowered: what the conv needs to apply the scale.
+    pub deferred: HashMap<ValueId, Deferred>,
+}
+
+/// An SE block's scale, left for the 1x1 conv that reads its output to apply on load: the
+/// conv reads `x` (the SE input) instead, computes `steps` (scale by `gates[n, c]`, residual
+/// `res`, act) per element, and its first row of workgroups stores the result in `y`.
+pub(crate) struct Deferred {
+    pub x: usize,
+    pub gates: usize,
+    pub res: Option<usize>,
+    pub steps: Vec<Step>,
+    pub y: usize,
+    /// Buffers to free once the conv has run.
+    pub temps: Vec<usize>,
 }
 
 impl Lower<'_> {

@@ -10,11 +10,13 @@
 //! dispatch) before FC1, and FC1 complete before any gate: the block's two global dependencies,
 //! hence two dispatches. FC2 is split by channel block, so no work is repeated.
 
-use excite_ir::{Node, SeBlock};
+use std::collections::HashMap;
+
+use excite_ir::{Node, NodeId, Op, SeBlock};
 
 use crate::WgslError;
 use crate::expr::{Step, act_expr, emit_with, lit};
-use crate::lower::{Lower, bindings, unsupported};
+use crate::lower::{Deferred, Lower, bindings, unsupported};
 use crate::render::u;
 
 const FC: &str = include_str!("kernels/se_fc.wgsl");
@@ -137,8 +139,6 @@ pub(crate) fn se_block(
     l.dispatch(node, m, binds, [cr.div_ceil(jb) as u32, n as u32, 1])?;
 
     // Gates and scale, four elements per access when every plane is a whole number of vec4s.
-    let width = if hw.is_multiple_of(4) { 4 } else { 1 };
-    let vt = if width == 4 { "vec4<f32>" } else { "f32" };
     let w2 = l
         .weight_data(node.inputs[slots.w2])
         .ok_or_else(|| unsupported(node, "the FC weights must be constants"))?;
@@ -148,32 +148,84 @@ pub(crate) fn se_block(
             "FC weight size does not match the channels",
         ));
     }
-    let mut decl = vec![("x", false, vt), ("z", false, "f32"), ("w2", false, "f32")];
-    let mut binds = vec![xb, z, l.buffer_of(node.inputs[slots.w2])?];
+    let mut steps = vec![Step::Scale];
+    let res = match slots.r {
+        Some(r) => {
+            steps.push(Step::Residual);
+            Some(l.buffer_of(node.inputs[r])?)
+        }
+        None => None,
+    };
+    steps.extend(se.post_act.map(Step::Act));
+    let out = node.outputs[0];
+    let deferred = l.defer_scale.contains(&out);
+    let width = if hw.is_multiple_of(4) { 4 } else { 1 };
+    let vt = if width == 4 { "vec4<f32>" } else { "f32" };
+    let mut decl = if deferred {
+        vec![("z", false, "f32"), ("w2", false, "f32")]
+    } else {
+        vec![("x", false, vt), ("z", false, "f32"), ("w2", false, "f32")]
+    };
+    let mut binds = if deferred { vec![] } else { vec![xb] };
+    binds.extend([z, l.buffer_of(node.inputs[slots.w2])?]);
     if let Some(b2) = slots.b2 {
         decl.push(("b2", false, "f32"));
         binds.push(l.buffer_of(node.inputs[b2])?);
     }
-    let mut steps = vec![Step::Scale];
-    let mut load_res = String::new();
-    if let Some(r) = slots.r {
-        decl.push(("res", false, vt));
-        binds.push(l.buffer_of(node.inputs[r])?);
-        steps.push(Step::Residual);
-        load_res = "        let rq = res[q];".into();
-    }
-    steps.extend(se.post_act.map(Step::Act));
-    decl.push(("y", true, vt));
-    binds.push(y);
-    let lane = |v: &str| {
-        if width == 4 {
-            format!("{v}[j]")
-        } else {
-            v.to_string()
+    let finish = if deferred {
+        // The consumer conv scales as it loads (conv1x1.wgsl's prologue): store the gates.
+        let gates = l.temp(&format!("{}.gates", node.name), n * c)?;
+        decl.push(("gates", true, "f32"));
+        binds.push(gates);
+        l.deferred.insert(
+            out,
+            Deferred {
+                x: xb,
+                gates,
+                res,
+                steps,
+                y,
+                temps: vec![gates],
+            },
+        );
+        "    if (lane == 0u && c0 + cb < C) {\n        gates[n * C + c0 + cb] = gs[cb];\n    }"
+            .to_string()
+    } else {
+        let mut load_res = String::new();
+        if let Some(r) = res {
+            decl.push(("res", false, vt));
+            binds.push(r);
+            load_res = "        let rq = res[q];\n".to_string();
         }
+        decl.push(("y", true, vt));
+        binds.push(y);
+        let lane = |v: &str| {
+            if width == 4 {
+                format!("{v}[j]")
+            } else {
+                v.to_string()
+            }
+        };
+        let epilogue = emit_with(&steps, &lane("rq"))?;
+        let body: String = epilogue
+            .lines()
+            .map(|l| format!("            {l}\n"))
+            .collect();
+        format!(
+            "    let count = min(CB, C - c0) * HW / WIDTH;\n    \
+             let base = (n * C + c0) * HW / WIDTH;\n    \
+             for (var e = t; e < count; e = e + 256u) {{\n        \
+             let q = base + e;\n        let g = gs[e * WIDTH / HW];\n        \
+             let xq = x[q];\n{load_res}        var out: {vt};\n        \
+             for (var j = 0u; j < WIDTH; j = j + 1u) {{\n            \
+             var v = {};\n{body}            {} = v;\n        }}\n        \
+             y[q] = out;\n    }}",
+            lane("xq"),
+            lane("out"),
+        )
     };
     let m = l.module(
-        "se_scale",
+        if deferred { "se_gates" } else { "se_scale" },
         SCALE,
         &[
             ("bindings", bindings(&decl)),
@@ -182,18 +234,68 @@ pub(crate) fn se_block(
             ("hw", u(hw.max(1))),
             ("cb", u(cb)),
             ("width", u(width)),
-            ("vt", vt.into()),
             (
                 "b2",
                 if slots.b2.is_some() { "b2[c]" } else { "0.0" }.into(),
             ),
             ("gate", act_expr(se.gate, "v")?),
-            ("load_res", load_res),
-            ("xj", lane("xq")),
-            ("outj", lane("out")),
-            ("epilogue", emit_with(&steps, &lane("rq"))?),
+            ("finish", finish),
         ],
     )?;
     l.dispatch(node, m, binds, [c.div_ceil(cb) as u32, n as u32, 1])?;
     Ok(temps)
+}
+
+/// The SE blocks whose scale pass their output's first consumer applies instead, as
+/// `(SE node, conv node)`: that consumer must be a 1x1, stride-1, unpadded, ungrouped conv with
+/// a constant weight over planes of whole vec4s (the `conv1x1` kernel), reading the SE output
+/// as its data input only, and not itself feeding an SE block (it would squeeze). Saves a whole
+/// read and write of the tensor per SE block.
+pub(crate) fn scale_into_consumers(l: &Lower<'_>, order: &[NodeId]) -> Vec<(NodeId, NodeId)> {
+    let g = l.g;
+    let pos: HashMap<NodeId, usize> = order.iter().enumerate().map(|(i, &n)| (n, i)).collect();
+    let mut out = Vec::new();
+    for &id in order {
+        let node = g.node(id);
+        let Op::SeBlock(se) = &node.op else {
+            continue;
+        };
+        let y = node.outputs[0];
+        if g.outputs().contains(&y) {
+            continue;
+        }
+        let Some(&first) = g.users(y).iter().min_by_key(|u| pos.get(u).copied()) else {
+            continue;
+        };
+        let user = g.node(first);
+        let conv = match &user.op {
+            Op::Conv(c) => c,
+            Op::FusedConv(f) => &f.conv,
+            _ => continue,
+        };
+        let shapes = (l.shape(y), user.inputs.get(1).map(|&w| l.shape(w)));
+        let (Ok(ys), Some(Ok(ws))) = shapes else {
+            continue;
+        };
+        let plain = conv.group == 1 && conv.strides == [1, 1] && conv.pads == [0; 4];
+        let one_by_one = ws.len() == 4 && ws[2] == 1 && ws[3] == 1;
+        let aligned = ys.len() == 4 && (ys[2] * ys[3]).is_multiple_of(4);
+        let only_data = user.inputs[0] == y && !user.inputs[1..].contains(&y);
+        let constant = l.weight_data(user.inputs[1]).is_some();
+        let squeezes = l.squeezed.contains_key(&user.outputs[0]);
+        // x4, wp, bias, conv residual, y, gates, SE residual, materialised SE output.
+        let bindings = 6 + usize::from(user.inputs.len() > 2) + usize::from(user.inputs.len() > 3)
+            - usize::from(!se.residual);
+        if plain
+            && one_by_one
+            && aligned
+            && only_data
+            && constant
+            && !squeezes
+            && bindings <= l.limits.max_storage_buffers_per_shader_stage as usize
+        {
+            out.push((id, first));
+        }
+    }
+    out
 }

@@ -127,7 +127,8 @@ impl Builder {
     }
 
     /// [`Builder::check`], after asserting that the program for the default limits uses
-    /// every kernel in `kernels` (so the check covers the path it is meant to).
+    /// every kernel in `kernels` and none named `!kernel` (so the check covers the path it is
+    /// meant to).
     pub fn check_kernels(mut self, out: ValueId, tol: f64, kernels: &[&str]) -> bool {
         self.g.add_output(out).expect("output");
         if let Err(e) = verify::verify(&mut self.g) {
@@ -136,9 +137,14 @@ impl Builder {
         let p = excite_wgsl::compile(&self.g, self.batch, &excite_wgsl::Limits::default())
             .unwrap_or_else(|e| panic!("compiling `{}`: {e}", self.g.name));
         for k in kernels {
-            assert!(
-                p.modules.iter().any(|m| m.name == *k),
-                "`{}` does not use kernel `{k}`",
+            let (want, name) = match k.strip_prefix('!') {
+                Some(name) => (false, name),
+                None => (true, *k),
+            };
+            assert_eq!(
+                p.modules.iter().any(|m| m.name == name),
+                want,
+                "`{}` and kernel `{name}`",
                 self.g.name
             );
         }

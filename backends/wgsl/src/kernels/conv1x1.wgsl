@@ -1,7 +1,9 @@
 // Pointwise (1x1, stride 1, no padding) convolution as a tiled GEMM: Y[m, n] = sum_k W[m, k] X[k, n]
 // with k the input channel and n = (batch, pixel). The same 64x64 tile and 4x4 register blocks
 // as conv.wgsl, but the B tile is read straight from x as aligned vec4s (H*W is a multiple of 4,
-// so four consecutive columns never straddle two images).
+// so four consecutive columns never straddle two images). When the input is an SE block's
+// output, the `prologue` hole applies that block's scale (gate, residual, act) to each loaded quad
+// and the first row of workgroups also stores the result: the SE block needs no scale pass.
 {{bindings}}
 const CIN: u32 = {{cin}};     // input channels (all groups)
 const CG: u32 = {{cg}};       // input channels per group
@@ -40,6 +42,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
         var bv = vec4<f32>(0.0);
         if (kb < K && live) {
             bv = x4[(qbase + kb * HW) / 4u];
+{{prologue}}
         }
         Bs[tid] = bv;
         workgroupBarrier();

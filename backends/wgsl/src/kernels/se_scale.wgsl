@@ -1,7 +1,9 @@
-// SE block, dispatch 2 of 2: the gates and the scale. One 256-thread workgroup per (block of
+// SE block, dispatch 2 of 2: the gates, then the scale. One 256-thread workgroup per (block of
 // CB channels, image) computes its channels' gates g[c] = gate(W2[c] . z[n] + b2[c]) with
 // 256 / CB lanes per channel (coalesced reads of W2's row c, summed in workgroup memory), then
-// writes y = post_act(x * g + r) over those channels' planes, WIDTH elements per access.
+// (the `finish` hole, filled by se.rs) either writes y = post_act(x * g + r) over those channels' planes,
+// WIDTH elements per access (module `se_scale`), or, when the next 1x1 conv applies the scale
+// as it loads its input, just stores the gates (module `se_gates`).
 {{bindings}}
 const C: u32 = {{c}};
 const CR: u32 = {{cr}};
@@ -38,19 +40,5 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
         gs[cb] = {{gate}};
     }
     workgroupBarrier();
-    let count = min(CB, C - c0) * HW / WIDTH;
-    let base = (n * C + c0) * HW / WIDTH;
-    for (var e = t; e < count; e = e + 256u) {
-        let q = base + e;
-        let g = gs[e * WIDTH / HW];
-        let xq = x[q];
-{{load_res}}
-        var out: {{vt}};
-        for (var j = 0u; j < WIDTH; j = j + 1u) {
-            var v = {{xj}};
-{{epilogue}}
-            {{outj}} = v;
-        }
-        y[q] = out;
-    }
+{{finish}}
 }
