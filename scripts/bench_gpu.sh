@@ -16,7 +16,8 @@
 #   then the timings, then one per-dispatch profile (timestamp queries) per network and batch,
 #   kept as JSON in $OUT (the device tool's folder; a temporary one elsewhere) and summarised
 #   by scripts/gpu_profile.py. SWEEP="0 256 1024" also times each value of the split-K knob
-#   EXCITE_GPU_MIN_WORKGROUPS.
+#   EXCITE_GPU_MIN_WORKGROUPS; COMPARE="FILE..." times other builds of excite (e.g. the
+#   previous commit's, gzipped into .gl) in the same call.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MODELS="se-resnet50 resnet50"
@@ -110,6 +111,22 @@ case "$mode" in
     python3 scripts/bench_gpu_torch.py --iters "$ITERS" $(jobs) | tee -a "$out"
     cp "$out" "$keep/results.txt" 2>/dev/null || true
     python3 scripts/bench_gpu_table.py <"$out"
+    # COMPARE=".gl/excite_old.gz ...": the same timings with other builds (gzip allowed), e.g.
+    # the previous commit's, measured in the same call.
+    for bin in ${COMPARE:-}; do
+        exe="$dir/$(basename "$bin" .gz)"
+        case "$bin" in *.gz) gunzip -c "$bin" >"$exe" ;; *) cp "$bin" "$exe" ;; esac
+        chmod +x "$exe"
+        for b in $BATCHES; do
+            for m in $MODELS; do
+                ms="$("$exe" bench "$dir/$m.seir" --backend gpu --batch "$b" --iters "$ITERS" \
+                    --warmup "$WARMUP" --json |
+                    python3 -c 'import json,sys; print("%.3f" % json.load(sys.stdin)["median_ms"])')" ||
+                    ms=FAILED
+                echo "compare $(basename "$exe") $m batch $b: $ms ms"
+            done
+        done
+    done
     # SWEEP="0 256 1024": the same timings at other EXCITE_GPU_MIN_WORKGROUPS (split-K knob).
     for v in ${SWEEP:-}; do
         for b in $BATCHES; do

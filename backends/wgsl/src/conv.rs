@@ -133,10 +133,7 @@ fn lower(
     decl.push(("y", true, "f32"));
     binds.push(y);
     let epilogue = ("epilogue", epilogue);
-    let (pro_decl, pro_binds, prologue) = match &deferred {
-        Some(d) => prologue(d)?,
-        None => (Vec::new(), Vec::new(), String::new()),
-    };
+    let (pro_decl, pro_binds, holes) = pointwise_holes(deferred.as_ref(), false)?;
     let k = cg * kh * kw;
     let ntot = n * oh * ow;
     let gemm = [
@@ -181,7 +178,7 @@ fn lower(
         ];
         let module = if pointwise {
             v.push(("hw", u(h * w)));
-            v.push(("prologue", prologue.clone()));
+            v.extend(holes.clone());
             l.module("conv1x1", POINTWISE, &v)?
         } else {
             v.extend(window(h, w, oh, ow, kh, kw, c));
@@ -197,7 +194,8 @@ fn lower(
             let partials = l.temp(&format!("{}.partials", node.name), n * m)?;
             rdecl.push(("partials", true, "f32"));
             rbinds.push(partials);
-            l.squeezed.insert(node.outputs[0], Some((partials, 1)));
+            l.squeezed
+                .insert(node.outputs[0], Some((partials, 1, false)));
         }
         let mut v = vec![
             ("bindings", bindings(&rdecl)),
@@ -222,6 +220,22 @@ fn lower(
     }
     let unsplit = [("ks", u(1)), ("kch", u(kpad)), ("ysplit", String::new())];
     let gemm_groups = [ntot.div_ceil(64) as u32, mg.div_ceil(64) as u32, g as u32];
+    if squeeze && aligned && h * w >= 64 && l.limits.max_compute_workgroup_storage_size >= 16384 {
+        // conv1x1.wgsl squeezes too: tiles run over all images' pixels, no padded columns.
+        let tiles = ntot.div_ceil(64);
+        let partials = l.temp(&format!("{}.partials", node.name), tiles * 2 * m)?;
+        decl.push(("partials", true, "f32"));
+        binds.push(partials);
+        let mut v = vec![("bindings", bindings(&decl)), ("hw", u(h * w)), epilogue];
+        v.extend(gemm);
+        v.extend(unsplit);
+        v.extend(pointwise_holes(None, true)?.2);
+        let module = l.module("conv1x1", POINTWISE, &v)?;
+        l.dispatch(node, module, binds, gemm_groups)?;
+        l.squeezed
+            .insert(node.outputs[0], Some((partials, tiles, true)));
+        return Ok(());
+    }
     if squeeze {
         let out = node.outputs[0];
         let hw = h * w;
@@ -245,18 +259,14 @@ fn lower(
         let module = l.module("conv1x1_squeeze", POINTWISE_SQUEEZE, &v)?;
         let groups = [(n * tiles) as u32, mg.div_ceil(64) as u32, g as u32];
         l.dispatch(node, module, binds, groups)?;
-        l.squeezed.insert(out, Some((partials, tiles)));
+        l.squeezed.insert(out, Some((partials, tiles, false)));
         return Ok(());
     }
     if pointwise {
         decl.extend_from_slice(&pro_decl);
         binds.extend_from_slice(&pro_binds);
-        let mut v = vec![
-            ("bindings", bindings(&decl)),
-            ("hw", u(h * w)),
-            epilogue,
-            ("prologue", prologue),
-        ];
+        let mut v = vec![("bindings", bindings(&decl)), ("hw", u(h * w)), epilogue];
+        v.extend(holes);
         v.extend(gemm);
         v.extend(unsplit);
         let module = l.module("conv1x1", POINTWISE, &v)?;
@@ -310,32 +320,94 @@ fn lower(
 
 /// A storage binding's declaration: name, writable, element type.
 type Binding = (&'static str, bool, &'static str);
+/// A template hole and its value.
+type Hole = (&'static str, String);
+/// Extra bindings (declarations and buffers) and the holes that use them.
+type Extras = (Vec<Binding>, Vec<usize>, Vec<Hole>);
 
-/// The bindings and the WGSL of conv1x1.wgsl's `{{prologue}}` that applies a deferred SE
-/// scale to the loaded quad `bv` (channel `kb`, image `nq / HW`, flat quad index `xi`).
-fn prologue(d: &Deferred) -> Result<(Vec<Binding>, Vec<usize>, String), WgslError> {
-    let mut decl = vec![("gates", false, "f32")];
-    let mut binds = vec![d.gates];
-    let mut code = String::from(
-        "            let xi = (qbase + kb * HW) / 4u;\n            \
-         let g = gates[(nq / HW) * CIN + kb];\n",
-    );
-    if let Some(r) = d.res {
-        decl.push(("sres", false, "vec4<f32>"));
-        binds.push(r);
-        code.push_str("            let rq = sres[xi];\n");
+/// The optional holes of conv1x1.wgsl, with the extra bindings they need: a deferred SE
+/// scale applied to each loaded quad `nb` (channel `kn`, image `nq / HW`, quad index `nxi`),
+/// and the squeeze of the output (straddling tiles, two parts each).
+fn pointwise_holes(d: Option<&Deferred>, squeeze: bool) -> Result<Extras, WgslError> {
+    let mut decl = Vec::new();
+    let mut binds = Vec::new();
+    let (mut vars, mut fetch, mut apply) = (String::new(), String::new(), String::new());
+    if let Some(d) = d {
+        decl.push(("gates", false, "f32"));
+        binds.push(d.gates);
+        vars.push_str("    var ng = 0.0;\n");
+        fetch.push_str("        ng = gates[(nq / HW) * CIN + kn];\n");
+        let mut body =
+            String::from("        if (k0 + lk < K && live) {\n            let g = ng;\n");
+        if let Some(r) = d.res {
+            decl.push(("sres", false, "vec4<f32>"));
+            binds.push(r);
+            vars.push_str("    var nr = vec4<f32>(0.0);\n");
+            fetch.push_str("        nr = sres[nxi];\n");
+            body.push_str("            let rq = nr;\n");
+        }
+        decl.push(("ymat", true, "vec4<f32>"));
+        binds.push(d.y);
+        body.push_str(
+            "            var out: vec4<f32>;\n            \
+             for (var j = 0u; j < 4u; j = j + 1u) {\n                var v = bv[j];\n",
+        );
+        for line in emit_with(&d.steps, "rq[j]")?.lines() {
+            body.push_str(&format!("                {line}\n"));
+        }
+        body.push_str(
+            "                out[j] = v;\n            }\n            bv = out;\n            \
+             if (wg.y == 0u) {\n                ymat[nxi] = bv;\n            }\n        }",
+        );
+        apply = body;
     }
-    decl.push(("ymat", true, "vec4<f32>"));
-    binds.push(d.y);
-    code.push_str("            var out: vec4<f32>;\n            for (var j = 0u; j < 4u; j = j + 1u) {\n                var v = bv[j];\n");
-    for line in emit_with(&d.steps, "rq[j]")?.lines() {
-        code.push_str(&format!("                {line}\n"));
-    }
-    code.push_str(
-        "                out[j] = v;\n            }\n            bv = out;\n            \
-         if (wg.y == 0u) {\n                ymat[xi] = bv;\n            }",
-    );
-    Ok((decl, binds, code))
+    let sq = |s: &str| {
+        if squeeze {
+            s.to_string()
+        } else {
+            String::new()
+        }
+    };
+    let holes = vec![
+        ("fetch_vars", vars),
+        ("fetch", fetch),
+        ("apply", apply),
+        (
+            "squeeze_decl",
+            sq(
+                "var<workgroup> red: array<f32, 1024>; // [64 m][16 tx], first image\n\
+                var<workgroup> red2: array<f32, 1024>; // the next image\n",
+            ),
+        ),
+        (
+            "rowsum_init",
+            sq("        var ra = 0.0;\n        var rb = 0.0;"),
+        ),
+        (
+            "rowsum",
+            sq(
+                "            if (n / HW == n0 / HW) {\n                ra = ra + v;\n            \
+                } else {\n                rb = rb + v;\n            }",
+            ),
+        ),
+        (
+            "rowsum_store",
+            sq("        red[(ty * 4u + i) * 16u + tx] = ra;\n        \
+                red2[(ty * 4u + i) * 16u + tx] = rb;"),
+        ),
+        (
+            "squeeze_end",
+            sq(
+                "    workgroupBarrier();\n    if (tid < 64u && m0 + tid < MG) {\n        \
+                var a = 0.0;\n        var b = 0.0;\n        \
+                for (var t = 0u; t < 16u; t = t + 1u) {\n            \
+                a = a + red[tid * 16u + t];\n            b = b + red2[tid * 16u + t];\n        }\n        \
+                let c = g * MG + m0 + tid;\n        partials[(wg.x * 2u) * COUT + c] = a;\n        \
+                partials[(wg.x * 2u + 1u) * COUT + c] = b;\n    }",
+            ),
+        ),
+    ];
+    Ok((decl, binds, holes))
 }
 
 /// Frees what a deferred SE scale kept alive until its conv ran.

@@ -140,8 +140,10 @@ pub(crate) struct Lower<'a> {
     buf: HashMap<ValueId, usize>,
     alloc: Allocator,
     /// For each SE block input: the partial channel sums its producing conv wrote, as
-    /// `(buffer, tiles per image)`, or `None` where the SE block must squeeze it itself.
-    pub squeezed: HashMap<ValueId, Option<(usize, usize)>>,
+    /// `(buffer, tiles, straddling)`: `tiles` per image, or, when `straddling`, 64-column tiles
+    /// over all images with two parts each (see conv1x1.wgsl); `None` where the SE block must
+    /// squeeze it itself.
+    pub squeezed: HashMap<ValueId, Option<(usize, usize, bool)>>,
     /// SE outputs whose scale pass is folded into their first consumer, a 1x1 conv.
     pub defer_scale: HashSet<ValueId>,
     /// For those, once the SE block is lowered: what the conv needs to apply the scale.

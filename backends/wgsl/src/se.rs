@@ -67,7 +67,19 @@ pub(crate) fn se_block(
     let xb = l.buffer_of(xv)?;
     let mut temps = Vec::new();
     let (mut decl, mut binds, squeeze, tiles, jb) = match l.squeezed.get(&xv).copied().flatten() {
-        Some((buf, tiles)) => {
+        Some((buf, tiles, true)) => {
+            l.squeezed.insert(xv, None);
+            temps.push(buf);
+            // The tiles meeting image n, and which part of each is n's.
+            let code = "    let ta = (n * HW) / 64u;\n    let tb = ((n + 1u) * HW - 1u) / 64u;\n    \
+                for (var c = t; c < C; c = c + 256u) {\n        var s = 0.0;\n        \
+                for (var i = ta; i <= tb; i = i + 1u) {\n            \
+                s = s + partials[(i * 2u + n - (i * 64u) / HW) * C + c];\n        }\n        \
+                sm[c] = s * SCALE;\n    }";
+            let jb = UNITS_PER_GROUP;
+            (vec![("partials", false, "f32")], vec![buf], code, tiles, jb)
+        }
+        Some((buf, tiles, false)) => {
             // Used once: another SE block reading the same tensor squeezes it itself.
             l.squeezed.insert(xv, None);
             temps.push(buf);
