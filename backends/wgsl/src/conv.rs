@@ -220,8 +220,10 @@ fn lower(
     }
     let unsplit = [("ks", u(1)), ("kch", u(kpad)), ("ysplit", String::new())];
     let gemm_groups = [ntot.div_ceil(64) as u32, mg.div_ceil(64) as u32, g as u32];
-    if squeeze && aligned && h * w >= 64 && l.limits.max_compute_workgroup_storage_size >= 16384 {
-        // conv1x1.wgsl squeezes too: tiles run over all images' pixels, no padded columns.
+    let straddle = aligned && h * w >= 64 && !(h * w).is_multiple_of(64);
+    if squeeze && straddle && l.limits.max_compute_workgroup_storage_size >= 16384 {
+        // Per-image tiles would compute padding columns (a quarter of them at 14x14; that conv
+        // ran 16% slower on an H100): conv1x1.wgsl squeezes over tiles that straddle images.
         let tiles = ntot.div_ceil(64);
         let partials = l.temp(&format!("{}.partials", node.name), tiles * 2 * m)?;
         decl.push(("partials", true, "f32"));
@@ -326,40 +328,37 @@ type Hole = (&'static str, String);
 type Extras = (Vec<Binding>, Vec<usize>, Vec<Hole>);
 
 /// The optional holes of conv1x1.wgsl, with the extra bindings they need: a deferred SE
-/// scale applied to each loaded quad `nb` (channel `kn`, image `nq / HW`, quad index `nxi`),
+/// scale applied to each loaded quad `bv` (channel `kb`, image `nq / HW`, quad index `xi`),
 /// and the squeeze of the output (straddling tiles, two parts each).
 fn pointwise_holes(d: Option<&Deferred>, squeeze: bool) -> Result<Extras, WgslError> {
     let mut decl = Vec::new();
     let mut binds = Vec::new();
-    let (mut vars, mut fetch, mut apply) = (String::new(), String::new(), String::new());
+    let mut code = String::new();
     if let Some(d) = d {
         decl.push(("gates", false, "f32"));
         binds.push(d.gates);
-        vars.push_str("    var ng = 0.0;\n");
-        fetch.push_str("        ng = gates[(nq / HW) * CIN + kn];\n");
-        let mut body =
-            String::from("        if (k0 + lk < K && live) {\n            let g = ng;\n");
+        code.push_str(
+            "            let xi = (qbase + kb * HW) / 4u;\n            \
+             let g = gates[(nq / HW) * CIN + kb];\n",
+        );
         if let Some(r) = d.res {
             decl.push(("sres", false, "vec4<f32>"));
             binds.push(r);
-            vars.push_str("    var nr = vec4<f32>(0.0);\n");
-            fetch.push_str("        nr = sres[nxi];\n");
-            body.push_str("            let rq = nr;\n");
+            code.push_str("            let rq = sres[xi];\n");
         }
         decl.push(("ymat", true, "vec4<f32>"));
         binds.push(d.y);
-        body.push_str(
+        code.push_str(
             "            var out: vec4<f32>;\n            \
              for (var j = 0u; j < 4u; j = j + 1u) {\n                var v = bv[j];\n",
         );
         for line in emit_with(&d.steps, "rq[j]")?.lines() {
-            body.push_str(&format!("                {line}\n"));
+            code.push_str(&format!("                {line}\n"));
         }
-        body.push_str(
+        code.push_str(
             "                out[j] = v;\n            }\n            bv = out;\n            \
-             if (wg.y == 0u) {\n                ymat[nxi] = bv;\n            }\n        }",
+             if (wg.y == 0u) {\n                ymat[xi] = bv;\n            }",
         );
-        apply = body;
     }
     let sq = |s: &str| {
         if squeeze {
@@ -369,9 +368,7 @@ fn pointwise_holes(d: Option<&Deferred>, squeeze: bool) -> Result<Extras, WgslEr
         }
     };
     let holes = vec![
-        ("fetch_vars", vars),
-        ("fetch", fetch),
-        ("apply", apply),
+        ("prologue", code),
         (
             "squeeze_decl",
             sq(

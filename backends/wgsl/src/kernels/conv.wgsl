@@ -30,29 +30,6 @@ const KCH: u32 = {{kch}};     // K per split, a multiple of 16
 var<workgroup> As: array<vec4<f32>, 256>; // [16 k][16 m-quads]
 var<workgroup> Bs: array<vec4<f32>, 256>; // [16 k][16 n-quads]
 
-// The four output columns this thread gathers for the B tile never change with k, so their
-// image offset and window origin are decoded once.
-var<private> xbase: array<u32, 4>;
-var<private> iy0: array<i32, 4>;
-var<private> ix0: array<i32, 4>;
-var<private> live: array<bool, 4>;
-
-// Row kb of this thread's B quad (im2col on the fly; zero outside the image and past K).
-fn gather(kb: u32) -> vec4<f32> {
-    let kx = kb % KW;
-    let ky = (kb / KW) % KH;
-    let ci = kb / (KW * KH);
-    var bv = vec4<f32>(0.0);
-    for (var j = 0u; j < 4u; j = j + 1u) {
-        let iy = iy0[j] + i32(ky * DH);
-        let ix = ix0[j] + i32(kx * DW);
-        if (kb < K && live[j] && iy >= 0 && iy < H && ix >= 0 && ix < W) {
-            bv[j] = x[xbase[j] + (ci * u32(H) + u32(iy)) * u32(W) + u32(ix)];
-        }
-    }
-    return bv;
-}
-
 @compute @workgroup_size(16, 16)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     let tx = lid.x;
@@ -65,6 +42,12 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
     var acc: array<vec4<f32>, 4>;
     let lk = tid / 16u;
     let lq = tid % 16u;
+    // The four output columns this thread gathers for the B tile never change with k, so
+    // their image offset and window origin are decoded once.
+    var xbase: array<u32, 4>;
+    var iy0: array<i32, 4>;
+    var ix0: array<i32, 4>;
+    var live: array<bool, 4>;
     for (var j = 0u; j < 4u; j = j + 1u) {
         let n = n0 + lq * 4u + j;
         live[j] = n < NTOT;
@@ -75,21 +58,22 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
         iy0[j] = i32(oy * SH) - PT;
         ix0[j] = i32(ox * SW) - PL;
     }
-    // Each k-step's global loads are issued before the previous step's arithmetic (kept in
-    // registers), so their latency overlaps it.
-    let k0s = ks * KCH;
-    let k0e = min(KPAD, k0s + KCH);
-    var na = wp[((g * KPAD + k0s + lk) * MPAD + m0) / 4u + lq];
-    var nb = gather(k0s + lk);
-    for (var k0 = k0s; k0 < k0e; k0 = k0 + 16u) {
-        As[tid] = na;
-        Bs[tid] = nb;
-        workgroupBarrier();
-        let k1 = k0 + 16u;
-        if (k1 < k0e) {
-            na = wp[((g * KPAD + k1 + lk) * MPAD + m0) / 4u + lq];
-            nb = gather(k1 + lk);
+    for (var k0 = ks * KCH; k0 < min(KPAD, ks * KCH + KCH); k0 = k0 + 16u) {
+        As[tid] = wp[((g * KPAD + k0 + lk) * MPAD + m0) / 4u + lq];
+        let kb = k0 + lk;
+        let kx = kb % KW;
+        let ky = (kb / KW) % KH;
+        let ci = kb / (KW * KH);
+        var bv = vec4<f32>(0.0);
+        for (var j = 0u; j < 4u; j = j + 1u) {
+            let iy = iy0[j] + i32(ky * DH);
+            let ix = ix0[j] + i32(kx * DW);
+            if (kb < K && live[j] && iy >= 0 && iy < H && ix >= 0 && ix < W) {
+                bv[j] = x[xbase[j] + (ci * u32(H) + u32(iy)) * u32(W) + u32(ix)];
+            }
         }
+        Bs[tid] = bv;
+        workgroupBarrier();
         for (var kk = 0u; kk < 16u; kk = kk + 1u) {
             let a = As[kk * 16u + ty];
             let bq = Bs[kk * 16u + tx];

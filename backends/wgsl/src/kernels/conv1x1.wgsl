@@ -1,17 +1,16 @@
 // Pointwise (1x1, stride 1, no padding) convolution as a tiled GEMM: Y[m, n] = sum_k W[m, k] X[k, n]
 // with k the input channel and n = (batch, pixel). The same 64x64 tile and 4x4 register blocks
 // as conv.wgsl, but the B tile is read straight from x as aligned vec4s (H*W is a multiple of 4,
-// so four consecutive columns never straddle two images). Each k-step's global loads are issued
-// before the previous step's arithmetic (kept in registers), so their latency overlaps it.
+// so four consecutive columns never straddle two images).
 //
 // Optional parts, filled by conv.rs (empty otherwise):
-// - an SE block's scale, left to this conv: the `fetch_*` holes also load that block's gate
-//   and residual with each quad, `apply` computes post_act(x * gate + r) before the quad enters
-//   workgroup memory, and the first row of workgroups stores it (the SE output): the SE block
-//   needs no scale pass of its own;
+// - an SE block's scale, left to this conv: the `prologue` hole applies that block's gate,
+//   residual and act to each loaded quad before it enters workgroup memory, and the first row
+//   of workgroups also stores the result (the SE output): the SE block needs no scale pass;
 // - the SE squeeze of this conv's output (`rowsum*`, `squeeze_*`): per tile and output channel,
 //   the sums of the tile's columns in its first image and in the next (H*W >= 64, so a tile
-//   meets at most two images), written as partials[(tile * 2 + part) * COUT + c].
+//   meets at most two images), written as partials[(tile * 2 + part) * COUT + c]. Unlike
+//   conv1x1_squeeze.wgsl (tiles per image), no tile computes padding columns.
 {{bindings}}
 const CIN: u32 = {{cin}};     // input channels (all groups)
 const CG: u32 = {{cg}};       // input channels per group
@@ -44,36 +43,16 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
     let nq = n0 + lq * 4u;
     let live = nq < NTOT;
     let qbase = ((nq / HW) * CIN + g * CG) * HW + nq % HW;
-    let k0s = ks * KCH;
-    let k0e = min(KPAD, k0s + KCH);
-    // The next step's A quad, B quad (raw) and its flat quad index.
-    var na = wp[((g * KPAD + k0s + lk) * MPAD + m0) / 4u + lq];
-    var nb = vec4<f32>(0.0);
-    var nxi = 0u;
-{{fetch_vars}}
-    if (k0s + lk < K && live) {
-        let kn = k0s + lk;
-        nxi = (qbase + kn * HW) / 4u;
-        nb = x4[nxi];
-{{fetch}}
-    }
-    for (var k0 = k0s; k0 < k0e; k0 = k0 + 16u) {
-        As[tid] = na;
-        var bv = nb;
-{{apply}}
+    for (var k0 = ks * KCH; k0 < min(KPAD, ks * KCH + KCH); k0 = k0 + 16u) {
+        As[tid] = wp[((g * KPAD + k0 + lk) * MPAD + m0) / 4u + lq];
+        let kb = k0 + lk;
+        var bv = vec4<f32>(0.0);
+        if (kb < K && live) {
+            bv = x4[(qbase + kb * HW) / 4u];
+{{prologue}}
+        }
         Bs[tid] = bv;
         workgroupBarrier();
-        let k1 = k0 + 16u;
-        if (k1 < k0e) {
-            na = wp[((g * KPAD + k1 + lk) * MPAD + m0) / 4u + lq];
-            nb = vec4<f32>(0.0);
-            if (k1 + lk < K && live) {
-                let kn = k1 + lk;
-                nxi = (qbase + kn * HW) / 4u;
-                nb = x4[nxi];
-{{fetch}}
-            }
-        }
         for (var kk = 0u; kk < 16u; kk = kk + 1u) {
             let a = As[kk * 16u + ty];
             let bq = Bs[kk * 16u + tx];
