@@ -10,11 +10,12 @@
 //! runs the plan.
 //!
 //! Kernels (`src/kernels/`): `conv` (tiled implicit GEMM, 64x64 tiles, 4x4 register blocks,
-//! vec4 weight loads from host-packed weights), `conv1x1` (the same with vec4 input loads),
-//! `conv1x1_squeeze` (a 1x1 conv feeding an SE block, also writing the squeeze's partial sums),
-//! `grouped` (depthwise and narrow grouped convs, direct and register-blocked), `se_pool` +
-//! `se_excite` (the SE block in at most two dispatches), and one-thread-per-output kernels for
-//! the rest.
+//! vec4 weight loads from host-packed weights), `conv1x1` (the same with vec4 input loads;
+//! optional SE-scale prologue and SE-squeeze epilogue), `conv1x1_squeeze` (a 1x1 conv feeding
+//! an SE block, per-image tiles), `splitk` / `splitk_squeeze` (the reduction of a split-K
+//! conv), `grouped` (depthwise and narrow grouped convs, direct and register-blocked),
+//! `se_fc` + `se_scale` (or `se_gates` when the next 1x1 conv applies the scale): the SE
+//! block in two dispatches, and one-thread-per-output kernels for the rest.
 //!
 //! Architecture invariant: this crate never depends on wgpu or on the CPU backend.
 #![forbid(unsafe_code)]

@@ -1,10 +1,14 @@
 //! The SE block in two dispatches: `se_fc` (finish the squeeze, FC1, act: the `[N, Cr]` hidden
 //! values, many workgroups per image) then `se_scale` (per block of channels: FC2 and the gates
 //! of those channels, then scale -> residual add -> act over their planes, vectorised). When
-//! the SE input comes straight from a 1x1 convolution, that conv's epilogue already wrote
-//! per-tile channel sums (`conv1x1_squeeze.wgsl`, or `splitk_squeeze.wgsl` for a split-K
-//! conv), so `se_fc` only adds a few partials per channel; otherwise one `se_fc` workgroup per
-//! image reads the image itself.
+//! the SE input comes straight from a 1x1 convolution, that conv already wrote partial channel
+//! sums (`conv1x1_squeeze.wgsl` per image tile, `conv1x1.wgsl` over tiles straddling images,
+//! or `splitk_squeeze.wgsl` for a split-K conv), so `se_fc` only adds a few partials per
+//! channel; otherwise one `se_fc` workgroup per image reads the image itself.
+//!
+//! When the SE output's first reader is a plain 1x1 conv ([`scale_into_consumers`]), the second
+//! dispatch only stores the gates (`se_gates`) and that conv applies the scale as it loads its
+//! input (see `conv.rs`), so the block makes no pass over its tensor of its own.
 //!
 //! WGSL has no grid-wide barrier and no float atomics, so the sums must be complete (a finished
 //! dispatch) before FC1, and FC1 complete before any gate: the block's two global dependencies,
