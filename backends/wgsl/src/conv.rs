@@ -276,19 +276,12 @@ fn lower(
         release(l, deferred);
         return Ok(());
     }
-    let mut v = vec![
-        ("bindings", bindings(&decl)),
-        ("h", i(h)),
-        ("w", i(w)),
-        ("oh", u(oh)),
-        ("ow", u(ow)),
-        ("kh", u(kh)),
-        ("kw", u(kw)),
-        ("pt", i(c.pads[0])),
-        ("pl", i(c.pads[1])),
-        epilogue,
-    ];
+    let [sh, sw, dh, dw] = [c.strides[0], c.strides[1], c.dilations[0], c.dilations[1]];
+    let mut v = vec![("bindings", bindings(&decl)), epilogue];
+    // The direct kernel takes strides and dilations signed; the GEMM one unsigned.
+    let window = window(h, w, oh, ow, kh, kw, c);
     if direct {
+        v.extend(window.into_iter().take(8));
         let owq = ow.div_ceil(4);
         let total = n * m * oh * owq;
         let (wg, row) = l.grid(total);
@@ -298,24 +291,19 @@ fn lower(
             ("cg", u(cg)),
             ("mg", u(mg)),
             ("owq", u(owq)),
-            ("sh", i(c.strides[0])),
-            ("sw", i(c.strides[1])),
-            ("dh", i(c.dilations[0])),
-            ("dw", i(c.dilations[1])),
+            ("sh", i(sh)),
+            ("sw", i(sw)),
+            ("dh", i(dh)),
+            ("dw", i(dw)),
             ("total", u(total)),
             ("row", row),
         ]);
         let module = l.module("grouped", GROUPED, &v)?;
         return l.dispatch(node, module, binds, wg);
     }
+    v.extend(window);
     v.extend(gemm);
     v.extend(unsplit);
-    v.extend([
-        ("sh", u(c.strides[0])),
-        ("sw", u(c.strides[1])),
-        ("dh", u(c.dilations[0])),
-        ("dw", u(c.dilations[1])),
-    ]);
     let module = l.module("conv", GEMM, &v)?;
     l.dispatch(node, module, binds, gemm_groups)
 }
@@ -414,7 +402,7 @@ fn release(l: &mut Lower<'_>, deferred: Option<Deferred>) {
     }
 }
 
-/// The window holes of conv.wgsl.
+/// The window holes of conv.wgsl (the first eight are grouped.wgsl's too).
 fn window(
     h: usize,
     w: usize,
