@@ -148,10 +148,16 @@ fn lower(
     ];
     let kpad = k.next_multiple_of(16);
     let tiles = ntot.div_ceil(64) * mg.div_ceil(64) * g;
+    // The partial products must fit one binding: fewer parts, or none, where they would not.
+    let max_bytes = l
+        .limits
+        .max_storage_buffer_binding_size
+        .min(l.limits.max_buffer_size);
+    let max_parts = usize::try_from(max_bytes / 4).unwrap_or(usize::MAX) / (ntot * m).max(1);
     let (ks, kch) = if direct {
         (1, kpad)
     } else {
-        split_k(tiles, kpad, l.limits.min_workgroups as usize)
+        split_k(tiles, kpad, l.limits.min_workgroups as usize, max_parts)
     };
     if ks > 1 {
         // Split K: the GEMM writes ks partial products, splitk.wgsl adds them and runs the
@@ -429,14 +435,15 @@ fn window(
 }
 
 /// How to split K for a GEMM conv of `tiles` output tiles: `(splits, K per split)`. A conv with
-/// fewer tiles than `min_workgroups` splits K (each part at least 64 deep, at most 16 parts)
-/// to reach about twice that many workgroups; `(1, kpad)` leaves it whole.
-fn split_k(tiles: usize, kpad: usize, min_workgroups: usize) -> (usize, usize) {
-    if tiles >= min_workgroups || kpad < 128 {
+/// fewer tiles than `min_workgroups` splits K (each part at least 64 deep, at most 16 parts,
+/// and at most `max_parts`, the partial products that fit one binding) to reach about twice
+/// that many workgroups; `(1, kpad)` leaves it whole.
+fn split_k(tiles: usize, kpad: usize, min_workgroups: usize, max_parts: usize) -> (usize, usize) {
+    if tiles >= min_workgroups || kpad < 128 || max_parts < 2 {
         return (1, kpad);
     }
     let want = (2 * min_workgroups).div_ceil(tiles.max(1));
-    let ks = want.min(kpad / 64).clamp(1, 16);
+    let ks = want.min(kpad / 64).min(max_parts).clamp(1, 16);
     let kch = kpad.div_ceil(ks).next_multiple_of(16);
     (kpad.div_ceil(kch), kch)
 }
@@ -465,6 +472,24 @@ fn pack(w: &[f32], groups: usize, mg: usize, k: usize) -> Arc<[f32]> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn split_k_reaches_the_workgroup_target_within_its_bounds() {
+        // 8 tiles, K = 4608 (layer4's 3x3 at batch 1): 16 parts of 288.
+        assert_eq!(split_k(8, 4608, 512, usize::MAX), (16, 288));
+        // Enough tiles, or too shallow a K: no split.
+        assert_eq!(split_k(600, 4608, 512, usize::MAX), (1, 4608));
+        assert_eq!(split_k(8, 112, 512, usize::MAX), (1, 112));
+        // Each part at least 64 deep; parts limited by what fits one binding.
+        assert_eq!(split_k(8, 256, 512, usize::MAX), (4, 64));
+        assert_eq!(split_k(8, 4608, 512, 3), (3, 1536));
+        assert_eq!(split_k(8, 4608, 512, 1), (1, 4608));
+        // Every split covers K exactly once.
+        for (tiles, kpad) in [(1, 160), (7, 1024), (100, 2304), (300, 4608)] {
+            let (ks, kch) = split_k(tiles, kpad, 512, usize::MAX);
+            assert!(kch % 16 == 0 && ks * kch >= kpad && (ks - 1) * kch < kpad);
+        }
+    }
 
     #[test]
     fn pack_transposes_and_pads() {

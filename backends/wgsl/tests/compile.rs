@@ -402,3 +402,27 @@ fn conv_with_a_runtime_weight_reads_it_unpacked() {
             .any(|b| matches!(b.kind, excite_wgsl::BufferKind::Weight(_)))
     );
 }
+
+#[test]
+fn split_k_parts_stay_within_the_binding_limit() {
+    // A 3x3 conv over one 64x64 image, 16 -> 64 channels: 64 output tiles and K = 144, so it
+    // splits K in two. Its output takes 1 MiB; with a 1.5 MiB binding limit two slabs of
+    // partial products would not fit, so it must run unsplit rather than fail.
+    let (mut b, x) = B::new(&[16, 64, 64]);
+    let w = b.w(&[64, 16, 3, 3]);
+    let conv = Conv {
+        pads: [1; 4],
+        ..Conv::default()
+    };
+    let y = b.op(Op::Conv(conv), &[x, w]);
+    let g = b.done(y);
+    let split = |p: &excite_wgsl::WgslProgram| p.modules.iter().any(|m| m.name == "splitk");
+    let p = compile(&g, 1, &Limits::default()).expect("compiles");
+    assert!(split(&p), "the default limits split this conv");
+    let tight = Limits {
+        max_storage_buffer_binding_size: 3 << 19,
+        ..Limits::default()
+    };
+    let p = compile(&g, 1, &tight).unwrap_or_else(|e| panic!("{e}"));
+    assert!(!split(&p), "two slabs of 1 MiB do not fit 1.5 MiB");
+}
