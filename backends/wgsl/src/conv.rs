@@ -18,6 +18,8 @@ const POINTWISE: &str = include_str!("kernels/conv1x1.wgsl");
 const POINTWISE_SQUEEZE: &str = include_str!("kernels/conv1x1_squeeze.wgsl");
 const GROUPED: &str = include_str!("kernels/grouped.wgsl");
 const SPLITK: &str = include_str!("kernels/splitk.wgsl");
+/// The k-step of the 64x64 GEMM tile, spliced into the three GEMM conv kernels.
+const GEMM_STEP: &str = include_str!("kernels/gemm_step.wgsl");
 const SPLITK_SQUEEZE: &str = include_str!("kernels/splitk_squeeze.wgsl");
 
 pub(crate) fn fused_conv(
@@ -145,6 +147,7 @@ fn lower(
         ("kpad", u(k.next_multiple_of(16))),
         ("ntot", u(ntot)),
         ("cout", u(m)),
+        ("gemm_step", GEMM_STEP.trim_end().to_string()),
     ];
     let kpad = k.next_multiple_of(16);
     let tiles = ntot.div_ceil(64) * mg.div_ceil(64) * g;

@@ -73,16 +73,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
             }
         }
         Bs[tid] = bv;
-        workgroupBarrier();
-        for (var kk = 0u; kk < 16u; kk = kk + 1u) {
-            let a = As[kk * 16u + ty];
-            let bq = Bs[kk * 16u + tx];
-            acc[0] = acc[0] + a.x * bq;
-            acc[1] = acc[1] + a.y * bq;
-            acc[2] = acc[2] + a.z * bq;
-            acc[3] = acc[3] + a.w * bq;
-        }
-        workgroupBarrier();
+{{gemm_step}}
     }
     for (var i = 0u; i < 4u; i = i + 1u) {
         let m = m0 + ty * 4u + i;
