@@ -11,13 +11,15 @@ use excite_ir::{FusedConv, Node, ValueId};
 use crate::WgslError;
 use crate::expr::{Step, conv_epilogue, emit, emit_with};
 use crate::lower::{Deferred, Lower, bindings, unsupported};
-use crate::render::{i, u};
+use crate::render::{i, render, u};
 
 const GEMM: &str = include_str!("kernels/conv.wgsl");
 const POINTWISE: &str = include_str!("kernels/conv1x1.wgsl");
 const POINTWISE_SQUEEZE: &str = include_str!("kernels/conv1x1_squeeze.wgsl");
 const GROUPED: &str = include_str!("kernels/grouped.wgsl");
 const SPLITK: &str = include_str!("kernels/splitk.wgsl");
+/// conv1x1's `prologue` when an SE block left its scale to the conv.
+const SE_PROLOGUE: &str = include_str!("kernels/conv1x1_se_prologue.wgsl");
 /// The k-step of the 64x64 GEMM tile, spliced into the three GEMM conv kernels.
 const GEMM_STEP: &str = include_str!("kernels/gemm_step.wgsl");
 const SPLITK_SQUEEZE: &str = include_str!("kernels/splitk_squeeze.wgsl");
@@ -334,28 +336,28 @@ fn pointwise_holes(d: Option<&Deferred>, squeeze: bool) -> Result<Extras, WgslEr
     if let Some(d) = d {
         decl.push(("gates", false, "f32"));
         binds.push(d.gates);
-        code.push_str(
-            "            let xi = (qbase + kb * HW) / 4u;\n            \
-             let g = gates[(nq / HW) * CIN + kb];\n",
-        );
+        let mut load_res = String::new();
         if let Some(r) = d.res {
             decl.push(("sres", false, "vec4<f32>"));
             binds.push(r);
-            code.push_str("            let rq = sres[xi];\n");
+            load_res = "            let rq = sres[xi];".to_string();
         }
         decl.push(("ymat", true, "vec4<f32>"));
         binds.push(d.y);
-        code.push_str(
-            "            var out: vec4<f32>;\n            \
-             for (var j = 0u; j < 4u; j = j + 1u) {\n                var v = bv[j];\n",
-        );
-        for line in emit_with(&d.steps, "rq[j]")?.lines() {
-            code.push_str(&format!("                {line}\n"));
-        }
-        code.push_str(
-            "                out[j] = v;\n            }\n            bv = out;\n            \
-             if (wg.y == 0u) {\n                ymat[xi] = bv;\n            }",
-        );
+        let epilogue: String = emit_with(&d.steps, "rq[j]")?
+            .lines()
+            .map(|line| format!("                {line}\n"))
+            .collect();
+        code = render(
+            "conv1x1_se_prologue",
+            SE_PROLOGUE,
+            &[
+                ("load_res", load_res),
+                ("epilogue", epilogue.trim_end().to_string()),
+            ],
+        )?
+        .trim_end()
+        .to_string();
     }
     let sq = |s: &str| {
         if squeeze {

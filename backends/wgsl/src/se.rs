@@ -16,15 +16,21 @@
 
 use std::collections::HashMap;
 
-use excite_ir::{Node, NodeId, Op, SeBlock};
+use excite_ir::{Node, NodeId, Op, SeBlock, ValueId};
 
 use crate::WgslError;
 use crate::expr::{Step, act_expr, emit_with, lit};
 use crate::lower::{Deferred, Lower, bindings, unsupported};
-use crate::render::u;
+use crate::render::{render, u};
 
 const FC: &str = include_str!("kernels/se_fc.wgsl");
 const SCALE: &str = include_str!("kernels/se_scale.wgsl");
+// The variants of se_fc's `squeeze` and se_scale's `finish` holes.
+const PARTIALS: &str = include_str!("kernels/se_fc_partials.wgsl");
+const STRADDLE: &str = include_str!("kernels/se_fc_straddle.wgsl");
+const POOL: &str = include_str!("kernels/se_fc_pool.wgsl");
+const APPLY: &str = include_str!("kernels/se_scale_apply.wgsl");
+const GATES_STORE: &str = include_str!("kernels/se_gates_store.wgsl");
 
 /// Elements each scale workgroup covers at most, unless one channel is larger (sets the
 /// channels per block: a power of two up to 16).
@@ -71,60 +77,25 @@ pub(crate) fn se_block(
     let xb = l.buffer_of(xv)?;
     let mut temps = Vec::new();
     let (mut decl, mut binds, squeeze, tiles, jb) = match l.squeezed.get(&xv).copied().flatten() {
-        Some((buf, tiles, true)) => {
-            l.squeezed.insert(xv, None);
-            temps.push(buf);
-            // The tiles meeting image n, and which part of each is n's.
-            let code = "    let ta = (n * HW) / 64u;\n    let tb = ((n + 1u) * HW - 1u) / 64u;\n    \
-                for (var c = t; c < C; c = c + 256u) {\n        var s = 0.0;\n        \
-                for (var i = ta; i <= tb; i = i + 1u) {\n            \
-                s = s + partials[(i * 2u + n - (i * 64u) / HW) * C + c];\n        }\n        \
-                sm[c] = s * SCALE;\n    }";
-            let jb = UNITS_PER_GROUP;
-            (vec![("partials", false, "f32")], vec![buf], code, tiles, jb)
-        }
-        Some((buf, tiles, false)) => {
+        Some((buf, tiles, straddle)) => {
             // Used once: another SE block reading the same tensor squeezes it itself.
             l.squeezed.insert(xv, None);
             temps.push(buf);
-            let code = "    for (var c = t; c < C; c = c + 256u) {\n        var s = 0.0;\n        \
-                for (var i = 0u; i < TILES; i = i + 1u) {\n            \
-                s = s + partials[(n * TILES + i) * C + c];\n        }\n        \
-                sm[c] = s * SCALE;\n    }";
-            let jb = UNITS_PER_GROUP;
-            (vec![("partials", false, "f32")], vec![buf], code, tiles, jb)
+            let code = if straddle { STRADDLE } else { PARTIALS };
+            let decl = vec![("partials", false, "f32")];
+            (decl, vec![buf], code, tiles, UNITS_PER_GROUP)
         }
-        None => {
-            // Eight channels at a time, 32 neighbouring pixels per channel per step; one
-            // workgroup per image then computes every hidden unit.
-            let code = "    for (var c0 = 0u; c0 < C; c0 = c0 + 8u) {\n        \
-                let c = c0 + t / 32u;\n        let pl = t % 32u;\n        var s = 0.0;\n        if (c < C) {\n            \
-                for (var p = pl; p < HW; p = p + 32u) {\n                \
-                s = s + x[(n * C + c) * HW + p];\n            }\n        }\n        \
-                red[t] = s;\n        workgroupBarrier();\n        if (pl == 0u && c < C) {\n            \
-                var a = 0.0;\n            for (var i = 0u; i < 32u; i = i + 1u) {\n                \
-                a = a + red[t + i];\n            }\n            sm[c] = a * SCALE;\n        }\n        \
-                workgroupBarrier();\n    }";
-            (
-                vec![("x", false, "f32")],
-                vec![xb],
-                code,
-                1,
-                cr.next_multiple_of(2),
-            )
-        }
+        // One workgroup per image then computes every hidden unit.
+        None => (
+            vec![("x", false, "f32")],
+            vec![xb],
+            POOL,
+            1,
+            cr.next_multiple_of(2),
+        ),
     };
-    let w1 = l
-        .weight_data(node.inputs[1])
-        .ok_or_else(|| unsupported(node, "the FC weights must be constants"))?;
-    if w1.len() != cr * c {
-        return Err(unsupported(
-            node,
-            "FC weight size does not match the channels",
-        ));
-    }
     decl.push(("w1", false, "f32"));
-    binds.push(l.buffer_of(node.inputs[1])?);
+    binds.push(fc_weight(l, node, node.inputs[1], cr * c)?);
     if let Some(b1) = slots.b1 {
         decl.push(("b1", false, "f32"));
         binds.push(l.buffer_of(node.inputs[b1])?);
@@ -144,7 +115,7 @@ pub(crate) fn se_block(
             ("tiles", u(tiles)),
             ("scale", lit(1.0 / hw.max(1) as f32)?),
             ("jb", u(jb)),
-            ("squeeze", squeeze.to_string()),
+            ("squeeze", squeeze.trim_end().to_string()),
             (
                 "b1",
                 if slots.b1.is_some() { "b1[j]" } else { "0.0" }.into(),
@@ -155,15 +126,6 @@ pub(crate) fn se_block(
     l.dispatch(node, m, binds, [cr.div_ceil(jb) as u32, n as u32, 1])?;
 
     // Gates and scale, four elements per access when every plane is a whole number of vec4s.
-    let w2 = l
-        .weight_data(node.inputs[slots.w2])
-        .ok_or_else(|| unsupported(node, "the FC weights must be constants"))?;
-    if w2.len() != cr * c {
-        return Err(unsupported(
-            node,
-            "FC weight size does not match the channels",
-        ));
-    }
     let mut steps = vec![Step::Scale];
     let res = match slots.r {
         Some(r) => {
@@ -183,7 +145,7 @@ pub(crate) fn se_block(
         vec![("x", false, vt), ("z", false, "f32"), ("w2", false, "f32")]
     };
     let mut binds = if deferred { vec![] } else { vec![xb] };
-    binds.extend([z, l.buffer_of(node.inputs[slots.w2])?]);
+    binds.extend([z, fc_weight(l, node, node.inputs[slots.w2], cr * c)?]);
     if let Some(b2) = slots.b2 {
         decl.push(("b2", false, "f32"));
         binds.push(l.buffer_of(node.inputs[b2])?);
@@ -204,14 +166,13 @@ pub(crate) fn se_block(
                 temps: vec![gates],
             },
         );
-        "    if (lane == 0u && c0 + cb < C) {\n        gates[n * C + c0 + cb] = gs[cb];\n    }"
-            .to_string()
+        GATES_STORE.trim_end().to_string()
     } else {
         let mut load_res = String::new();
         if let Some(r) = res {
             decl.push(("res", false, vt));
             binds.push(r);
-            load_res = "        let rq = res[q];\n".to_string();
+            load_res = "        let rq = res[q];".to_string();
         }
         decl.push(("y", true, vt));
         binds.push(y);
@@ -222,23 +183,23 @@ pub(crate) fn se_block(
                 v.to_string()
             }
         };
-        let epilogue = emit_with(&steps, &lane("rq"))?;
-        let body: String = epilogue
+        let epilogue: String = emit_with(&steps, &lane("rq"))?
             .lines()
             .map(|l| format!("            {l}\n"))
             .collect();
-        format!(
-            "    let count = min(CB, C - c0) * HW / WIDTH;\n    \
-             let base = (n * C + c0) * HW / WIDTH;\n    \
-             for (var e = t; e < count; e = e + 256u) {{\n        \
-             let q = base + e;\n        let g = gs[e * WIDTH / HW];\n        \
-             let xq = x[q];\n{load_res}        var out: {vt};\n        \
-             for (var j = 0u; j < WIDTH; j = j + 1u) {{\n            \
-             var v = {};\n{body}            {} = v;\n        }}\n        \
-             y[q] = out;\n    }}",
-            lane("xq"),
-            lane("out"),
-        )
+        render(
+            "se_scale_apply",
+            APPLY,
+            &[
+                ("load_res", load_res),
+                ("vt", vt.to_string()),
+                ("xj", lane("xq")),
+                ("epilogue", epilogue.trim_end().to_string()),
+                ("outj", lane("out")),
+            ],
+        )?
+        .trim_end()
+        .to_string()
     };
     let m = l.module(
         if deferred { "se_gates" } else { "se_scale" },
@@ -260,6 +221,18 @@ pub(crate) fn se_block(
     )?;
     l.dispatch(node, m, binds, [c.div_ceil(cb) as u32, n as u32, 1])?;
     Ok(temps)
+}
+
+/// The buffer of an FC weight of `SeBlock` `node`, which must be a constant of `len` values.
+fn fc_weight(l: &mut Lower<'_>, node: &Node, v: ValueId, len: usize) -> Result<usize, WgslError> {
+    match l.weight_data(v) {
+        None => Err(unsupported(node, "the FC weights must be constants")),
+        Some(w) if w.len() != len => Err(unsupported(
+            node,
+            "FC weight size does not match the channels",
+        )),
+        Some(_) => l.buffer_of(v),
+    }
 }
 
 /// The SE blocks whose scale pass their output's first consumer applies instead, as
