@@ -42,6 +42,10 @@ for l in sys.stdin:
         print(j["executable"])')"
     strip -o .gl/gpu_zoo "$t"
 }
+median_ms() { # EXE MODEL BATCH: the median GPU time of `EXE bench`, in ms
+    "$1" bench "$2" --backend gpu --batch "$3" --iters "$ITERS" --warmup "$WARMUP" --json |
+        python3 -c 'import json,sys; print("%.3f" % json.load(sys.stdin)["median_ms"])'
+}
 zoo() { # writes every network at 224x224 into $1
     for m in $MODELS; do
         "$EXCITE" zoo build "$m" -o "$1" --input-size 224 >/dev/null
@@ -119,10 +123,7 @@ case "$mode" in
         chmod +x "$exe"
         for b in $BATCHES; do
             for m in $MODELS; do
-                ms="$("$exe" bench "$dir/$m.seir" --backend gpu --batch "$b" --iters "$ITERS" \
-                    --warmup "$WARMUP" --json |
-                    python3 -c 'import json,sys; print("%.3f" % json.load(sys.stdin)["median_ms"])')" ||
-                    ms=FAILED
+                ms="$(median_ms "$exe" "$dir/$m.seir" "$b")" || ms=FAILED
                 echo "compare $(basename "$exe") $m batch $b: $ms ms"
             done
         done
@@ -131,9 +132,7 @@ case "$mode" in
     for v in ${SWEEP:-}; do
         for b in $BATCHES; do
             for m in $MODELS; do
-                ms="$(EXCITE_GPU_MIN_WORKGROUPS=$v "$EXCITE" bench "$dir/$m.seir" --backend gpu \
-                    --batch "$b" --iters "$ITERS" --warmup "$WARMUP" --json |
-                    python3 -c 'import json,sys; print("%.3f" % json.load(sys.stdin)["median_ms"])')" ||
+                ms="$(EXCITE_GPU_MIN_WORKGROUPS=$v median_ms "$EXCITE" "$dir/$m.seir" "$b")" ||
                     ms=FAILED
                 echo "sweep min_workgroups=$v $m batch $b: $ms ms"
             done
