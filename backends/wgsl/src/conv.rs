@@ -139,6 +139,7 @@ fn lower(
     let epilogue = ("epilogue", epilogue);
     let (pro_decl, pro_binds, holes) = pointwise_holes(deferred.as_ref(), false)?;
     let k = cg * kh * kw;
+    let kpad = k.next_multiple_of(16);
     let ntot = n * oh * ow;
     let gemm = [
         ("cin", u(cin)),
@@ -146,12 +147,11 @@ fn lower(
         ("mg", u(mg)),
         ("mpad", u(mg.next_multiple_of(64))),
         ("k", u(k)),
-        ("kpad", u(k.next_multiple_of(16))),
+        ("kpad", u(kpad)),
         ("ntot", u(ntot)),
         ("cout", u(m)),
         ("gemm_step", GEMM_STEP.trim_end().to_string()),
     ];
-    let kpad = k.next_multiple_of(16);
     let tiles = ntot.div_ceil(64) * mg.div_ceil(64) * g;
     // The partial products must fit one binding: fewer parts, or none, where they would not.
     let max_bytes = l
@@ -169,8 +169,7 @@ fn lower(
         // epilogue (and the squeeze, for a conv feeding an SE block).
         let slab = ntot * m;
         let part = l.temp(&format!("{}.splitk", node.name), ks * slab)?;
-        let x_decl = decl[0];
-        let mut gemm_decl = vec![x_decl, decl[1], ("y", true, "f32")];
+        let mut gemm_decl = vec![decl[0], decl[1], ("y", true, "f32")];
         gemm_decl.extend_from_slice(&pro_decl);
         let mut gemm_binds = vec![binds[0], binds[1], part];
         gemm_binds.extend_from_slice(&pro_binds);
