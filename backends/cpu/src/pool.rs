@@ -39,6 +39,12 @@ fn axis_taps(p: &Pool, axis: usize, size: usize, outs: usize) -> Vec<(Vec<usize>
         .collect()
 }
 
+/// Whether the max pool's columns take the vectorised path: windows of 3 taps at stride 2
+/// starting one column left of `2·ox` (ResNet's stem pool and its kin).
+pub fn max_cols_fast(p: &Pool) -> bool {
+    p.kernel[1] == 3 && p.strides[1] == 2 && p.dilations[1] == 1 && p.pads[1] == 1
+}
+
 /// Pools `planes` planes of `h × w` in `x` into `oh × ow` planes of `y`, planes spread over the
 /// current rayon pool.
 pub fn pool(
@@ -50,6 +56,15 @@ pub fn pool(
     y: &mut [f32],
 ) {
     let rows = axis_taps(p, 0, h, oh);
+    if kind == PoolKind::Max && max_cols_fast(p) {
+        x.par_chunks_exact((h * w).max(1))
+            .zip(y.par_chunks_exact_mut((oh * ow).max(1)))
+            .take(planes)
+            .for_each_init(Vec::new, |buf, (plane, out)| {
+                max_plane_s2k3(&rows, w, ow, plane, out, buf)
+            });
+        return;
+    }
     let cols = axis_taps(p, 1, w, ow);
     let one_plane = |(plane, out): (&[f32], &mut [f32])| {
         for ((iys, ry), out_row) in rows.iter().zip(out.chunks_exact_mut(ow.max(1))) {
@@ -88,4 +103,42 @@ pub fn pool(
         .zip(y.par_chunks_exact_mut((oh * ow).max(1)))
         .take(planes)
         .for_each(one_plane);
+}
+
+/// One plane of a max pool whose columns satisfy [`max_cols_fast`]: per output row, the
+/// elementwise max of its input rows (contiguous), padded with `f32::MIN` on both sides and
+/// split into even and odd padded columns `e`, `o`, so that output `ox` is
+/// `max(e[ox], o[ox], e[ox + 1])`, again contiguous. `f32::MIN` is what the window of only
+/// padding yields, and never wins against a value inside the input.
+fn max_plane_s2k3(
+    rows: &[(Vec<usize>, usize)],
+    w: usize,
+    ow: usize,
+    plane: &[f32],
+    out: &mut [f32],
+    buf: &mut Vec<f32>,
+) {
+    // Padded column q holds input column q - 1; 2 * ow + 1 padded columns are read.
+    let half = ow + 1;
+    let padded = (2 * half).max(w + 2);
+    buf.clear();
+    buf.resize(padded + 2 * half, f32::MIN);
+    let (t, eo) = buf.split_at_mut(padded);
+    let (e, o) = eo.split_at_mut(half);
+    for ((iys, _), out_row) in rows.iter().zip(out.chunks_exact_mut(ow.max(1))) {
+        let inner = &mut t[1..w + 1];
+        inner.fill(f32::MIN);
+        for &iy in iys {
+            for (m, &v) in inner.iter_mut().zip(&plane[iy * w..(iy + 1) * w]) {
+                *m = m.max(v);
+            }
+        }
+        for ((pair, ev), od) in t.chunks_exact(2).zip(e.iter_mut()).zip(o.iter_mut()) {
+            *ev = pair[0];
+            *od = pair[1];
+        }
+        for (q, y) in out_row.iter_mut().enumerate() {
+            *y = e[q].max(o[q]).max(e[q + 1]);
+        }
+    }
 }

@@ -271,6 +271,50 @@ fn pools_with_random_attributes_match_the_interpreter() {
     assert!(cases >= 60, "only {cases} pool cases ran");
 }
 
+/// The vectorised max-pool path (3 taps at stride 2 from one column left, any rows): odd and
+/// even widths, ceil mode on and off, with or without the end pad, and NaNs in the input.
+#[test]
+fn stride_two_max_pools_match_the_interpreter() {
+    let mut rng = ChaCha8Rng::seed_from_u64(6);
+    let mut cases = 0;
+    for (h, w) in [(7, 7), (8, 10), (9, 6), (3, 2), (17, 32)] {
+        for ceil_mode in [false, true] {
+            for pads in [[1, 1, 1, 1], [0, 1, 0, 0], [1, 1, 0, 1]] {
+                let p = Pool {
+                    kernel: [3, 3],
+                    strides: [2, 2],
+                    pads,
+                    dilations: [1, 1],
+                    ceil_mode,
+                    count_include_pad: false,
+                };
+                assert!(excite_cpu::pool::max_cols_fast(&p));
+                let planes = 2;
+                let mut data = rand_vec(&mut rng, planes * h * w, 1.0);
+                let at = rng.random_range(0..data.len());
+                data[at] = f32::NAN;
+                let x = Tensor::new(vec![1, planes, h, w], data).expect("x");
+                let op = Op::MaxPool(p.clone());
+                let want = interp::eval_op("pool", &op, &[&x]).expect("interp");
+                let (oh, ow) = (want.shape()[2], want.shape()[3]);
+                let mut y = vec![0f32; want.numel()];
+                pool(
+                    &p,
+                    PoolKind::Max,
+                    (planes, h, w),
+                    (oh, ow),
+                    x.data(),
+                    &mut y,
+                );
+                let same = y.iter().zip(want.data()).all(|(a, b)| a == b);
+                assert!(same, "{p:?} on {h}x{w}: {y:?} vs {:?}", want.data());
+                cases += 1;
+            }
+        }
+    }
+    assert_eq!(cases, 30);
+}
+
 fn se_case(
     c: usize,
     cr: usize,
