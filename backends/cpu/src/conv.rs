@@ -178,9 +178,7 @@ impl ConvKernel {
                 kernel: "conv".into(),
                 msg: "im2col scratch too short".into(),
             })?;
-            col.par_chunks_mut(ohw)
-                .enumerate()
-                .for_each(|(r, out)| im2col_row(s, xi, r, out));
+            im2col(s, xi, col, threads);
             col
         };
         // Rows per task: an equal share per thread, rounded up to the micro-kernel's 16 rows.
@@ -273,15 +271,7 @@ impl ConvKernel {
                     kernel: "conv".into(),
                     msg: "im2col scratch too short".into(),
                 })?;
-                if threads > 1 {
-                    col.par_chunks_mut(ohw.max(1))
-                        .enumerate()
-                        .for_each(|(r, out)| im2col_row(s, xg, r, out));
-                } else {
-                    for (r, out) in col.chunks_mut(ohw.max(1)).enumerate() {
-                        im2col_row(s, xg, r, out);
-                    }
-                }
+                im2col(s, xg, col, threads);
                 col
             };
             let w = &self.weight[g * mg * k..(g + 1) * mg * k];
@@ -320,33 +310,142 @@ fn valid_range(
     (lo, hi.max(lo))
 }
 
-/// Row `r = (ci, ky, kx)` of the im2col matrix of one group: `out[(oy, ox)] = x[ci, iy, ix]`
-/// (0 in the padding), by contiguous copies when the stride is 1.
-fn im2col_row(s: &ConvShape, x: &[f32], r: usize, out: &mut [f32]) {
-    let a = &s.attrs;
-    let hw = s.h * s.w;
-    let (ci, ky, kx) = (r / (s.kh * s.kw), (r / s.kw) % s.kh, r % s.kw);
-    let plane = &x[ci * hw..(ci + 1) * hw];
-    let (sx, dx, px) = (a.strides[1], a.dilations[1], a.pads[1]);
-    let (lo, hi) = valid_range(kx, sx, dx, px, s.w, s.ow);
-    for oy in 0..s.oh {
-        let dst = &mut out[oy * s.ow..(oy + 1) * s.ow];
-        let Some(iy) = src(oy, ky, a.strides[0], a.dilations[0], a.pads[0], s.h) else {
-            dst.fill(0.0);
-            continue;
-        };
-        let line = &plane[iy * s.w..(iy + 1) * s.w];
-        dst[..lo].fill(0.0);
-        dst[hi..].fill(0.0);
-        if hi > lo {
-            let ix0 = lo * sx + kx * dx - px;
-            if sx == 1 {
-                dst[lo..hi].copy_from_slice(&line[ix0..ix0 + (hi - lo)]);
-            } else {
-                let taps = line[ix0..].iter().step_by(sx);
-                for (d, &v) in dst[lo..hi].iter_mut().zip(taps) {
-                    *d = v;
+/// The im2col matrix of one group, `col[(ci, ky, kx)][(oy, ox)] = x[ci, iy, ix]` (0 in the
+/// padding), one input channel at a time (spread over the pool's threads when there are
+/// several).
+fn im2col(s: &ConvShape, x: &[f32], col: &mut [f32], threads: usize) {
+    let (hw, rows) = (s.h * s.w, s.kh * s.kw * s.oh * s.ow);
+    if rows == 0 || hw == 0 {
+        return;
+    }
+    let plan = Phases::new(s);
+    let col = &mut col[..s.cg() * rows];
+    if threads > 1 {
+        col.par_chunks_mut(rows)
+            .zip(x.par_chunks(hw))
+            .for_each_init(Vec::new, |buf, (out, plane)| {
+                im2col_channel(s, &plan, plane, out, buf)
+            });
+    } else {
+        let mut buf = Vec::new();
+        for (out, plane) in col.chunks_mut(rows).zip(x.chunks(hw)) {
+            im2col_channel(s, &plan, plane, out, &mut buf);
+        }
+    }
+}
+
+/// How im2col splits input rows by column phase: with padded column `q = ix + pad`, phase
+/// `b` of a row holds padded columns `stride·a + b`, `a < len`. Output column `ox` of tap `kx`
+/// reads padded column `stride·ox + kx·dil`, i.e. `phase[(kx·dil) % stride][ox + (kx·dil) /
+/// stride]`, so every row of the matrix is a contiguous copy whatever the stride. Only the
+/// rows and phases some tap reads are split.
+struct Phases {
+    len: usize,
+    row_used: Vec<bool>,
+    phase_used: Vec<bool>,
+}
+
+impl Phases {
+    fn new(s: &ConvShape) -> Phases {
+        let a = &s.attrs;
+        let sx = a.strides[1].max(1);
+        let mut row_used = vec![false; s.h];
+        for oy in 0..s.oh {
+            for ky in 0..s.kh {
+                if let Some(iy) = src(oy, ky, a.strides[0], a.dilations[0], a.pads[0], s.h) {
+                    row_used[iy] = true;
                 }
+            }
+        }
+        let mut phase_used = vec![false; sx];
+        for kx in 0..s.kw {
+            phase_used[(kx * a.dilations[1]) % sx] = true;
+        }
+        Phases {
+            // The furthest padded column read is `stride·(ow - 1) + (kw - 1)·dil`.
+            len: s.ow + (s.kw.saturating_sub(1) * a.dilations[1]) / sx,
+            row_used,
+            phase_used,
+        }
+    }
+}
+
+/// `dst[i]` = padded column `stride·i + b` of `line` (input column `stride·i + b - pad`), 0
+/// outside the input.
+fn gather_row(line: &[f32], stride: usize, b: usize, pad: usize, dst: &mut [f32]) {
+    let i0 = pad.saturating_sub(b).div_ceil(stride).min(dst.len());
+    let (head, rest) = dst.split_at_mut(i0);
+    head.fill(0.0);
+    let Some(ix0) = (stride * i0 + b)
+        .checked_sub(pad)
+        .filter(|&ix| ix < line.len())
+    else {
+        rest.fill(0.0);
+        return;
+    };
+    let n = (line.len() - ix0).div_ceil(stride).min(rest.len());
+    let (body, tail) = rest.split_at_mut(n);
+    if stride == 1 {
+        body.copy_from_slice(&line[ix0..ix0 + n]);
+    } else {
+        for (v, &x) in body.iter_mut().zip(line[ix0..].iter().step_by(stride)) {
+            *v = x;
+        }
+    }
+    tail.fill(0.0);
+}
+
+/// The `kH·kW` im2col rows of one input channel: a 1x1 kernel gathers straight into its row;
+/// larger kernels split the input rows into phases in `buf` once and copy from there.
+fn im2col_channel(
+    s: &ConvShape,
+    plan: &Phases,
+    plane: &[f32],
+    out: &mut [f32],
+    buf: &mut Vec<f32>,
+) {
+    let a = &s.attrs;
+    let (sy, sx) = (a.strides[0], a.strides[1].max(1));
+    let (dy, dx) = (a.dilations[0], a.dilations[1]);
+    let (py, px) = (a.pads[0], a.pads[1]);
+    let (ohw, ow) = (s.oh * s.ow, s.ow.max(1));
+    let line = |iy: usize| &plane[iy * s.w..(iy + 1) * s.w];
+    if s.kh * s.kw == 1 {
+        for (oy, d) in out[..ohw].chunks_exact_mut(ow).enumerate() {
+            match src(oy, 0, sy, dy, py, s.h) {
+                Some(iy) => gather_row(line(iy), sx, 0, px, d),
+                None => d.fill(0.0),
+            }
+        }
+        return;
+    }
+    let len = plan.len;
+    let row_len = sx * len;
+    // Every position read below is written first for each channel: no clearing needed.
+    buf.resize(s.h * row_len, 0.0);
+    let rows = buf
+        .chunks_exact_mut(row_len)
+        .zip(&plan.row_used)
+        .enumerate();
+    for (iy, (split, _)) in rows.filter(|(_, (_, used))| **used) {
+        let phases = split
+            .chunks_exact_mut(len)
+            .zip(&plan.phase_used)
+            .enumerate();
+        for (b, (phase, _)) in phases.filter(|(_, (_, used))| **used) {
+            gather_row(line(iy), sx, b, px, phase);
+        }
+    }
+    for (tap, dst) in out.chunks_exact_mut(ohw.max(1)).enumerate() {
+        let (ky, kx) = (tap / s.kw, tap % s.kw);
+        let (b, a0) = ((kx * dx) % sx, (kx * dx) / sx);
+        for (oy, d) in dst.chunks_exact_mut(ow).enumerate() {
+            match src(oy, ky, sy, dy, py, s.h) {
+                Some(iy) => {
+                    let at = iy * row_len + b * len + a0;
+                    d.copy_from_slice(&buf[at..at + s.ow]);
+                }
+                None => d.fill(0.0),
             }
         }
     }
