@@ -79,9 +79,11 @@ fn check_threads(
 
 #[test]
 fn se_squeeze_is_fused_into_the_producing_conv() {
-    // One thread runs all images in one kernel call, two threads one image per task.
-    for threads in [1, 2] {
-        let (e, steps) = check_threads("se-resnet50", 64, 2, threads);
+    // One thread runs all images in one kernel call, two threads one image per task. With
+    // three images on two threads, each convolution runs two images side by side and the
+    // third split across both threads.
+    for (threads, batch) in [(1, 2), (2, 3)] {
+        let (e, steps) = check_threads("se-resnet50", 64, batch, threads);
         let presq = steps.iter().filter(|s| s.2.contains("_presq")).count();
         let means = steps.iter().filter(|s| s.2.contains("_means")).count();
         assert_eq!((presq, means), (16, 16), "{threads} threads: {steps:?}");

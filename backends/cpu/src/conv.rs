@@ -50,7 +50,21 @@ impl ConvShape {
     pub fn is_depthwise(&self) -> bool {
         self.attrs.group > 1 && self.cg() == 1 && self.mg() == 1
     }
-    /// Scratch elements `run` needs for im2col (or Winograd's transformed tiles).
+    /// How many images [`ConvKernel::run`] works on side by side on `threads` threads: one
+    /// per thread when the batch has at least two images, else one image on all threads.
+    pub fn image_workers(&self, threads: usize) -> usize {
+        if threads > 1 && self.n > 1 {
+            threads.min(self.n)
+        } else {
+            1
+        }
+    }
+    /// Scratch elements `run` needs on `threads` threads: one image's worth per
+    /// [`Self::image_workers`].
+    pub fn scratch_len_on(&self, threads: usize) -> usize {
+        self.scratch_len() * self.image_workers(threads)
+    }
+    /// Scratch elements one image needs for im2col (or Winograd's transformed tiles).
     pub fn scratch_len(&self) -> usize {
         if winograd::eligible(self) {
             winograd::scratch_len(self)
@@ -118,39 +132,102 @@ impl ConvKernel {
                 msg: format!("buffers too short for {s:?}"),
             });
         }
-        for img in 0..s.n {
-            let xi = &x[img * chw..(img + 1) * chw];
-            let yi = &mut y[img * mohw..(img + 1) * mohw];
-            let ri = if r.is_empty() {
-                r
+        if (!r.is_empty() && r.len() < s.n * mohw) || (!means.is_empty() && means.len() < s.n * s.m)
+        {
+            return Err(KernelError::Call {
+                kernel: "conv".into(),
+                msg: "residual or means buffer too short".into(),
+            });
+        }
+        let workers = s.image_workers(threads);
+        let one = s.scratch_len();
+        if col.len() < one * workers {
+            return Err(KernelError::Call {
+                kernel: "conv".into(),
+                msg: "scratch too short".into(),
+            });
+        }
+        let mean_of = |means: &mut [f32], img: usize| -> (usize, usize) {
+            if means.is_empty() {
+                (0, 0)
             } else {
-                r.get(img * mohw..(img + 1) * mohw)
-                    .ok_or_else(|| KernelError::Call {
-                        kernel: "conv".into(),
-                        msg: "residual too short".into(),
-                    })?
-            };
-            let mi = match means.get_mut(img * s.m..(img + 1) * s.m) {
-                Some(m) => m,
-                None => &mut [],
-            };
-            if self.is_winograd() {
-                let after = |c0: usize, yc: &mut [f32], mc: &mut [f32]| {
-                    self.epilogue_chunk(epilogue, c0, yc, ri, mc)
-                };
-                winograd::run_image(s, &self.wino, xi, yi, mi, col, threads, &after)?;
-                continue;
-            } else if s.is_depthwise() {
-                depthwise(s, xi, &self.weight, yi, threads);
-            } else if threads > 1 && s.attrs.group == 1 {
-                self.split_image(epilogue, xi, yi, ri, mi, col, threads)?;
-                continue;
-            } else {
-                self.gemm_image(xi, yi, col, threads)?;
+                (img * s.m, (img + 1) * s.m)
             }
-            self.epilogue(epilogue, yi, ri, mi, threads)?;
+        };
+        // With at least as many images as threads, whole images run side by side, one
+        // single-threaded worker per group of images with its own scratch (no synchronisation
+        // inside an image); the images left over run one at a time on all threads.
+        let per = if workers > 1 { s.n / workers } else { 0 };
+        let together = per * workers;
+        if together > 0 {
+            let (y_par, _) = y.split_at_mut(together * mohw);
+            let mlen = if means.is_empty() { 0 } else { per * s.m };
+            let mut jobs = Vec::with_capacity(workers);
+            let (mut ys, mut ms, mut cs) = (y_par, &mut means[..mlen * workers], &mut col[..]);
+            for wi in 0..workers {
+                let (yw, yr) = ys.split_at_mut(per * mohw);
+                let (mw, mr) = ms.split_at_mut(mlen);
+                let (cw, cr) = cs.split_at_mut(one);
+                jobs.push((wi, yw, mw, cw));
+                (ys, ms, cs) = (yr, mr, cr);
+            }
+            jobs.into_par_iter().try_for_each(|(wi, yw, mw, cw)| {
+                for i in 0..per {
+                    let img = wi * per + i;
+                    let yi = &mut yw[i * mohw..(i + 1) * mohw];
+                    let mi = if mw.is_empty() {
+                        &mut []
+                    } else {
+                        &mut mw[i * s.m..(i + 1) * s.m]
+                    };
+                    self.image(epilogue, img, x, r, yi, mi, cw, 1)?;
+                }
+                Ok(())
+            })?;
+        }
+        for img in together..s.n {
+            let yi = &mut y[img * mohw..(img + 1) * mohw];
+            let (m0, m1) = mean_of(means, img);
+            self.image(epilogue, img, x, r, yi, &mut means[m0..m1], col, threads)?;
         }
         Ok(())
+    }
+
+    /// Image `img` of `x` (and of the residual `r`, when not empty) into its output planes
+    /// `yi` and channel means `mi` (empty when not computed).
+    #[allow(clippy::too_many_arguments)]
+    fn image(
+        &self,
+        epilogue: &Kernel,
+        img: usize,
+        x: &[f32],
+        r: &[f32],
+        yi: &mut [f32],
+        mi: &mut [f32],
+        col: &mut [f32],
+        threads: usize,
+    ) -> Result<(), KernelError> {
+        let s = &self.shape;
+        let (chw, mohw) = (s.c * s.h * s.w, s.m * s.oh * s.ow);
+        let xi = &x[img * chw..(img + 1) * chw];
+        let ri = if r.is_empty() {
+            r
+        } else {
+            &r[img * mohw..(img + 1) * mohw]
+        };
+        if self.is_winograd() {
+            let after = |c0: usize, yc: &mut [f32], mc: &mut [f32]| {
+                self.epilogue_chunk(epilogue, c0, yc, ri, mc)
+            };
+            return winograd::run_image(s, &self.wino, xi, yi, mi, col, threads, &after);
+        } else if s.is_depthwise() {
+            depthwise(s, xi, &self.weight, yi, threads);
+        } else if threads > 1 && s.attrs.group == 1 {
+            return self.split_image(epilogue, xi, yi, ri, mi, col, threads);
+        } else {
+            self.gemm_image(xi, yi, col, threads)?;
+        }
+        self.epilogue(epilogue, yi, ri, mi, threads)
     }
 
     /// One image of an ungrouped convolution on several threads: im2col (by rows, in

@@ -50,7 +50,8 @@ fn conv_paths_with_fused_epilogue_match_the_interpreter() {
         .expect("pool");
     let mut cases = 0;
     for (c, m, h, w, k, stride, pad, wino) in CASES {
-        let n = 2;
+        // Three images: on two threads, two run side by side and the third on both threads.
+        let n = 3;
         let attrs = Conv {
             strides: [stride; 2],
             pads: [pad; 4],
@@ -99,7 +100,7 @@ fn conv_paths_with_fused_epilogue_match_the_interpreter() {
         };
         let epi = one(|j| kernels::epilogue(j, oh * ow, e));
         for threads in [1, 2] {
-            let mut col = vec![0f32; ck.shape.scratch_len()];
+            let mut col = vec![0f32; ck.shape.scratch_len_on(threads)];
             let mut y = vec![0f32; want.len()];
             let mut means = vec![0f32; n * m];
             pool.install(|| ck.run(&epi, x.data(), &r, &mut y, &mut means, &mut col, threads))

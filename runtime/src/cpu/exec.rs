@@ -41,10 +41,10 @@ pub fn step_use(s: &Step) -> StepUse {
     }
 }
 
-/// Scratch elements a step needs (im2col columns, SE vectors).
-pub fn scratch_len(s: &Step) -> usize {
+/// Scratch elements a step needs on `threads` threads (im2col columns, SE vectors).
+pub fn scratch_len(s: &Step, threads: usize) -> usize {
     match &s.kind {
-        Kind::Conv { conv, .. } => conv.shape.scratch_len(),
+        Kind::Conv { conv, .. } => conv.shape.scratch_len_on(threads),
         Kind::Se { scratch, .. } => *scratch,
         _ => 0,
     }

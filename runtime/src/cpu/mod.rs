@@ -121,13 +121,17 @@ pub fn compile(g: &Graph, batch: usize, threads: usize) -> Result<CpuProgram, Cp
         .collect();
     let pinned: Vec<usize> = inputs.iter().chain(&outputs).map(|(_, r, _)| *r).collect();
     let plan = plan::plan(n_values, &in_sizes, &uses, &pinned);
-    let scratch_len = steps.iter().map(exec::scratch_len).max().unwrap_or(0);
     let kernels = lw.jit.finish()?;
     let threads = if threads == 0 {
         std::thread::available_parallelism().map_or(1, |n| n.get())
     } else {
         threads
     };
+    let scratch_len = steps
+        .iter()
+        .map(|s| exec::scratch_len(s, threads))
+        .max()
+        .unwrap_or(0);
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build()
