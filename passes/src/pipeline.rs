@@ -30,6 +30,9 @@ pub struct Options {
     pub limits: EqsatLimits,
 }
 
+// Not derivable in debug builds (`verify_each` follows `debug_assertions`); clippy in release
+// builds sees a derivable impl.
+#[allow(clippy::derivable_impls)]
 impl Default for Options {
     fn default() -> Self {
         Options {
