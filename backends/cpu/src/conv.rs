@@ -76,6 +76,25 @@ impl ConvShape {
     }
 }
 
+/// What a convolution's epilogue reads besides its output: the residual `r` (`n·M·OH·OW`) and
+/// an SE block's gates `g` (`n·M`), each empty when absent.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Reads<'a> {
+    pub r: &'a [f32],
+    pub g: &'a [f32],
+}
+
+impl<'a> Reads<'a> {
+    /// Image `img`'s part (`mohw` residual and `m` gate values per image).
+    fn image(self, img: usize, mohw: usize, m: usize) -> Reads<'a> {
+        let part = |v: &'a [f32], len: usize| v.get(img * len..(img + 1) * len).unwrap_or(&[]);
+        Reads {
+            r: part(self.r, mohw),
+            g: part(self.g, m),
+        }
+    }
+}
+
 /// One convolution node, ready to run: shape, weights and bias (the epilogue kernel is passed
 /// to [`ConvKernel::run`]).
 #[derive(Clone, Debug)]
@@ -110,14 +129,15 @@ impl ConvKernel {
         !self.wino.is_empty()
     }
 
-    /// `y = epilogue(conv(x))` with residual `r` (empty when the node has none); `means`
-    /// (empty, or `n * m`) receives each output channel's mean when the epilogue computes them.
+    /// `y = epilogue(conv(x))` with the epilogue's other operands `reads` (residual and SE
+    /// gates, each empty when the node has none); `means` (empty, or `n * m`) receives each
+    /// output channel's mean when the epilogue computes them.
     #[allow(clippy::too_many_arguments)]
     pub fn run(
         &self,
         epilogue: &Kernel,
         x: &[f32],
-        r: &[f32],
+        reads: Reads<'_>,
         y: &mut [f32],
         means: &mut [f32],
         col: &mut [f32],
@@ -132,11 +152,11 @@ impl ConvKernel {
                 msg: format!("buffers too short for {s:?}"),
             });
         }
-        if (!r.is_empty() && r.len() < s.n * mohw) || (!means.is_empty() && means.len() < s.n * s.m)
-        {
+        let short = |v: &[f32], need: usize| !v.is_empty() && v.len() < need;
+        if short(reads.r, s.n * mohw) || short(reads.g, s.n * s.m) || short(means, s.n * s.m) {
             return Err(KernelError::Call {
                 kernel: "conv".into(),
-                msg: "residual or means buffer too short".into(),
+                msg: "residual, gates or means buffer too short".into(),
             });
         }
         let workers = s.image_workers(threads);
@@ -180,7 +200,7 @@ impl ConvKernel {
                     } else {
                         &mut mw[i * s.m..(i + 1) * s.m]
                     };
-                    self.image(epilogue, img, x, r, yi, mi, cw, 1)?;
+                    self.image(epilogue, img, x, reads, yi, mi, cw, 1)?;
                 }
                 Ok(())
             })?;
@@ -188,20 +208,29 @@ impl ConvKernel {
         for img in together..s.n {
             let yi = &mut y[img * mohw..(img + 1) * mohw];
             let (m0, m1) = mean_of(means, img);
-            self.image(epilogue, img, x, r, yi, &mut means[m0..m1], col, threads)?;
+            self.image(
+                epilogue,
+                img,
+                x,
+                reads,
+                yi,
+                &mut means[m0..m1],
+                col,
+                threads,
+            )?;
         }
         Ok(())
     }
 
-    /// Image `img` of `x` (and of the residual `r`, when not empty) into its output planes
-    /// `yi` and channel means `mi` (empty when not computed).
+    /// Image `img` of `x` (and of the epilogue's `reads`) into its output planes `yi` and
+    /// channel means `mi` (empty when not computed).
     #[allow(clippy::too_many_arguments)]
     fn image(
         &self,
         epilogue: &Kernel,
         img: usize,
         x: &[f32],
-        r: &[f32],
+        reads: Reads<'_>,
         yi: &mut [f32],
         mi: &mut [f32],
         col: &mut [f32],
@@ -210,11 +239,7 @@ impl ConvKernel {
         let s = &self.shape;
         let (chw, mohw) = (s.c * s.h * s.w, s.m * s.oh * s.ow);
         let xi = &x[img * chw..(img + 1) * chw];
-        let ri = if r.is_empty() {
-            r
-        } else {
-            &r[img * mohw..(img + 1) * mohw]
-        };
+        let ri = reads.image(img, mohw, s.m);
         if self.is_winograd() {
             let after = |c0: usize, yc: &mut [f32], mc: &mut [f32]| {
                 self.epilogue_chunk(epilogue, c0, yc, ri, mc)
@@ -241,7 +266,7 @@ impl ConvKernel {
         epilogue: &Kernel,
         xi: &[f32],
         yi: &mut [f32],
-        ri: &[f32],
+        ri: Reads<'_>,
         means: &mut [f32],
         col: &mut [f32],
         threads: usize,
@@ -280,23 +305,30 @@ impl ConvKernel {
         }
     }
 
-    /// The epilogue on the channels `c0..` whose planes are `yc` (residual `ri` and bias
-    /// indexed from channel 0 of the image).
+    /// The epilogue on the channels `c0..` whose planes are `yc` (bias and the image's reads
+    /// `ri` indexed from its channel 0).
     fn epilogue_chunk(
         &self,
         epilogue: &Kernel,
         c0: usize,
         yc: &mut [f32],
-        ri: &[f32],
+        ri: Reads<'_>,
         mc: &mut [f32],
     ) -> Result<(), KernelError> {
         let ohw = (self.shape.oh * self.shape.ow).max(1);
         let cn = yc.len() / ohw;
         let b = self.bias.get(c0..c0 + cn).unwrap_or(&[]);
-        let r = ri.get(c0 * ohw..(c0 + cn) * ohw).unwrap_or(&[]);
+        let r = ri.r.get(c0 * ohw..(c0 + cn) * ohw).unwrap_or(&[]);
+        let g = ri.g.get(c0..c0 + cn).unwrap_or(&[]);
         epilogue.call(
             cn,
-            &mut [Arg::Out(yc), Arg::In(b), Arg::In(r), Arg::Out(mc)],
+            &mut [
+                Arg::Out(yc),
+                Arg::In(b),
+                Arg::In(r),
+                Arg::Out(mc),
+                Arg::In(g),
+            ],
         )
     }
 
@@ -306,7 +338,7 @@ impl ConvKernel {
         &self,
         epilogue: &Kernel,
         yi: &mut [f32],
-        ri: &[f32],
+        ri: Reads<'_>,
         means: &mut [f32],
         threads: usize,
     ) -> Result<(), KernelError> {

@@ -66,13 +66,16 @@ pub fn binary(jit: &Jit, op: BinOp) -> Pending {
 }
 
 /// The pointwise tail of a convolution, in place over `n` channel planes of `hw` elements:
-/// `y = post_act(act(y + bias[c]) + r)`, and with `means` each finished plane's mean (the SE
-/// squeeze, computed while the plane is in L1). Args: `y (hw*n)`, `bias (n, or 0 when absent)`,
-/// `r (hw*n, or 0 when absent)`, `means (n, or 0 when absent)`.
+/// `y = post_act(act(y + bias[c]) * gate[c] + r)`, and with `means` each finished plane's mean
+/// (the SE squeeze, computed while the plane is in L1). `gate` is an SE block's excitation,
+/// computed before the convolution by [`se_gate`]. Args: `y (hw*n)`, `bias (n, or 0 when
+/// absent)`, `r (hw*n, or 0 when absent)`, `means (n, or 0 when absent)`, `gate (n, or 0 when
+/// absent)`.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Epilogue {
     pub bias: bool,
     pub act: Option<Act>,
+    pub gate: bool,
     pub residual: bool,
     pub post_act: Option<Act>,
     pub means: bool,
@@ -80,9 +83,10 @@ pub struct Epilogue {
 
 pub fn epilogue(jit: &Jit, hw: usize, e: Epilogue) -> Pending {
     let name = format!(
-        "epilogue_hw{hw}{}{}{}{}{}",
+        "epilogue_hw{hw}{}{}{}{}{}{}",
         if e.bias { "_bias" } else { "" },
         e.act.map_or(String::new(), |a| format!("_{}", a.name())),
+        if e.gate { "_gate" } else { "" },
         if e.residual { "_add" } else { "" },
         e.post_act
             .map_or(String::new(), |a| format!("_{}", a.name())),
@@ -93,12 +97,14 @@ pub fn epilogue(jit: &Jit, hw: usize, e: Epilogue) -> Pending {
         ArgSpec::input(0, usize::from(e.bias)),
         ArgSpec::input(0, if e.residual { hw } else { 0 }),
         ArgSpec::output(0, usize::from(e.means)),
+        ArgSpec::input(0, usize::from(e.gate)),
     ];
     build_function(jit, &name, args, MAX_N / hw.max(1), |b, p, n| {
         let y = arg_ptr(b, p, 0);
         let bias = arg_ptr(b, p, 1);
         let r = arg_ptr(b, p, 2);
         let means = arg_ptr(b, p, 3);
+        let gate = arg_ptr(b, p, 4);
         let zero = int(b, 0);
         let inv = fconst(b, F32, 1.0 / hw.max(1) as f32);
         for_range(b, (zero, n, 1), |b, c| {
@@ -106,6 +112,10 @@ pub fn epilogue(jit: &Jit, hw: usize, e: Epilogue) -> Pending {
             let yc = emit::elem(b, y, off);
             let rc = emit::elem(b, r, off);
             let bc = e.bias.then(|| load(b, F32, bias, c));
+            let gc = e.gate.then(|| {
+                let g = load(b, F32, gate, c);
+                (g, b.ins().splat(F32X4, g))
+            });
             let len = int(b, hw);
             for_lanes(b, len, |b, i, ty| {
                 let mut v = load(b, ty, yc, i);
@@ -118,6 +128,9 @@ pub fn epilogue(jit: &Jit, hw: usize, e: Epilogue) -> Pending {
                     v = b.ins().fadd(v, bv);
                 }
                 v = maybe_act(b, ty, e.act, v);
+                if let Some((g, gv)) = gc {
+                    v = b.ins().fmul(v, if ty == F32X4 { gv } else { g });
+                }
                 if e.residual {
                     let rv = load(b, ty, rc, i);
                     v = b.ins().fadd(v, rv);
@@ -228,9 +241,68 @@ pub fn se_block(jit: &Jit, sh: SeShape, se: &SeBlock, pre_squeezed: bool) -> Pen
                 s0
             };
             let crv = int(b, cr);
-            se_excite(b, (w1, b1, s, z), (c, crv), se.bias1, se.act);
+            se_excite(b, (w1, b1, s, z), (c, crv), se.bias1, Some(se.act));
             let cv = int(b, c);
             se_scale(b, (x, r, y), (w2, b2, z), (sh, cv), &se);
+        });
+        b.ins().return_(&[]);
+    })
+}
+
+/// The excitation of an SE block whose input is a linear 1x1 convolution `u = W3 x + b3`,
+/// computed from the convolution's *input*: the squeeze commutes with the convolution,
+/// `mean(u) = W3 mean(x) + b3`, so the gates are known before the convolution runs and its
+/// epilogue can apply them (`Epilogue::gate`) while each output plane is in cache, instead of
+/// a separate pass over the SE block's input. Per image: `s = mean(x)` (`c_in` values),
+/// `u = W3 s + b3`, `z = act(W1 u + b1)`, `g = gate(W2 z + b2)`.
+/// Args: `x (c_in*hw*n)`, `w3 (c*c_in)`, `b3 (c or 0)`, `w1 (cr*c)`, `b1 (cr or 0)`,
+/// `w2 (c*cr)`, `b2 (c or 0)`, `g (c*n)`, `scratch (c_in + c + cr)`.
+pub fn se_gate(jit: &Jit, c_in: usize, sh: SeShape, se: &SeBlock, bias3: bool) -> Pending {
+    let SeShape { c, cr, hw } = sh;
+    let name = format!(
+        "se_gate_ci{c_in}_c{c}_r{cr}_hw{hw}_{}_{}{}{}{}",
+        se.act.name(),
+        se.gate.name(),
+        if bias3 { "_b3" } else { "" },
+        if se.bias1 { "_b1" } else { "" },
+        if se.bias2 { "_b2" } else { "" },
+    );
+    let args = vec![
+        ArgSpec::input(0, c_in * hw),
+        ArgSpec::input(c * c_in, 0),
+        ArgSpec::input(if bias3 { c } else { 0 }, 0),
+        ArgSpec::input(c * cr, 0),
+        ArgSpec::input(if se.bias1 { cr } else { 0 }, 0),
+        ArgSpec::input(c * cr, 0),
+        ArgSpec::input(if se.bias2 { c } else { 0 }, 0),
+        ArgSpec::output(0, c),
+        ArgSpec::output(c_in + c + cr, 0),
+    ];
+    let se = se.clone();
+    let max_n = MAX_N / (c_in * hw + c).max(1);
+    build_function(jit, &name, args, max_n, move |b, p, n| {
+        let ptrs: Vec<Value> = (0..9).map(|i| arg_ptr(b, p, i)).collect();
+        let (x0, w3, b3, w1, b1, w2, b2, g0, scr) = (
+            ptrs[0], ptrs[1], ptrs[2], ptrs[3], ptrs[4], ptrs[5], ptrs[6], ptrs[7], ptrs[8],
+        );
+        let s = scr;
+        let at = int(b, c_in);
+        let u = emit::elem(b, scr, at);
+        let at = int(b, c_in + c);
+        let z = emit::elem(b, scr, at);
+        let zero = int(b, 0);
+        for_range(b, (zero, n, 1), |b, img| {
+            let xoff = b.ins().imul_imm_s(img, (c_in * hw) as i64);
+            let x = emit::elem(b, x0, xoff);
+            let goff = b.ins().imul_imm_s(img, c as i64);
+            let g = emit::elem(b, g0, goff);
+            se_squeeze(b, x, s, c_in, hw);
+            let cv = int(b, c);
+            se_excite(b, (w3, b3, s, u), (c_in, cv), bias3, None);
+            let crv = int(b, cr);
+            se_excite(b, (w1, b1, u, z), (c, crv), se.bias1, Some(se.act));
+            let cv = int(b, c);
+            se_excite(b, (w2, b2, z, g), (cr, cv), se.bias2, Some(se.gate));
         });
         b.ins().return_(&[]);
     })
@@ -255,7 +327,13 @@ pub fn se_fc1(jit: &Jit, sh: SeShape, se: &SeBlock) -> Pending {
     let (bias1, a) = (se.bias1, se.act);
     build_function(jit, &name, args, MAX_N / c.max(1), move |b, p, n| {
         let ptrs: Vec<Value> = (0..4).map(|i| arg_ptr(b, p, i)).collect();
-        se_excite(b, (ptrs[1], ptrs[2], ptrs[0], ptrs[3]), (c, n), bias1, a);
+        se_excite(
+            b,
+            (ptrs[1], ptrs[2], ptrs[0], ptrs[3]),
+            (c, n),
+            bias1,
+            Some(a),
+        );
         b.ins().return_(&[]);
     })
 }
@@ -317,7 +395,7 @@ fn se_excite(
     (w, bias, v, out): (Value, Value, Value, Value),
     (cols, rv): (usize, Value),
     has_bias: bool,
-    a: Act,
+    a: Option<Act>,
 ) {
     let zero = int(b, 0);
     for_range(b, (zero, rv, 1), |b, j| {
@@ -329,7 +407,7 @@ fn se_excite(
             let bj = load(b, F32, bias, j);
             d = b.ins().fadd(d, bj);
         }
-        let d = act(b, F32, a, d);
+        let d = maybe_act(b, F32, a, d);
         store(b, d, out, j);
     });
 }

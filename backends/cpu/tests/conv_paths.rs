@@ -3,7 +3,7 @@
 //! fused epilogue (bias, ReLU, residual add, channel means) so that every block's channel
 //! offset is exercised; on 1 thread and on a 2-thread pool.
 
-use excite_cpu::conv::{ConvKernel, ConvShape};
+use excite_cpu::conv::{ConvKernel, ConvShape, Reads};
 use excite_cpu::kernels::{self, Epilogue};
 use excite_cpu::{Jit, Kernel, winograd};
 use excite_ir::op::Conv;
@@ -94,6 +94,7 @@ fn conv_paths_with_fused_epilogue_match_the_interpreter() {
         let e = Epilogue {
             bias: true,
             act: Some(Act::Relu),
+            gate: false,
             residual: true,
             post_act: None,
             means: true,
@@ -103,7 +104,8 @@ fn conv_paths_with_fused_epilogue_match_the_interpreter() {
             let mut col = vec![0f32; ck.shape.scratch_len_on(threads)];
             let mut y = vec![0f32; want.len()];
             let mut means = vec![0f32; n * m];
-            pool.install(|| ck.run(&epi, x.data(), &r, &mut y, &mut means, &mut col, threads))
+            let reads = Reads { r: &r, g: &[] };
+            pool.install(|| ck.run(&epi, x.data(), reads, &mut y, &mut means, &mut col, threads))
                 .expect("run");
             let err = rel_l2(&y, &want);
             assert!(err < 1e-5, "{:?} on {threads}: {err:e}", ck.shape);

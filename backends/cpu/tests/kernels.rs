@@ -1,9 +1,10 @@
 //! Generated kernels against the reference interpreter (`excite_ir::interp`): every activation
 //! emitter, binary ops, the conv epilogue, plane means, convolutions with random attributes,
-//! pooling with random attributes, the length checks of the safe call wrapper, and a proptest
-//! over random SE-block shapes.
+//! pooling with random attributes, the length checks of the safe call wrapper, and proptests
+//! over random SE-block shapes (the SE kernel alone, and folded into the 1x1 convolution that
+//! produces its input).
 
-use excite_cpu::conv::{ConvKernel, ConvShape};
+use excite_cpu::conv::{ConvKernel, ConvShape, Reads};
 use excite_cpu::kernels::{self, BinOp, Epilogue, SeShape};
 use excite_cpu::pool::{PoolKind, pool};
 use excite_cpu::{Arg, Jit, Kernel};
@@ -103,9 +104,11 @@ fn epilogue_and_means_match_a_scalar_reference() {
     let y0 = rand_vec(&mut rng, c * hw, 2.0);
     let bias = rand_vec(&mut rng, c, 1.0);
     let r = rand_vec(&mut rng, c * hw, 1.0);
+    let g = rand_vec(&mut rng, c, 1.0);
     let e = Epilogue {
         bias: true,
         act: Some(Act::Silu),
+        gate: true,
         residual: true,
         post_act: Some(Act::Relu),
         means: true,
@@ -118,14 +121,13 @@ fn epilogue_and_means_match_a_scalar_reference() {
         Arg::In(&bias),
         Arg::In(&r),
         Arg::Out(&mut means),
+        Arg::In(&g),
     ];
     k.call(c, args).expect("call");
     let want: Vec<f32> = (0..c * hw)
         .map(|i| {
-            interp::act(
-                Act::Relu,
-                interp::act(Act::Silu, y0[i] + bias[i / hw]) + r[i],
-            )
+            let v = interp::act(Act::Silu, y0[i] + bias[i / hw]) * g[i / hw];
+            interp::act(Act::Relu, v + r[i])
         })
         .collect();
     assert!(rel_l2(&y, &want) < 1e-6, "{y:?} vs {want:?}");
@@ -218,14 +220,23 @@ fn convolutions_with_random_attributes_match_the_interpreter() {
         let e = Epilogue {
             bias: true,
             act: None,
+            gate: false,
             residual: false,
             post_act: None,
             means: false,
         };
         let epi = one(|j| kernels::epilogue(j, oh * ow, e));
         let mut y = vec![0f32; want.numel()];
-        ck.run(&epi, x.data(), &[], &mut y, &mut [], &mut col, 1)
-            .expect("run");
+        ck.run(
+            &epi,
+            x.data(),
+            Reads::default(),
+            &mut y,
+            &mut [],
+            &mut col,
+            1,
+        )
+        .expect("run");
         let err = rel_l2(&y, want.data());
         assert!(err < 1e-5, "{:?}: {err:e}", ck.shape);
         cases += 1;
@@ -405,6 +416,128 @@ fn se_block_on_resnet_like_shapes() {
     assert!(e < 1e-5, "{e:e}");
 }
 
+/// An SE block folded into the 1x1 convolution `u = W3 x + b3` that produces its input: the
+/// gate kernel on `x`, then the convolution with a gating epilogue, against the interpreter's
+/// convolution followed by its SE block. Runs on `threads` threads (images side by side, or
+/// one image split across threads).
+#[allow(clippy::too_many_arguments)]
+fn se_folded_case(
+    (c_in, c, cr): (usize, usize, usize),
+    hw: (usize, usize),
+    batch: usize,
+    acts: (Act, Act, Option<Act>),
+    flags: (bool, bool, bool, bool),
+    threads: usize,
+    seed: u64,
+) -> f64 {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let (h, w) = hw;
+    let (bias3, bias1, bias2, residual) = flags;
+    let se = SeBlock {
+        act: acts.0,
+        gate: acts.1,
+        bias1,
+        bias2,
+        residual,
+        post_act: acts.2,
+    };
+    let t = |rng: &mut ChaCha8Rng, s: Vec<usize>| {
+        let n = s.iter().product();
+        Tensor::new(s, rand_vec(rng, n, 1.0)).expect("tensor")
+    };
+    let x = t(&mut rng, vec![batch, c_in, h, w]);
+    let w3 = t(&mut rng, vec![c, c_in, 1, 1]);
+    let b3 = t(&mut rng, vec![c]);
+    let w1 = t(&mut rng, vec![cr, c, 1, 1]);
+    let b1 = t(&mut rng, vec![cr]);
+    let w2 = t(&mut rng, vec![c, cr, 1, 1]);
+    let b2 = t(&mut rng, vec![c]);
+    let r = t(&mut rng, vec![batch, c, h, w]);
+    let attrs = Conv {
+        strides: [1, 1],
+        pads: [0; 4],
+        dilations: [1, 1],
+        group: 1,
+    };
+    let mut conv_ins = vec![&x, &w3];
+    if bias3 {
+        conv_ins.push(&b3);
+    }
+    let u = interp::eval_op("conv", &Op::Conv(attrs.clone()), &conv_ins).expect("conv");
+    let mut ins: Vec<&Tensor> = vec![&u, &w1];
+    let empty = Tensor::zeros(vec![0]);
+    if bias1 {
+        ins.push(&b1);
+    }
+    ins.push(&w2);
+    if bias2 {
+        ins.push(&b2);
+    }
+    if residual {
+        ins.push(&r);
+    }
+    let want = interp::eval_op("se", &Op::SeBlock(se.clone()), &ins).expect("interp");
+    let sh = SeShape { c, cr, hw: h * w };
+    let gate_k = one(|j| kernels::se_gate(j, c_in, sh, &se, bias3));
+    fn or_empty<'a>(on: bool, t: &'a Tensor, empty: &'a Tensor) -> &'a [f32] {
+        if on { t.data() } else { empty.data() }
+    }
+    let mut g = vec![0f32; batch * c];
+    let mut scratch = vec![0f32; c_in + c + cr];
+    let args = &mut [
+        Arg::In(x.data()),
+        Arg::In(w3.data()),
+        Arg::In(or_empty(bias3, &b3, &empty)),
+        Arg::In(w1.data()),
+        Arg::In(or_empty(bias1, &b1, &empty)),
+        Arg::In(w2.data()),
+        Arg::In(or_empty(bias2, &b2, &empty)),
+        Arg::Out(&mut g),
+        Arg::Out(&mut scratch),
+    ];
+    gate_k.call(batch, args).expect("gate");
+    let shape = ConvShape {
+        n: batch,
+        c: c_in,
+        h,
+        w,
+        m: c,
+        oh: h,
+        ow: w,
+        kh: 1,
+        kw: 1,
+        attrs,
+    };
+    let mut col = vec![0f32; shape.scratch_len_on(threads)];
+    let bias = if bias3 {
+        b3.data().to_vec()
+    } else {
+        Vec::new()
+    };
+    let ck = ConvKernel::new(shape, w3.data().to_vec(), bias);
+    let e = Epilogue {
+        bias: bias3,
+        act: None,
+        gate: true,
+        residual,
+        post_act: se.post_act,
+        means: false,
+    };
+    let epi = one(|j| kernels::epilogue(j, h * w, e));
+    let mut y = vec![0f32; want.numel()];
+    let reads = Reads {
+        r: or_empty(residual, &r, &empty),
+        g: &g,
+    };
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .expect("pool");
+    pool.install(|| ck.run(&epi, x.data(), reads, &mut y, &mut [], &mut col, threads))
+        .expect("run");
+    rel_l2(&y, want.data())
+}
+
 fn act_strategy() -> impl Strategy<Value = Act> {
     (0..ACTS.len()).prop_map(|i| ACTS[i])
 }
@@ -419,6 +552,19 @@ proptest! {
     ) {
         let post = if flags.2 { post } else { None };
         let e = se_case(c, cr, (h, w), batch, (act, gate, post), flags, seed);
+        prop_assert!(e < 1e-5, "rel L2 {:e}", e);
+    }
+
+    #[test]
+    fn se_block_folded_into_its_conv_matches_the_interpreter(
+        c_in in 1usize..21, c in 1usize..41, cr in 1usize..9, h in 1usize..6, w in 1usize..6,
+        batch in 1usize..4, threads in 1usize..3,
+        act in act_strategy(), gate in act_strategy(), post in proptest::option::of(act_strategy()),
+        flags in (any::<bool>(), any::<bool>(), any::<bool>(), any::<bool>()), seed in 0u64..1000,
+    ) {
+        let post = if flags.3 { post } else { None };
+        let shape = (c_in, c, cr);
+        let e = se_folded_case(shape, (h, w), batch, (act, gate, post), flags, threads, seed);
         prop_assert!(e < 1e-5, "rel L2 {:e}", e);
     }
 }

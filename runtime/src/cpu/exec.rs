@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use std::time::Instant;
 
 use excite_cpu::Arg;
+use excite_cpu::conv::Reads;
 use excite_cpu::jit::sgemm;
 use excite_cpu::pool::pool;
 use excite_ir::{Tensor, interp};
@@ -20,7 +21,10 @@ use super::{CpuError, CpuProgram, StepTime};
 /// The root values a step reads and writes, for the memory planner.
 pub fn step_use(s: &Step) -> StepUse {
     let srcs: Vec<&Src> = match &s.kind {
-        Kind::Conv { x, r, .. } => std::iter::once(x).chain(r).collect(),
+        Kind::Conv { x, r, gate, .. } => std::iter::once(x)
+            .chain(r)
+            .chain(gate.iter().flat_map(|g| g.w.iter().flatten()))
+            .collect(),
         Kind::Se { ins, .. } => ins.iter().flatten().collect(),
         Kind::Unary { x, .. } | Kind::Mean { x, .. } | Kind::Pool { x, .. } => vec![x],
         Kind::Binary { a, b, .. } => vec![a, b],
@@ -44,7 +48,12 @@ pub fn step_use(s: &Step) -> StepUse {
 /// Scratch elements a step needs on `threads` threads (im2col columns, SE vectors).
 pub fn scratch_len(s: &Step, threads: usize) -> usize {
     match &s.kind {
-        Kind::Conv { conv, .. } => conv.shape.scratch_len_on(threads),
+        Kind::Conv { conv, gate, .. } => {
+            conv.shape.scratch_len_on(threads)
+                + gate
+                    .as_ref()
+                    .map_or(0, |g| conv.shape.n * conv.shape.m + g.scratch)
+        }
         Kind::Se { scratch, .. } => *scratch,
         _ => 0,
     }
@@ -244,11 +253,53 @@ impl CpuProgram {
                 epi_spec,
                 x,
                 r,
+                gate,
             } => {
                 let r = r.as_ref().map(rd).transpose()?.unwrap_or(&[]);
                 let means: &mut [f32] = if epi_spec.means { means } else { &mut [] };
                 let epi = &self.kernels[*epi];
-                conv.run(epi, rd(x)?, r, out, means, scratch, self.threads)?;
+                let x = rd(x)?;
+                let conv_len = conv.shape.scratch_len_on(self.threads);
+                if scratch.len() < conv_len {
+                    return Err(CpuError::Unsupported {
+                        node: s.node.clone(),
+                        msg: "conv scratch too small".into(),
+                    });
+                }
+                let (conv_scr, rest) = scratch.split_at_mut(conv_len);
+                let g: &[f32] = match gate {
+                    None => &[],
+                    Some(gt) => {
+                        let nm = conv.shape.n * conv.shape.m;
+                        if rest.len() < nm {
+                            return Err(CpuError::Unsupported {
+                                node: s.node.clone(),
+                                msg: "SE gate scratch too small".into(),
+                            });
+                        }
+                        let (g, gscr) = rest.split_at_mut(nm);
+                        let get = |w: &'s Option<Src>| -> Result<&'s [f32], CpuError> {
+                            Ok(w.as_ref().map(rd).transpose()?.unwrap_or(&[]))
+                        };
+                        let [w1, b1, w2, b2] = &gt.w;
+                        let (w1, b1, w2, b2) = (get(w1)?, get(b1)?, get(w2)?, get(b2)?);
+                        let mut args = [
+                            Arg::In(x),
+                            Arg::In(&conv.weight),
+                            Arg::In(&conv.bias),
+                            Arg::In(w1),
+                            Arg::In(b1),
+                            Arg::In(w2),
+                            Arg::In(b2),
+                            Arg::Out(g),
+                            Arg::Out(gscr),
+                        ];
+                        self.kernels[gt.k].call(conv.shape.n, &mut args)?;
+                        &*g
+                    }
+                };
+                let reads = Reads { r, g };
+                conv.run(epi, x, reads, out, means, conv_scr, self.threads)?;
             }
             Kind::Se {
                 k,

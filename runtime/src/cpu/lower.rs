@@ -29,12 +29,15 @@ pub enum Src {
 pub enum Kind {
     /// `means`: the epilogue also writes each channel's mean into the program's means buffer
     /// (the squeeze of the SE block that reads this output).
+    /// `gate`: an SE block folded into this (1x1, linear) convolution: its gates are
+    /// computed from the convolution's input before the GEMM, and the epilogue applies them.
     Conv {
         conv: ConvKernel,
         epi: usize,
         epi_spec: Epilogue,
         x: Src,
         r: Option<Src>,
+        gate: Option<SeGate>,
     },
     /// `pre_squeezed`: the channel means come from the producing conv (the means buffer).
     /// `split`: the mean, first-FC and scale-range kernels of the channel-split path, used
@@ -87,6 +90,16 @@ pub enum Kind {
     },
 }
 
+/// The gate kernel of an SE block folded into the convolution that produces its input
+/// ([`kernels::se_gate`]): kernel index, the SE weights `w1, b1, w2, b2` (biases may be
+/// absent), and the kernel's fixed scratch (`c_in + c + cr`).
+#[derive(Debug)]
+pub struct SeGate {
+    pub k: usize,
+    pub w: [Option<Src>; 4],
+    pub scratch: usize,
+}
+
 /// One scheduled node.
 #[derive(Debug)]
 pub struct Step {
@@ -110,6 +123,127 @@ pub struct Lowerer<'g> {
 }
 
 impl Lowerer<'_> {
+    /// SE folding: an SE block whose input is written by a linear 1x1 convolution (bias at
+    /// most, no activation or residual) that nothing else reads runs inside that convolution.
+    /// The squeeze commutes with the convolution (`mean(W x + b) = W mean(x) + b`), so the
+    /// gates are computed from the convolution's input before its GEMM ([`kernels::se_gate`])
+    /// and its epilogue applies gate, residual and activation while each output plane is in
+    /// cache: the SE block's pass over its `C·H·W` input disappears. It costs a matrix-vector
+    /// product with the convolution's weights, so a block folds only when that reads fewer
+    /// values than the pass it saves (`C_in <= 3·H·W`: the scale pass reads input and
+    /// residual and writes the output). The fused step takes the SE block's place in the
+    /// schedule (its residual may be computed after the convolution). Returns how many blocks
+    /// were folded.
+    pub fn fold_se_gates(
+        &mut self,
+        steps: &mut Vec<Step>,
+        pinned: &[usize],
+    ) -> Result<usize, CpuError> {
+        let mut reads = vec![0usize; self.root.len()];
+        for s in steps.iter() {
+            for r in super::exec::step_use(s).reads {
+                reads[r] += 1;
+            }
+        }
+        let mut drop = Vec::new();
+        for j in 0..steps.len() {
+            let Kind::Se {
+                ins: [Some(Src::Slot(x)), w1, b1, w2, b2, r],
+                se,
+                sh,
+                pre_squeezed: false,
+                ..
+            } = &steps[j].kind
+            else {
+                continue;
+            };
+            let x = *x;
+            if reads[x] != 1 || pinned.contains(&x) {
+                continue;
+            }
+            let Some(p) = steps[..j].iter().rposition(|s| s.out == x) else {
+                continue;
+            };
+            let Kind::Conv {
+                conv,
+                epi_spec,
+                gate: None,
+                ..
+            } = &steps[p].kind
+            else {
+                continue;
+            };
+            let cs = &conv.shape;
+            let linear = epi_spec.act.is_none()
+                && !epi_spec.residual
+                && epi_spec.post_act.is_none()
+                && !epi_spec.means
+                && !epi_spec.gate;
+            if !linear
+                || !cs.is_pointwise()
+                || cs.attrs.group != 1
+                || cs.m != sh.c
+                || cs.oh * cs.ow != sh.hw
+                || cs.c > 3 * sh.hw
+            {
+                continue;
+            }
+            let spec = Epilogue {
+                bias: epi_spec.bias,
+                act: None,
+                gate: true,
+                residual: se.residual,
+                post_act: se.post_act,
+                means: false,
+            };
+            let (c_in, bias3, hw) = (cs.c, epi_spec.bias, sh.hw);
+            let (gk, gname) = self.kernel(kernels::se_gate(&self.jit, c_in, *sh, se, bias3))?;
+            let (ek, ename) = self.kernel(kernels::epilogue(&self.jit, hw, spec))?;
+            let gate = SeGate {
+                k: gk,
+                w: [w1.clone(), b1.clone(), w2.clone(), b2.clone()],
+                scratch: c_in + sh.c + sh.cr,
+            };
+            let r = if se.residual { r.clone() } else { None };
+            let conv_part = steps[p]
+                .kernel
+                .split(" + ")
+                .next()
+                .unwrap_or("conv")
+                .to_string();
+            let conv_node = steps[p].node.clone();
+            let Kind::Conv { conv, x: cx, .. } = std::mem::replace(
+                &mut steps[p].kind,
+                Kind::Fallback {
+                    op: Op::Identity,
+                    ins: Vec::new(),
+                },
+            ) else {
+                continue;
+            };
+            let se_step = &mut steps[j];
+            se_step.kernel = format!("{conv_part} + {gname} + {ename}");
+            se_step.node = format!("{conv_node} + {}", se_step.node);
+            se_step.op = "FusedConv";
+            se_step.kind = Kind::Conv {
+                conv,
+                epi: ek,
+                epi_spec: spec,
+                x: cx,
+                r,
+                gate: Some(gate),
+            };
+            drop.push(p);
+        }
+        let folded = drop.len();
+        let mut i = 0;
+        steps.retain(|_| {
+            i += 1;
+            !drop.contains(&(i - 1))
+        });
+        Ok(folded)
+    }
+
     /// Squeeze fusion: an SE block whose input is written by a convolution that nothing else
     /// reads gets its channel means from that convolution's epilogue (computed while each
     /// plane is in L1) instead of re-reading the tensor. One shared means buffer serves every
@@ -238,6 +372,7 @@ impl Lowerer<'_> {
                 let e = Epilogue {
                     bias: ins.len() > 2,
                     act: None,
+                    gate: false,
                     residual: false,
                     post_act: None,
                     means: false,
@@ -248,6 +383,7 @@ impl Lowerer<'_> {
                 let e = Epilogue {
                     bias: f.bias,
                     act: f.act,
+                    gate: false,
                     residual: f.residual,
                     post_act: f.post_act,
                     means: false,
@@ -427,6 +563,7 @@ impl Lowerer<'_> {
                 epi_spec: e,
                 x,
                 r,
+                gate: None,
             },
             format!("conv {kh}x{kw} {kind} + {ename}"),
         ))
