@@ -92,6 +92,8 @@ fn se_blocks_fold_into_or_squeeze_in_the_producing_conv() {
         let presq = steps.iter().filter(|s| s.2.contains("_presq")).count();
         let means = steps.iter().filter(|s| s.2.contains("_means")).count();
         let se_steps = steps.iter().filter(|s| s.1 == "SeBlock").count();
+        let fused_se = steps.iter().filter(|s| s.1 == "FusedConv+SeBlock").count();
+        assert_eq!(fused_se, folded, "{threads} threads: {steps:?}");
         let counts = (folded, gated, presq, means, se_steps);
         assert_eq!(counts, (7, 7, 9, 9, 9), "{threads} threads: {steps:?}");
         // At 64x64 the first stage's 3x3 convolutions (16x16 outputs) run by Winograd.

@@ -224,7 +224,7 @@ impl Lowerer<'_> {
             let se_step = &mut steps[j];
             se_step.kernel = format!("{conv_part} + {gname} + {ename}");
             se_step.node = format!("{conv_node} + {}", se_step.node);
-            se_step.op = "FusedConv";
+            se_step.op = "FusedConv+SeBlock";
             se_step.kind = Kind::Conv {
                 conv,
                 epi: ek,
