@@ -81,8 +81,9 @@ fn check_threads(
 fn se_blocks_fold_into_or_squeeze_in_the_producing_conv() {
     // One thread runs all images in one kernel call, two threads one image per task. With
     // three images on two threads, each convolution runs two images side by side and the
-    // third split across both threads.
-    for (threads, batch) in [(1, 2), (2, 3)] {
+    // third split across both threads; one image on two threads takes the split paths (SE
+    // gates by row ranges, SE blocks by channel ranges).
+    for (threads, batch) in [(1, 2), (2, 3), (2, 1)] {
         let (e, steps) = check_threads("se-resnet50", 64, batch, threads);
         // At 64x64 the seven SE blocks of the first two stages fold into their 1x1 conv
         // (C_in <= 3·H·W: 64 <= 3·256, 128 <= 3·64); the nine later ones keep the squeeze

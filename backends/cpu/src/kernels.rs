@@ -308,32 +308,24 @@ pub fn se_gate(jit: &Jit, c_in: usize, sh: SeShape, se: &SeBlock, bias3: bool) -
     })
 }
 
-/// The SE block's first FC on one image over `n` output rows (a row range, so it can be split
-/// across threads): `z[j] = act(W1[j, :] · s + b1[j])`.
-/// Args: `s (c)`, `w1 (c*n)`, `b1 (n or 0)`, `z (n)`.
-pub fn se_fc1(jit: &Jit, sh: SeShape, se: &SeBlock) -> Pending {
-    let c = sh.c;
+/// One fully connected layer of an SE block over `n` output rows (a row range, so it can be
+/// split across threads): `out[j] = act(W[j, :] · v + b[j])`, `W` row-major with `cols`
+/// columns. Args: `v (cols)`, `w (cols*n)`, `b (n or 0)`, `out (n)`.
+pub fn fc_rows(jit: &Jit, cols: usize, a: Option<Act>, bias: bool) -> Pending {
     let name = format!(
-        "se_fc1_c{c}_{}{}",
-        se.act.name(),
-        if se.bias1 { "_b" } else { "" }
+        "fc_rows_c{cols}{}{}",
+        a.map_or(String::new(), |a| format!("_{}", a.name())),
+        if bias { "_b" } else { "" }
     );
     let args = vec![
-        ArgSpec::input(c, 0),
-        ArgSpec::input(0, c),
-        ArgSpec::input(0, usize::from(se.bias1)),
+        ArgSpec::input(cols, 0),
+        ArgSpec::input(0, cols),
+        ArgSpec::input(0, usize::from(bias)),
         ArgSpec::output(0, 1),
     ];
-    let (bias1, a) = (se.bias1, se.act);
-    build_function(jit, &name, args, MAX_N / c.max(1), move |b, p, n| {
+    build_function(jit, &name, args, MAX_N / cols.max(1), move |b, p, n| {
         let ptrs: Vec<Value> = (0..4).map(|i| arg_ptr(b, p, i)).collect();
-        se_excite(
-            b,
-            (ptrs[1], ptrs[2], ptrs[0], ptrs[3]),
-            (c, n),
-            bias1,
-            Some(a),
-        );
+        se_excite(b, (ptrs[1], ptrs[2], ptrs[0], ptrs[3]), (cols, n), bias, a);
         b.ins().return_(&[]);
     })
 }

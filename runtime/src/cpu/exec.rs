@@ -282,19 +282,19 @@ impl CpuProgram {
                             Ok(w.as_ref().map(rd).transpose()?.unwrap_or(&[]))
                         };
                         let [w1, b1, w2, b2] = &gt.w;
-                        let (w1, b1, w2, b2) = (get(w1)?, get(b1)?, get(w2)?, get(b2)?);
-                        let mut args = [
-                            Arg::In(x),
-                            Arg::In(&conv.weight),
-                            Arg::In(&conv.bias),
-                            Arg::In(w1),
-                            Arg::In(b1),
-                            Arg::In(w2),
-                            Arg::In(b2),
-                            Arg::Out(g),
-                            Arg::Out(gscr),
+                        let ws = [
+                            x,
+                            &conv.weight[..],
+                            &conv.bias[..],
+                            get(w1)?,
+                            get(b1)?,
+                            get(w2)?,
+                            get(b2)?,
                         ];
-                        self.kernels[gt.k].call(conv.shape.n, &mut args)?;
+                        let ks = gt.split.map(|k| &self.kernels[k]);
+                        let dims = (conv.shape.n, gt.c_in, gt.sh);
+                        let full = &self.kernels[gt.k];
+                        super::se_split::gates(full, ks, ws, dims, self.threads, g, gscr)?;
                         &*g
                     }
                 };

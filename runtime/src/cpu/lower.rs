@@ -92,12 +92,17 @@ pub enum Kind {
 
 /// The gate kernel of an SE block folded into the convolution that produces its input
 /// ([`kernels::se_gate`]): kernel index, the SE weights `w1, b1, w2, b2` (biases may be
-/// absent), and the kernel's fixed scratch (`c_in + c + cr`).
+/// absent), the kernel's fixed scratch (`c_in + c + cr`), and for batches with fewer images
+/// than threads the kernels of the split path: plane means, then the three matrix-vector
+/// products (`W3`, FC1, FC2) by row ranges.
 #[derive(Debug)]
 pub struct SeGate {
     pub k: usize,
+    pub split: [usize; 4],
     pub w: [Option<Src>; 4],
     pub scratch: usize,
+    pub c_in: usize,
+    pub sh: SeShape,
 }
 
 /// One scheduled node.
@@ -199,10 +204,22 @@ impl Lowerer<'_> {
             let (c_in, bias3, hw) = (cs.c, epi_spec.bias, sh.hw);
             let (gk, gname) = self.kernel(kernels::se_gate(&self.jit, c_in, *sh, se, bias3))?;
             let (ek, ename) = self.kernel(kernels::epilogue(&self.jit, hw, spec))?;
+            let split = [
+                self.kernel(kernels::mean_planes(&self.jit, hw))?.0,
+                self.kernel(kernels::fc_rows(&self.jit, c_in, None, bias3))?
+                    .0,
+                self.kernel(kernels::fc_rows(&self.jit, sh.c, Some(se.act), se.bias1))?
+                    .0,
+                self.kernel(kernels::fc_rows(&self.jit, sh.cr, Some(se.gate), se.bias2))?
+                    .0,
+            ];
             let gate = SeGate {
                 k: gk,
+                split,
                 w: [w1.clone(), b1.clone(), w2.clone(), b2.clone()],
                 scratch: c_in + sh.c + sh.cr,
+                c_in,
+                sh: *sh,
             };
             let r = if se.residual { r.clone() } else { None };
             let conv_part = steps[p]
@@ -401,7 +418,8 @@ impl Lowerer<'_> {
                 let (k, name) = self.kernel(kernels::se_block(&self.jit, sh, se, false))?;
                 let split = [
                     self.kernel(kernels::mean_planes(&self.jit, sh.hw))?.0,
-                    self.kernel(kernels::se_fc1(&self.jit, sh, se))?.0,
+                    self.kernel(kernels::fc_rows(&self.jit, c, Some(se.act), se.bias1))?
+                        .0,
                     self.kernel(kernels::se_scale_range(&self.jit, sh, se))?.0,
                 ];
                 let s = se.input_slots();

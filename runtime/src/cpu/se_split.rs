@@ -1,7 +1,8 @@
 //! The SE block split across the thread pool, for batches with fewer images than threads: per
 //! image the channel means (split by channel range, or taken from the conv epilogue), then the
 //! tiny first FC once on the calling thread, then the gate and `y = post_act(x * g + r)` pass
-//! over channel ranges in parallel (each range computes its own gates from `z`).
+//! over channel ranges in parallel (each range computes its own gates from `z`). Also the
+//! gates of an SE block folded into its 1x1 conv ([`gates`]).
 
 use excite_cpu::kernels::SeShape;
 use excite_cpu::{Arg, Kernel};
@@ -89,6 +90,91 @@ pub fn run(
                 ];
                 scale.call(n, args)
             })?;
+    }
+    Ok(())
+}
+
+/// The gates of an SE block folded into the 1x1 conv before it (`excite_cpu::kernels::se_gate`):
+/// `g (n·c)` from the conv's input `x (n·c_in·hw)`. `ws`: `x, w3, b3, w1, b1, w2, b2` (absent
+/// biases empty). One thread: the whole kernel over all images. At least as many images as
+/// threads: one image per task. Fewer: per image, the means by channel ranges, then `W3`, FC1
+/// and FC2 by row ranges (`split`: mean, `W3`, FC1, FC2 row kernels), so the matrix-vector
+/// product with the conv's weights is not left to one thread. `scratch`: `c_in + c + cr`.
+#[allow(clippy::too_many_arguments)]
+pub fn gates(
+    full: &Kernel,
+    [mean, fc3, fc1, fc2]: [&Kernel; 4],
+    ws: [&[f32]; 7],
+    (n, c_in, sh): (usize, usize, SeShape),
+    threads: usize,
+    g: &mut [f32],
+    scratch: &mut [f32],
+) -> Result<(), CpuError> {
+    let SeShape { c, cr, hw } = sh;
+    let err = |msg: &str| CpuError::Unsupported {
+        node: full.name().to_string(),
+        msg: msg.into(),
+    };
+    let [x, w3, b3, w1, b1, w2, b2] = ws;
+    let chw = c_in * hw;
+    let call_full = |imgs: usize, x: &[f32], g: &mut [f32], scr: &mut [f32]| {
+        let args = &mut [
+            Arg::In(x),
+            Arg::In(w3),
+            Arg::In(b3),
+            Arg::In(w1),
+            Arg::In(b1),
+            Arg::In(w2),
+            Arg::In(b2),
+            Arg::Out(g),
+            Arg::Out(scr),
+        ];
+        full.call(imgs, args)
+    };
+    if threads < 2 {
+        return Ok(call_full(n, x, g, scratch)?);
+    }
+    if n >= threads {
+        return g
+            .par_chunks_mut(c.max(1))
+            .enumerate()
+            .try_for_each(|(i, gi)| {
+                let mut scr = vec![0f32; c_in + c + cr];
+                Ok(call_full(1, tail(x, i * chw), gi, &mut scr)?)
+            });
+    }
+    let scr = scratch
+        .get_mut(..c_in + c + cr)
+        .ok_or_else(|| err("SE gate scratch too small"))?;
+    let (s, rest) = scr.split_at_mut(c_in);
+    let (u, z) = rest.split_at_mut(c);
+    // Rows per task: an equal share per thread.
+    let share = |rows: usize| rows.div_ceil(threads).max(1);
+    // `out[j0..] = act(W[j0.., :] · v + b[j0..])` by row ranges.
+    let rows = |k: &Kernel, (w, b, cols): (&[f32], &[f32], usize), v: &[f32], out: &mut [f32]| {
+        let per = share(out.len());
+        out.par_chunks_mut(per).enumerate().try_for_each(|(j, oj)| {
+            let (j0, len) = (j * per, oj.len());
+            let args = &mut [
+                Arg::In(v),
+                Arg::In(tail(w, j0 * cols)),
+                Arg::In(tail(b, j0)),
+                Arg::Out(oj),
+            ];
+            k.call(len, args)
+        })
+    };
+    for (i, gi) in g.chunks_exact_mut(c.max(1)).take(n).enumerate() {
+        let xi = tail(x, i * chw);
+        let per = share(c_in);
+        s.par_chunks_mut(per).enumerate().try_for_each(|(j, sj)| {
+            let len = sj.len();
+            let args = &mut [Arg::In(tail(xi, j * per * hw)), Arg::Out(sj)];
+            mean.call(len, args)
+        })?;
+        rows(fc3, (w3, b3, c_in), s, u)?;
+        rows(fc1, (w1, b1, c), u, z)?;
+        rows(fc2, (w2, b2, cr), z, gi)?;
     }
     Ok(())
 }
