@@ -37,7 +37,7 @@ pub enum Kind {
         epi_spec: Epilogue,
         x: Src,
         r: Option<Src>,
-        gate: Option<SeGate>,
+        gate: Option<Box<SeGate>>,
     },
     /// `pre_squeezed`: the channel means come from the producing conv (the means buffer).
     /// `split`: the mean, first-FC and scale-range kernels of the channel-split path, used
@@ -248,7 +248,7 @@ impl Lowerer<'_> {
                 epi_spec: spec,
                 x: cx,
                 r,
-                gate: Some(gate),
+                gate: Some(Box::new(gate)),
             };
             drop.push(p);
         }
