@@ -5,6 +5,7 @@
 //! threads ([`super::se_split`]), the other generated kernels run on the calling worker.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use excite_cpu::Arg;
@@ -17,6 +18,45 @@ use rayon::prelude::*;
 use super::lower::{Kind, Src, Step};
 use super::plan::StepUse;
 use super::{CpuError, CpuProgram, StepTime};
+
+/// Runs `work` on the current pool thread while the pool's other threads spin for work instead
+/// of going to sleep between the (hundreds of, each short) parallel sections of an inference:
+/// waking a sleeping thread costs tens of microseconds on a VM, and with an even split of each
+/// kernel the wake-up of the last thread delays the whole section. Each spinner executes
+/// pending pool jobs (`rayon::yield_now`) until `work` is done. A spinner that ends up on the
+/// thread running `work` (it popped its own queued spinner while waiting inside a join)
+/// returns at once, so it can never block `work`.
+fn with_spinning_workers<T: Send>(threads: usize, work: impl FnOnce() -> T + Send) -> T {
+    if threads < 2 {
+        return work();
+    }
+    let done = AtomicBool::new(false);
+    let home = rayon::current_thread_index();
+    let spin = |_: &rayon::Scope<'_>| {
+        if rayon::current_thread_index() == home {
+            return;
+        }
+        while !done.load(Ordering::Acquire) {
+            if rayon::yield_now() != Some(rayon::Yield::Executed) {
+                std::hint::spin_loop();
+            }
+        }
+    };
+    // Sets `done` however `work` ends (a panic included), so no spinner outlives it.
+    struct Done<'a>(&'a AtomicBool);
+    impl Drop for Done<'_> {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::Release);
+        }
+    }
+    rayon::scope(|s| {
+        for _ in 1..threads {
+            s.spawn(spin);
+        }
+        let _done = Done(&done);
+        work()
+    })
+}
 
 /// The root values a step reads and writes, for the memory planner.
 pub fn step_use(s: &Step) -> StepUse {
@@ -103,7 +143,7 @@ impl CpuProgram {
                 msg: "the model has no such input".into(),
             });
         }
-        self.pool.install(|| -> Result<(), CpuError> {
+        let steps = || -> Result<(), CpuError> {
             for s in &self.steps {
                 let t0 = Instant::now();
                 let slot = self.slot(s.out, &s.node)?;
@@ -123,7 +163,9 @@ impl CpuProgram {
                 }
             }
             Ok(())
-        })?;
+        };
+        self.pool
+            .install(|| with_spinning_workers(self.threads, steps))?;
         let mut outs = Vec::with_capacity(self.outputs.len());
         for (name, root, shape) in &self.outputs {
             let slot = self.slot(*root, name)?;
