@@ -251,44 +251,40 @@ pub fn se_block(jit: &Jit, sh: SeShape, se: &SeBlock, pre_squeezed: bool) -> Pen
 
 /// The excitation of an SE block whose input is a linear 1x1 convolution `u = W3 x + b3`,
 /// computed from the convolution's *input*: the squeeze commutes with the convolution,
-/// `mean(u) = W3 mean(x) + b3`, so the gates are known before the convolution runs and its
-/// epilogue can apply them (`Epilogue::gate`) while each output plane is in cache, instead of
-/// a separate pass over the SE block's input. Per image: `s = mean(x)` (`c_in` values),
-/// `u = W3 s + b3`, `z = act(W1 u + b1)`, `g = gate(W2 z + b2)`.
-/// Args: `x (c_in*hw*n)`, `w3 (c*c_in)`, `b3 (c or 0)`, `w1 (cr*c)`, `b1 (cr or 0)`,
-/// `w2 (c*cr)`, `b2 (c or 0)`, `g (c*n)`, `scratch (c_in + c + cr)`.
-pub fn se_gate(jit: &Jit, c_in: usize, sh: SeShape, se: &SeBlock, bias3: bool) -> Pending {
+/// `mean(u) = W3 mean(x) + b3`, and so does the SE block's first FC, so
+/// `z = act(W1 mean(u) + b1) = act(W13 mean(x) + b13)` with `W13 = W1 W3` (`cr × c_in`) and
+/// `b13 = W1 b3 + b1` folded at compile time. The gates are then known before the
+/// convolution runs and its epilogue applies them (`Epilogue::gate`) while each output plane
+/// is in cache, instead of a separate pass over the SE block's input. Per image:
+/// `s = mean(x)` (`c_in` values), `z = act(W13 s + b13)`, `g = gate(W2 z + b2)`.
+/// Args: `x (c_in*hw*n)`, `w13 (cr*c_in)`, `b13 (cr)`, `w2 (c*cr)`, `b2 (c or 0)`, `g (c*n)`,
+/// `scratch (c_in + cr)`.
+pub fn se_gate(jit: &Jit, c_in: usize, sh: SeShape, se: &SeBlock) -> Pending {
     let SeShape { c, cr, hw } = sh;
     let name = format!(
-        "se_gate_ci{c_in}_c{c}_r{cr}_hw{hw}_{}_{}{}{}{}",
+        "se_gate_ci{c_in}_c{c}_r{cr}_hw{hw}_{}_{}{}",
         se.act.name(),
         se.gate.name(),
-        if bias3 { "_b3" } else { "" },
-        if se.bias1 { "_b1" } else { "" },
         if se.bias2 { "_b2" } else { "" },
     );
     let args = vec![
         ArgSpec::input(0, c_in * hw),
-        ArgSpec::input(c * c_in, 0),
-        ArgSpec::input(if bias3 { c } else { 0 }, 0),
-        ArgSpec::input(c * cr, 0),
-        ArgSpec::input(if se.bias1 { cr } else { 0 }, 0),
+        ArgSpec::input(cr * c_in, 0),
+        ArgSpec::input(cr, 0),
         ArgSpec::input(c * cr, 0),
         ArgSpec::input(if se.bias2 { c } else { 0 }, 0),
         ArgSpec::output(0, c),
-        ArgSpec::output(c_in + c + cr, 0),
+        ArgSpec::output(c_in + cr, 0),
     ];
     let se = se.clone();
     let max_n = MAX_N / (c_in * hw + c).max(1);
     build_function(jit, &name, args, max_n, move |b, p, n| {
-        let ptrs: Vec<Value> = (0..9).map(|i| arg_ptr(b, p, i)).collect();
-        let (x0, w3, b3, w1, b1, w2, b2, g0, scr) = (
-            ptrs[0], ptrs[1], ptrs[2], ptrs[3], ptrs[4], ptrs[5], ptrs[6], ptrs[7], ptrs[8],
+        let ptrs: Vec<Value> = (0..7).map(|i| arg_ptr(b, p, i)).collect();
+        let (x0, w13, b13, w2, b2, g0, scr) = (
+            ptrs[0], ptrs[1], ptrs[2], ptrs[3], ptrs[4], ptrs[5], ptrs[6],
         );
         let s = scr;
         let at = int(b, c_in);
-        let u = emit::elem(b, scr, at);
-        let at = int(b, c_in + c);
         let z = emit::elem(b, scr, at);
         let zero = int(b, 0);
         for_range(b, (zero, n, 1), |b, img| {
@@ -297,10 +293,8 @@ pub fn se_gate(jit: &Jit, c_in: usize, sh: SeShape, se: &SeBlock, bias3: bool) -
             let goff = b.ins().imul_imm_s(img, c as i64);
             let g = emit::elem(b, g0, goff);
             se_squeeze(b, x, s, c_in, hw);
-            let cv = int(b, c);
-            se_excite(b, (w3, b3, s, u), (c_in, cv), bias3, None);
             let crv = int(b, cr);
-            se_excite(b, (w1, b1, u, z), (c, crv), se.bias1, Some(se.act));
+            se_excite(b, (w13, b13, s, z), (c_in, crv), true, Some(se.act));
             let cv = int(b, c);
             se_excite(b, (w2, b2, z, g), (cr, cv), se.bias2, Some(se.gate));
         });

@@ -477,19 +477,38 @@ fn se_folded_case(
         ins.push(&r);
     }
     let want = interp::eval_op("se", &Op::SeBlock(se.clone()), &ins).expect("interp");
-    let sh = SeShape { c, cr, hw: h * w };
-    let gate_k = one(|j| kernels::se_gate(j, c_in, sh, &se, bias3));
     fn or_empty<'a>(on: bool, t: &'a Tensor, empty: &'a Tensor) -> &'a [f32] {
         if on { t.data() } else { empty.data() }
     }
+    let sh = SeShape { c, cr, hw: h * w };
+    let gate_k = one(|j| kernels::se_gate(j, c_in, sh, &se));
+    // W13 = W1 W3 and b13 = W1 b3 + b1, in f64.
+    let w13: Vec<f32> = (0..cr * c_in)
+        .map(|i| {
+            let (jr, k) = (i / c_in, i % c_in);
+            (0..c)
+                .map(|ch| f64::from(w1.data()[jr * c + ch]) * f64::from(w3.data()[ch * c_in + k]))
+                .sum::<f64>() as f32
+        })
+        .collect();
+    let b13: Vec<f32> = (0..cr)
+        .map(|jr| {
+            let wb: f64 = if bias3 {
+                (0..c)
+                    .map(|ch| f64::from(w1.data()[jr * c + ch]) * f64::from(b3.data()[ch]))
+                    .sum()
+            } else {
+                0.0
+            };
+            (wb + if bias1 { f64::from(b1.data()[jr]) } else { 0.0 }) as f32
+        })
+        .collect();
     let mut g = vec![0f32; batch * c];
-    let mut scratch = vec![0f32; c_in + c + cr];
+    let mut scratch = vec![0f32; c_in + cr];
     let args = &mut [
         Arg::In(x.data()),
-        Arg::In(w3.data()),
-        Arg::In(or_empty(bias3, &b3, &empty)),
-        Arg::In(w1.data()),
-        Arg::In(or_empty(bias1, &b1, &empty)),
+        Arg::In(&w13),
+        Arg::In(&b13),
         Arg::In(w2.data()),
         Arg::In(or_empty(bias2, &b2, &empty)),
         Arg::Out(&mut g),

@@ -323,16 +323,8 @@ impl CpuProgram {
                         let get = |w: &'s Option<Src>| -> Result<&'s [f32], CpuError> {
                             Ok(w.as_ref().map(rd).transpose()?.unwrap_or(&[]))
                         };
-                        let [w1, b1, w2, b2] = &gt.w;
-                        let ws = [
-                            x,
-                            &conv.weight[..],
-                            &conv.bias[..],
-                            get(w1)?,
-                            get(b1)?,
-                            get(w2)?,
-                            get(b2)?,
-                        ];
+                        let [w13, b13, w2, b2] = &gt.w;
+                        let ws = [x, get(w13)?, get(b13)?, get(w2)?, get(b2)?];
                         let ks = gt.split.map(|k| &self.kernels[k]);
                         let dims = (conv.shape.n, gt.c_in, gt.sh);
                         let full = &self.kernels[gt.k];

@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use excite_cpu::conv::{ConvKernel, ConvShape};
+use excite_cpu::jit::sgemm;
 use excite_cpu::kernels::{self, BinOp, Epilogue, SeShape};
 use excite_cpu::pool::PoolKind;
 use excite_cpu::{Jit, Pending};
@@ -91,14 +92,13 @@ pub enum Kind {
 }
 
 /// The gate kernel of an SE block folded into the convolution that produces its input
-/// ([`kernels::se_gate`]): kernel index, the SE weights `w1, b1, w2, b2` (biases may be
-/// absent), the kernel's fixed scratch (`c_in + c + cr`), and for batches with fewer images
-/// than threads the kernels of the split path: plane means, then the three matrix-vector
-/// products (`W3`, FC1, FC2) by row ranges.
+/// ([`kernels::se_gate`]): kernel index, the weights `w13, b13, w2, b2` (`b2` may be absent),
+/// the kernel's fixed scratch (`c_in + cr`), and for batches with fewer images than threads
+/// the kernels of the split path: plane means, then the two FCs by row ranges.
 #[derive(Debug)]
 pub struct SeGate {
     pub k: usize,
-    pub split: [usize; 4],
+    pub split: [usize; 3],
     pub w: [Option<Src>; 4],
     pub scratch: usize,
     pub c_in: usize,
@@ -130,15 +130,15 @@ pub struct Lowerer<'g> {
 impl Lowerer<'_> {
     /// SE folding: an SE block whose input is written by a linear 1x1 convolution (bias at
     /// most, no activation or residual) that nothing else reads runs inside that convolution.
-    /// The squeeze commutes with the convolution (`mean(W x + b) = W mean(x) + b`), so the
-    /// gates are computed from the convolution's input before its GEMM ([`kernels::se_gate`])
-    /// and its epilogue applies gate, residual and activation while each output plane is in
-    /// cache: the SE block's pass over its `C·H·W` input disappears. It costs a matrix-vector
-    /// product with the convolution's weights, so a block folds only when that reads fewer
-    /// values than the pass it saves (`C_in <= 3·H·W`: the scale pass reads input and
-    /// residual and writes the output). The fused step takes the SE block's place in the
-    /// schedule (its residual may be computed after the convolution). Returns how many blocks
-    /// were folded.
+    /// The squeeze commutes with the convolution (`mean(W3 x + b3) = W3 mean(x) + b3`), and so
+    /// does the block's first FC: `W1 mean(u) + b1 = W13 mean(x) + b13` with `W13 = W1 W3`
+    /// (`Cr × C_in`, a GEMM at compile time) and `b13 = W1 b3 + b1`. So the gates are computed
+    /// from the convolution's input before its GEMM ([`kernels::se_gate`]: means of `x`, then
+    /// the two FCs, no larger than the block's own) and the convolution's epilogue applies
+    /// gate, residual and activation while each output plane is in cache: the SE block's pass
+    /// over its `C·H·W` input disappears. The fused step takes the SE block's place in the
+    /// schedule (its residual may be computed after the convolution). The FC1 weights must be
+    /// constants. Returns how many blocks were folded.
     pub fn fold_se_gates(
         &mut self,
         steps: &mut Vec<Step>,
@@ -153,7 +153,7 @@ impl Lowerer<'_> {
         let mut drop = Vec::new();
         for j in 0..steps.len() {
             let Kind::Se {
-                ins: [Some(Src::Slot(x)), w1, b1, w2, b2, r],
+                ins: [Some(Src::Slot(x)), Some(Src::Weight(w1)), b1, w2, b2, r],
                 se,
                 sh,
                 pre_squeezed: false,
@@ -161,6 +161,11 @@ impl Lowerer<'_> {
             } = &steps[j].kind
             else {
                 continue;
+            };
+            let b1 = match b1 {
+                None => None,
+                Some(Src::Weight(t)) => Some(t.data()),
+                Some(Src::Slot(_)) => continue,
             };
             let x = *x;
             if reads[x] != 1 || pinned.contains(&x) {
@@ -189,7 +194,8 @@ impl Lowerer<'_> {
                 || cs.attrs.group != 1
                 || cs.m != sh.c
                 || cs.oh * cs.ow != sh.hw
-                || cs.c > 3 * sh.hw
+                || w1.numel() != sh.cr * sh.c
+                || b1.is_some_and(|b| b.len() != sh.cr)
             {
                 continue;
             }
@@ -201,23 +207,59 @@ impl Lowerer<'_> {
                 post_act: se.post_act,
                 means: false,
             };
-            let (c_in, bias3, hw) = (cs.c, epi_spec.bias, sh.hw);
-            let (gk, gname) = self.kernel(kernels::se_gate(&self.jit, c_in, *sh, se, bias3))?;
+            let (c_in, hw, cr) = (cs.c, sh.hw, sh.cr);
+            // W13 = W1 W3 (cr x c_in); b13 = W1 b3 + b1.
+            let mut w13 = vec![0f32; cr * c_in];
+            let w3 = &conv.weight;
+            sgemm(
+                (cr, c_in, sh.c),
+                &mut w13,
+                c_in,
+                w1.data(),
+                sh.c,
+                w3,
+                c_in,
+                false,
+                1,
+            )?;
+            let b13: Vec<f32> = (0..cr)
+                .map(|jr| {
+                    let row = &w1.data()[jr * sh.c..(jr + 1) * sh.c];
+                    let wb: f64 = row
+                        .iter()
+                        .zip(&conv.bias)
+                        .map(|(a, b)| f64::from(*a) * f64::from(*b))
+                        .sum();
+                    (wb + b1.map_or(0.0, |b| f64::from(b[jr]))) as f32
+                })
+                .collect();
+            let w13 = Tensor::new(vec![cr, c_in], w13).map_err(|e| CpuError::Exec {
+                node: steps[j].node.clone(),
+                source: e,
+            })?;
+            let b13 = Tensor::new(vec![cr], b13).map_err(|e| CpuError::Exec {
+                node: steps[j].node.clone(),
+                source: e,
+            })?;
+            let (gk, gname) = self.kernel(kernels::se_gate(&self.jit, c_in, *sh, se))?;
             let (ek, ename) = self.kernel(kernels::epilogue(&self.jit, hw, spec))?;
             let split = [
                 self.kernel(kernels::mean_planes(&self.jit, hw))?.0,
-                self.kernel(kernels::fc_rows(&self.jit, c_in, None, bias3))?
+                self.kernel(kernels::fc_rows(&self.jit, c_in, Some(se.act), true))?
                     .0,
-                self.kernel(kernels::fc_rows(&self.jit, sh.c, Some(se.act), se.bias1))?
-                    .0,
-                self.kernel(kernels::fc_rows(&self.jit, sh.cr, Some(se.gate), se.bias2))?
+                self.kernel(kernels::fc_rows(&self.jit, cr, Some(se.gate), se.bias2))?
                     .0,
             ];
             let gate = SeGate {
                 k: gk,
                 split,
-                w: [w1.clone(), b1.clone(), w2.clone(), b2.clone()],
-                scratch: c_in + sh.c + sh.cr,
+                w: [
+                    Some(Src::Weight(Arc::new(w13))),
+                    Some(Src::Weight(Arc::new(b13))),
+                    w2.clone(),
+                    b2.clone(),
+                ],
+                scratch: c_in + cr,
                 c_in,
                 sh: *sh,
             };

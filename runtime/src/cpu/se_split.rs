@@ -95,16 +95,15 @@ pub fn run(
 }
 
 /// The gates of an SE block folded into the 1x1 conv before it (`excite_cpu::kernels::se_gate`):
-/// `g (n·c)` from the conv's input `x (n·c_in·hw)`. `ws`: `x, w3, b3, w1, b1, w2, b2` (absent
-/// biases empty). One thread: the whole kernel over all images. At least as many images as
-/// threads: one image per task. Fewer: per image, the means by channel ranges, then `W3`, FC1
-/// and FC2 by row ranges (`split`: mean, `W3`, FC1, FC2 row kernels), so the matrix-vector
-/// product with the conv's weights is not left to one thread. `scratch`: `c_in + c + cr`.
+/// `g (n·c)` from the conv's input `x (n·c_in·hw)`. `ws`: `x, w13, b13, w2, b2` (`b2` empty
+/// when absent). One thread: the whole kernel over all images. At least as many images as
+/// threads: one image per task. Fewer: per image, the means by channel ranges, then the two
+/// FCs by row ranges (`split`: mean, FC1, FC2 row kernels). `scratch`: `c_in + cr`.
 #[allow(clippy::too_many_arguments)]
 pub fn gates(
     full: &Kernel,
-    [mean, fc3, fc1, fc2]: [&Kernel; 4],
-    ws: [&[f32]; 7],
+    [mean, fc1, fc2]: [&Kernel; 3],
+    ws: [&[f32]; 5],
     (n, c_in, sh): (usize, usize, SeShape),
     threads: usize,
     g: &mut [f32],
@@ -115,15 +114,13 @@ pub fn gates(
         node: full.name().to_string(),
         msg: msg.into(),
     };
-    let [x, w3, b3, w1, b1, w2, b2] = ws;
+    let [x, w13, b13, w2, b2] = ws;
     let chw = c_in * hw;
     let call_full = |imgs: usize, x: &[f32], g: &mut [f32], scr: &mut [f32]| {
         let args = &mut [
             Arg::In(x),
-            Arg::In(w3),
-            Arg::In(b3),
-            Arg::In(w1),
-            Arg::In(b1),
+            Arg::In(w13),
+            Arg::In(b13),
             Arg::In(w2),
             Arg::In(b2),
             Arg::Out(g),
@@ -139,15 +136,14 @@ pub fn gates(
             .par_chunks_mut(c.max(1))
             .enumerate()
             .try_for_each(|(i, gi)| {
-                let mut scr = vec![0f32; c_in + c + cr];
+                let mut scr = vec![0f32; c_in + cr];
                 Ok(call_full(1, tail(x, i * chw), gi, &mut scr)?)
             });
     }
     let scr = scratch
-        .get_mut(..c_in + c + cr)
+        .get_mut(..c_in + cr)
         .ok_or_else(|| err("SE gate scratch too small"))?;
-    let (s, rest) = scr.split_at_mut(c_in);
-    let (u, z) = rest.split_at_mut(c);
+    let (s, z) = scr.split_at_mut(c_in);
     // Rows per task: an equal share per thread.
     let share = |rows: usize| rows.div_ceil(threads).max(1);
     // `out[j0..] = act(W[j0.., :] · v + b[j0..])` by row ranges.
@@ -172,8 +168,7 @@ pub fn gates(
             let args = &mut [Arg::In(tail(xi, j * per * hw)), Arg::Out(sj)];
             mean.call(len, args)
         })?;
-        rows(fc3, (w3, b3, c_in), s, u)?;
-        rows(fc1, (w1, b1, c), u, z)?;
+        rows(fc1, (w13, b13, c_in), s, z)?;
         rows(fc2, (w2, b2, cr), z, gi)?;
     }
     Ok(())
