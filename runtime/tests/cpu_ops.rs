@@ -262,6 +262,60 @@ fn gemm_conv_and_fused_ops() {
     run_ordered(Op::SeBlock(se), &args, 301);
 }
 
+/// The paths with no constant operand to specialise on: broadcasting binaries between two
+/// inputs of different ranks, Expand, batched and vector MatMul with broadcast batches, Gemm
+/// with a transposed A or B and C as inputs, convolutions whose weights are graph inputs.
+#[test]
+fn strided_kernels_matmuls_and_runtime_weights() {
+    let mut n = 0;
+    run_case(Op::Add, &[&[2, 3, 5, 7], &[5, 1]], &[], 1);
+    run_case(Op::Div, &[&[5, 1], &[2, 1, 1, 7]], &[], 2);
+    run_case(Op::Mul, &[&[1, 3, 1, 1], &[4, 3, 2, 2]], &[], 3);
+    n += 3;
+    run_case(
+        Op::Expand {
+            shape: vec![2, 3, 4],
+        },
+        &[&[3, 1]],
+        &[],
+        4,
+    );
+    n += 1;
+    run_case(Op::MatMul, &[&[2, 1, 3, 4], &[3, 4, 2]], &[], 5);
+    run_case(Op::MatMul, &[&[4], &[2, 4, 3]], &[], 6);
+    run_case(Op::MatMul, &[&[2, 3, 4], &[4]], &[], 7);
+    n += 3;
+    for (i, (ta, tb)) in [(true, false), (true, true), (false, true)]
+        .into_iter()
+        .enumerate()
+    {
+        let op = Op::Gemm(Gemm {
+            alpha: 0.5,
+            beta: 1.5,
+            trans_a: ta,
+            trans_b: tb,
+        });
+        let a: &[usize] = if ta { &[8, 3] } else { &[3, 8] };
+        let b: &[usize] = if tb { &[5, 8] } else { &[8, 5] };
+        run_case(op, &[a, b, &[3, 1]], &[], 10 + i as u64);
+        n += 1;
+    }
+    let conv = Conv {
+        strides: [1, 2],
+        pads: [1, 0, 1, 1],
+        dilations: [1, 1],
+        group: 1,
+    };
+    run_case(
+        Op::Conv(conv),
+        &[&[2, 3, 8, 9], &[4, 3, 3, 3], &[4]],
+        &[],
+        20,
+    );
+    n += 1;
+    assert_eq!(n, 11);
+}
+
 #[test]
 fn bad_inputs_are_typed_errors() {
     let mut g = Graph::new("g");

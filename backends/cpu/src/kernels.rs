@@ -438,3 +438,252 @@ fn se_scale(
         });
     });
 }
+
+/// What a [`strided`] kernel computes per output element from its operands.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum MapOp {
+    /// `y = s · x` (a copy when `s` is 1): Expand, transposes, scaled copies.
+    Scale(f32),
+    /// `y = a op b`: broadcasting binary ops.
+    Bin(BinOp),
+    /// `y = (x - mean) · scale / sqrt(var + eps) + bias` with operands `x, scale, bias, mean,
+    /// var` (inference-mode BatchNorm).
+    BatchNorm(f32),
+}
+
+impl MapOp {
+    fn arity(self) -> usize {
+        match self {
+            MapOp::Scale(_) => 1,
+            MapOp::Bin(_) => 2,
+            MapOp::BatchNorm(_) => 5,
+        }
+    }
+    fn name(self) -> String {
+        match self {
+            MapOp::Scale(1.0) => "copy".into(),
+            MapOp::Scale(s) => format!("scale{:08x}", s.to_bits()),
+            MapOp::Bin(op) => format!("{op:?}").to_lowercase(),
+            MapOp::BatchNorm(e) => format!("bn{:08x}", e.to_bits()),
+        }
+    }
+}
+
+/// Elements an operand read at `Σ idx_d · strides[d]` over `dims` spans (0 for an empty one).
+pub fn strided_extent(dims: &[usize], strides: &[usize]) -> usize {
+    if dims.contains(&0) {
+        return 0;
+    }
+    1 + dims
+        .iter()
+        .zip(strides)
+        .map(|(&d, &s)| (d - 1) * s)
+        .sum::<usize>()
+}
+
+/// `y[i] = op(operands)` over an output of shape `dims` (row-major), operand `j` read at
+/// `Σ_d idx_d · strides[j][d]` — a stride of 0 broadcasts that dimension, any permutation of
+/// strides transposes. One call covers the whole tensor (`n` = 1). Args: the operands, `y`.
+pub fn strided(jit: &Jit, op: MapOp, dims: &[usize], strides: &[Vec<usize>]) -> Pending {
+    let join = |v: &[usize]| v.iter().map(usize::to_string).collect::<Vec<_>>().join("x");
+    let name = format!(
+        "map_{}_d{}{}",
+        op.name(),
+        join(dims),
+        strides
+            .iter()
+            .map(|s| format!("_s{}", join(s)))
+            .collect::<String>()
+    );
+    let numel: usize = dims.iter().product();
+    let mut args: Vec<ArgSpec> = strides
+        .iter()
+        .take(op.arity())
+        .map(|s| ArgSpec::input(strided_extent(dims, s), 0))
+        .collect();
+    args.push(ArgSpec::output(numel, 0));
+    let (dims, strides) = (dims.to_vec(), strides.to_vec());
+    build_function(jit, &name, args, 1, move |b, p, _n| {
+        let arity = op.arity().min(strides.len());
+        let ins: Vec<Value> = (0..arity).map(|j| arg_ptr(b, p, j)).collect();
+        let y = arg_ptr(b, p, arity);
+        let zero = int(b, 0);
+        let leaf = &mut |b: &mut FunctionBuilder, offs: &[Value], o: Value| {
+            let v: Vec<Value> = ins
+                .iter()
+                .zip(offs)
+                .map(|(&base, &off)| load(b, F32, base, off))
+                .collect();
+            let r = match (op, v.as_slice()) {
+                (MapOp::Scale(1.0), [x, ..]) => *x,
+                (MapOp::Scale(s), [x, ..]) => {
+                    let s = fconst(b, F32, s);
+                    b.ins().fmul(*x, s)
+                }
+                (MapOp::Bin(bop), [u, w, ..]) => match bop {
+                    BinOp::Add => b.ins().fadd(*u, *w),
+                    BinOp::Sub => b.ins().fsub(*u, *w),
+                    BinOp::Mul => b.ins().fmul(*u, *w),
+                    BinOp::Div => b.ins().fdiv(*u, *w),
+                },
+                (MapOp::BatchNorm(eps), [x, scale, bias, mean, var, ..]) => {
+                    let e = fconst(b, F32, eps);
+                    let ve = b.ins().fadd(*var, e);
+                    let sd = b.ins().sqrt(ve);
+                    let d = b.ins().fsub(*x, *mean);
+                    let t = b.ins().fmul(d, *scale);
+                    let t = b.ins().fdiv(t, sd);
+                    b.ins().fadd(t, *bias)
+                }
+                // Fewer operands than the op needs: refused by the arity check of the caller.
+                _ => fconst(b, F32, 0.0),
+            };
+            store(b, r, y, o);
+        };
+        let offs = vec![zero; arity];
+        nest(b, (&dims, &strides[..arity]), 0, (offs, zero), leaf);
+        b.ins().return_(&[]);
+    })
+}
+
+/// Loop nest over `dims[d..]`: each level advances every operand's offset by its stride and
+/// the (row-major, contiguous) output offset; `leaf` gets the offsets at the innermost level.
+type Leaf<'a> = dyn FnMut(&mut FunctionBuilder, &[Value], Value) + 'a;
+
+fn nest(
+    b: &mut FunctionBuilder,
+    (dims, strides): (&[usize], &[Vec<usize>]),
+    d: usize,
+    (offs, o): (Vec<Value>, Value),
+    leaf: &mut Leaf<'_>,
+) {
+    if d == dims.len() {
+        leaf(b, &offs, o);
+        return;
+    }
+    let inner: usize = dims[d + 1..].iter().product();
+    let (zero, end) = (int(b, 0), int(b, dims[d]));
+    for_range(b, (zero, end, 1), |b, i| {
+        let next: Vec<Value> = offs
+            .iter()
+            .zip(strides)
+            .map(|(&off, s)| match s.get(d).copied().unwrap_or(0) {
+                0 => off,
+                st => {
+                    let t = b.ins().imul_imm_s(i, st as i64);
+                    b.ins().iadd(off, t)
+                }
+            })
+            .collect();
+        let t = b.ins().imul_imm_s(i, inner as i64);
+        let o2 = b.ins().iadd(o, t);
+        nest(b, (dims, strides), d + 1, (next, o2), leaf);
+    });
+}
+
+/// Softmax along one axis of a tensor seen as `[outer, len, inner]`:
+/// `y = exp(x - max) / Σ exp(x - max)` per `(outer, inner)` slice. Args: `x`, `y` (both
+/// `outer·len·inner`).
+pub fn softmax(jit: &Jit, outer: usize, len: usize, inner: usize) -> Pending {
+    let total = outer * len * inner;
+    let args = vec![ArgSpec::input(total, 0), ArgSpec::output(total, 0)];
+    let name = format!("softmax_{outer}x{len}x{inner}");
+    build_function(jit, &name, args, 1, move |b, p, _n| {
+        let x = arg_ptr(b, p, 0);
+        let y = arg_ptr(b, p, 1);
+        let zero = int(b, 0);
+        let (outer_v, inner_v, len_v) = (int(b, outer), int(b, inner), int(b, len));
+        for_range(b, (zero, outer_v, 1), |b, o| {
+            for_range(b, (zero, inner_v, 1), |b, i| {
+                let base = b.ins().imul_imm_s(o, (len * inner) as i64);
+                let base = b.ins().iadd(base, i);
+                let at = |b: &mut FunctionBuilder, k: Value| {
+                    let t = b.ins().imul_imm_s(k, inner as i64);
+                    b.ins().iadd(base, t)
+                };
+                let lowest = fconst(b, F32, f32::NEG_INFINITY);
+                let (_, m) = emit::for_acc(b, (zero, len_v, 1), &[lowest], |b, k, acc| {
+                    let idx = at(b, k);
+                    let v = load(b, F32, x, idx);
+                    vec![b.ins().fmax(acc[0], v)]
+                });
+                let zf = fconst(b, F32, 0.0);
+                let (_, s) = emit::for_acc(b, (zero, len_v, 1), &[zf], |b, k, acc| {
+                    let idx = at(b, k);
+                    let v = load(b, F32, x, idx);
+                    let d = b.ins().fsub(v, m[0]);
+                    let e = emit::exp(b, F32, d);
+                    store(b, e, y, idx);
+                    vec![b.ins().fadd(acc[0], e)]
+                });
+                let one = fconst(b, F32, 1.0);
+                let inv = b.ins().fdiv(one, s[0]);
+                for_range(b, (zero, len_v, 1), |b, k| {
+                    let idx = at(b, k);
+                    let v = load(b, F32, y, idx);
+                    let v = b.ins().fmul(v, inv);
+                    store(b, v, y, idx);
+                });
+            });
+        });
+        b.ins().return_(&[]);
+    })
+}
+
+/// Mean over some axes: the output (row-major, contiguous) walks the kept dimensions `kept`
+/// (`(size, input stride)`), and each output element sums the input over the reduced
+/// dimensions `reduced` (`(size, input stride)`), then scales by `1 / count`. Args: `x`
+/// (`x_len`), `y`.
+pub fn reduce_mean(
+    jit: &Jit,
+    x_len: usize,
+    kept: &[(usize, usize)],
+    reduced: &[(usize, usize)],
+) -> Pending {
+    let fmt = |v: &[(usize, usize)]| {
+        v.iter()
+            .map(|(d, s)| format!("{d}s{s}"))
+            .collect::<Vec<_>>()
+            .join("_")
+    };
+    let name = format!("reduce_mean_k{}_r{}", fmt(kept), fmt(reduced));
+    let numel: usize = kept.iter().map(|k| k.0).product();
+    let count: usize = reduced.iter().map(|r| r.0).product();
+    let args = vec![ArgSpec::input(x_len, 0), ArgSpec::output(numel, 0)];
+    let (kd, ks): (Vec<usize>, Vec<usize>) = kept.iter().copied().unzip();
+    let (rd, rs): (Vec<usize>, Vec<usize>) = reduced.iter().copied().unzip();
+    build_function(jit, &name, args, 1, move |b, p, _n| {
+        let x = arg_ptr(b, p, 0);
+        let y = arg_ptr(b, p, 1);
+        let zero = int(b, 0);
+        let inv = fconst(b, F32, 1.0 / count.max(1) as f32);
+        let outer = &mut |b: &mut FunctionBuilder, offs: &[Value], o: Value| {
+            let zf = fconst(b, F32, 0.0);
+            store(b, zf, y, o);
+            let sum = &mut |b: &mut FunctionBuilder, xo: &[Value], _: Value| {
+                let v = load(b, F32, x, xo[0]);
+                let acc = load(b, F32, y, o);
+                let acc = b.ins().fadd(acc, v);
+                store(b, acc, y, o);
+            };
+            nest(
+                b,
+                (&rd, std::slice::from_ref(&rs)),
+                0,
+                (vec![offs[0]], zero),
+                sum,
+            );
+            let acc = load(b, F32, y, o);
+            let m = b.ins().fmul(acc, inv);
+            store(b, m, y, o);
+        };
+        nest(
+            b,
+            (&kd, std::slice::from_ref(&ks)),
+            0,
+            (vec![zero], zero),
+            outer,
+        );
+        b.ins().return_(&[]);
+    })
+}

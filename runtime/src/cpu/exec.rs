@@ -9,10 +9,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use excite_cpu::Arg;
-use excite_cpu::conv::Reads;
+use excite_cpu::conv::{ConvKernel, Reads};
 use excite_cpu::jit::sgemm;
 use excite_cpu::pool::pool;
-use excite_ir::{Tensor, interp};
+use excite_ir::Tensor;
 use rayon::prelude::*;
 
 use super::lower::{Kind, Src, Step};
@@ -70,7 +70,10 @@ pub fn step_use(s: &Step) -> StepUse {
         Kind::Binary { a, b, .. } => vec![a, b],
         Kind::Gemm { a, .. } => vec![a],
         Kind::Concat { ins, .. } => ins.iter().collect(),
-        Kind::Fallback { ins, .. } => ins.iter().map(|(s, _)| s).collect(),
+        Kind::Map { ins, .. } => ins.iter().collect(),
+        Kind::MatMul { a, b, .. } => vec![a, b],
+        Kind::GemmGeneral { a, b, c, .. } => [a, b].into_iter().chain(c).collect(),
+        Kind::ConvDyn { x, w, b, r, .. } => [x, w].into_iter().chain(b).chain(r).collect(),
     };
     let reads = srcs
         .into_iter()
@@ -95,6 +98,10 @@ pub fn scratch_len(s: &Step, threads: usize) -> usize {
                     .map_or(0, |g| conv.shape.n * conv.shape.m + g.scratch)
         }
         Kind::Se { scratch, .. } => *scratch,
+        Kind::GemmGeneral {
+            ta, mnk: (m, n, k), ..
+        } => k * n + if ta.is_some() { m * k } else { 0 },
+        Kind::ConvDyn { shape, .. } => shape.scratch_len_on(threads),
         _ => 0,
     }
 }
@@ -412,30 +419,75 @@ impl CpuProgram {
                     at += len;
                 }
             }
-            Kind::Fallback { op, ins } => {
-                let mut tensors = Vec::with_capacity(ins.len());
-                for (src, shape) in ins {
-                    let len: usize = shape.iter().product();
-                    let data = rd(src)?.get(..len).unwrap_or_default().to_vec();
-                    tensors.push(
-                        Tensor::new(shape.clone(), data).map_err(|e| CpuError::Exec {
-                            node: s.node.clone(),
-                            source: e,
-                        })?,
-                    );
+            Kind::Map { k, ins } => {
+                let mut args: Vec<Arg<'_>> = Vec::with_capacity(ins.len() + 1);
+                for src in ins {
+                    args.push(Arg::In(rd(src)?));
                 }
-                let refs: Vec<&Tensor> = tensors.iter().collect();
-                let y = interp::eval_op(&s.node, op, &refs).map_err(|e| CpuError::Exec {
+                args.push(Arg::Out(out));
+                self.kernels[*k].call(1, &mut args)?;
+            }
+            Kind::MatMul { a, b, mnk, batches } => {
+                let (m, nn, k) = *mnk;
+                let (a, b) = (rd(a)?, rd(b)?);
+                let short = || CpuError::Unsupported {
                     node: s.node.clone(),
-                    source: e,
-                })?;
-                if y.numel() != n {
-                    return Err(CpuError::Unsupported {
-                        node: s.node.clone(),
-                        msg: format!("interpreter gave {} elements, planned {n}", y.numel()),
-                    });
+                    msg: "MatMul operand shorter than its shape".into(),
+                };
+                for (i, &(oa, ob)) in batches.iter().enumerate() {
+                    let y = out.get_mut(i * m * nn..).ok_or_else(short)?;
+                    let (a, b) = (
+                        a.get(oa..).ok_or_else(short)?,
+                        b.get(ob..).ok_or_else(short)?,
+                    );
+                    sgemm((m, nn, k), y, nn, a, k, b, nn, false, self.threads)?;
                 }
-                out.copy_from_slice(y.data());
+            }
+            Kind::GemmGeneral {
+                a,
+                b,
+                c,
+                ta,
+                tb,
+                tc,
+                mnk,
+            } => {
+                let (m, nn, k) = *mnk;
+                let (bt, rest) = scratch.split_at_mut((k * nn).min(scratch.len()));
+                self.kernels[*tb].call(1, &mut [Arg::In(rd(b)?), Arg::Out(bt)])?;
+                let a: &[f32] = match ta {
+                    Some(t) => {
+                        let at = rest.get_mut(..m * k).ok_or_else(|| CpuError::Unsupported {
+                            node: s.node.clone(),
+                            msg: "Gemm scratch too small".into(),
+                        })?;
+                        self.kernels[*t].call(1, &mut [Arg::In(rd(a)?), Arg::Out(at)])?;
+                        at
+                    }
+                    None => rd(a)?,
+                };
+                match (c, tc) {
+                    (Some(c), Some(t)) => {
+                        self.kernels[*t].call(1, &mut [Arg::In(rd(c)?), Arg::Out(out)])?;
+                    }
+                    _ => out.fill(0.0),
+                }
+                sgemm((m, nn, k), out, nn, a, k, bt, nn, true, self.threads)?;
+            }
+            Kind::ConvDyn {
+                shape,
+                epi,
+                x,
+                w,
+                b,
+                r,
+            } => {
+                let bias = b.as_ref().map(rd).transpose()?.unwrap_or(&[]).to_vec();
+                let conv = ConvKernel::new(shape.clone(), rd(w)?.to_vec(), bias);
+                let r = r.as_ref().map(rd).transpose()?.unwrap_or(&[]);
+                let reads = Reads { r, g: &[] };
+                let epi = &self.kernels[*epi];
+                conv.run(epi, rd(x)?, reads, out, &mut [], scratch, self.threads)?;
             }
         }
         Ok(())

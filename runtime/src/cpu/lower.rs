@@ -1,15 +1,17 @@
-//! Lowering: each node of a batch-resolved graph becomes one [`Step`] — a generated kernel, a
-//! GEMM-based convolution, a pool, a GEMM, a concat by copies — or, for the rarer ops without
-//! a native kernel (Softmax, Expand, MatMul, BatchNorm, broadcasting binaries, ...), a call to
-//! the reference interpreter's `eval_op` (correct by construction, slower). Flatten, Reshape, Identity and Dropout are views:
-//! their output aliases the input's buffer and no step runs.
+//! Lowering: each node of a batch-resolved graph becomes one [`Step`] — a generated kernel
+//! (elementwise, epilogues, SE, and whole-tensor strided kernels for broadcasting binaries,
+//! Expand, BatchNorm, Softmax and ReduceMean over any axes), a GEMM-based convolution (weights
+//! constant, or set up at run time), a pool, a matrix product on the `gemm` crate, a concat by
+//! copies. Every op has a native path; the reference interpreter is never called. Flatten,
+//! Reshape, Identity and Dropout are views: their output aliases the input's buffer and no
+//! step runs (a view of a constant is copied once per run by a generated copy kernel).
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use excite_cpu::conv::{ConvKernel, ConvShape};
 use excite_cpu::jit::sgemm;
-use excite_cpu::kernels::{self, BinOp, Epilogue, SeShape};
+use excite_cpu::kernels::{self, BinOp, Epilogue, MapOp, SeShape};
 use excite_cpu::pool::PoolKind;
 use excite_cpu::{Jit, Pending};
 use excite_ir::op::Pool;
@@ -85,9 +87,42 @@ pub enum Kind {
         outer: usize,
         inner: Vec<usize>,
     },
-    Fallback {
-        op: Op,
-        ins: Vec<(Src, Vec<usize>)>,
+    /// One call of a whole-tensor kernel (`n` = 1): the operands in order, then the output.
+    /// Broadcasting binaries, Expand, BatchNorm, Softmax, ReduceMean over any axes, copies
+    /// out of constants.
+    Map {
+        k: usize,
+        ins: Vec<Src>,
+    },
+    /// Batched matrix product: per batch `(a offset, b offset)` in elements, each an `m×k` by
+    /// `k×n` product into the next `m×n` block of the output.
+    MatMul {
+        a: Src,
+        b: Src,
+        mnk: (usize, usize, usize),
+        batches: Vec<(usize, usize)>,
+    },
+    /// Gemm in general form: `y = alpha·op(A)·op(B) + beta·C`. `ta`: the kernel copying
+    /// `op(A)` into scratch when A is transposed; `tb` copies `alpha·op(B)` into scratch; `tc`
+    /// writes `beta·C` broadcast to `m×n` into the output (none: zeros).
+    GemmGeneral {
+        a: Src,
+        b: Src,
+        c: Option<Src>,
+        ta: Option<usize>,
+        tb: usize,
+        tc: Option<usize>,
+        mnk: (usize, usize, usize),
+    },
+    /// A convolution whose weight (or bias) is not a constant: its kernel is set up from the
+    /// weight buffer at run time.
+    ConvDyn {
+        shape: ConvShape,
+        epi: usize,
+        x: Src,
+        w: Src,
+        b: Option<Src>,
+        r: Option<Src>,
     },
 }
 
@@ -273,8 +308,9 @@ impl Lowerer<'_> {
             let conv_node = steps[p].node.clone();
             let Kind::Conv { conv, x: cx, .. } = std::mem::replace(
                 &mut steps[p].kind,
-                Kind::Fallback {
-                    op: Op::Identity,
+                // A placeholder: step `p` is dropped below.
+                Kind::Map {
+                    k: 0,
                     ins: Vec::new(),
                 },
             ) else {
@@ -421,7 +457,15 @@ impl Lowerer<'_> {
         let (kind, kernel) = match &node.op {
             Op::Flatten { .. } | Op::Reshape { .. } | Op::Identity | Op::Dropout => {
                 if matches!(self.g.value(ins[0]).def, ValueDef::Weight(_)) {
-                    self.fallback(node)?
+                    // A view of a constant: copied into the output.
+                    let (k, name) = self.kernel(kernels::strided(
+                        &self.jit,
+                        MapOp::Scale(1.0),
+                        &[out_len],
+                        &[vec![1]],
+                    ))?;
+                    let ins = vec![self.src(ins[0])];
+                    (Kind::Map { k, ins }, name)
                 } else {
                     self.root[out_v.index()] = self.root[ins[0].index()];
                     return Ok(None);
@@ -512,6 +556,54 @@ impl Lowerer<'_> {
                     name,
                 )
             }
+            Op::Add | Op::Sub | Op::Mul | Op::Div => {
+                let op = match node.op {
+                    Op::Add => BinOp::Add,
+                    Op::Sub => BinOp::Sub,
+                    Op::Mul => BinOp::Mul,
+                    _ => BinOp::Div,
+                };
+                let strides = [ins[0], ins[1]]
+                    .iter()
+                    .map(|&v| self.broadcast(v, &out_shape, &node.name))
+                    .collect::<Result<Vec<_>, _>>()?;
+                self.map(MapOp::Bin(op), &out_shape, &strides, ins)?
+            }
+            Op::Expand { .. } => {
+                let strides = vec![self.broadcast(ins[0], &out_shape, &node.name)?];
+                self.map(MapOp::Scale(1.0), &out_shape, &strides, &ins[..1])?
+            }
+            Op::BatchNorm { epsilon } => {
+                if out_shape.len() < 2 || ins.len() != 5 {
+                    return Err(unsupported(
+                        &node.name,
+                        "BatchNorm needs [N, C, ...] and 4 params",
+                    ));
+                }
+                let mut per_channel = vec![0; out_shape.len()];
+                per_channel[1] = 1;
+                let mut strides = vec![row_major(&out_shape)];
+                for &v in &ins[1..] {
+                    if self.shape(v, &node.name)? != [out_shape[1]] {
+                        return Err(unsupported(&node.name, "BatchNorm parameters must be [C]"));
+                    }
+                    strides.push(per_channel.clone());
+                }
+                self.map(MapOp::BatchNorm(*epsilon), &out_shape, &strides, ins)?
+            }
+            Op::Softmax { axis } => {
+                let dims = self.shape(ins[0], &node.name)?;
+                if *axis >= dims.len() {
+                    return Err(unsupported(&node.name, "softmax axis out of range"));
+                }
+                let outer: usize = dims[..*axis].iter().product();
+                let inner: usize = dims[axis + 1..].iter().product();
+                let p = kernels::softmax(&self.jit, outer, dims[*axis], inner);
+                let (k, name) = self.kernel(p)?;
+                let ins = vec![self.src(ins[0])];
+                (Kind::Map { k, ins }, name)
+            }
+            Op::MatMul => self.matmul(node, &out_shape)?,
             Op::GlobalAveragePool => self.mean(node, 2)?,
             Op::ReduceMean { axes, .. }
                 if !axes.is_empty()
@@ -519,6 +611,24 @@ impl Lowerer<'_> {
                     && axes.last().copied() == Some(self.shape(ins[0], &node.name)?.len() - 1) =>
             {
                 self.mean(node, axes[0])?
+            }
+            Op::ReduceMean { axes, .. } => {
+                let dims = self.shape(ins[0], &node.name)?;
+                if axes.iter().any(|&a| a >= dims.len()) {
+                    return Err(unsupported(&node.name, "ReduceMean axis out of range"));
+                }
+                let st = row_major(&dims);
+                let pick = |red: bool| -> Vec<(usize, usize)> {
+                    (0..dims.len())
+                        .filter(|i| axes.contains(i) == red)
+                        .map(|i| (dims[i], st[i]))
+                        .collect()
+                };
+                let x_len = dims.iter().product();
+                let p = kernels::reduce_mean(&self.jit, x_len, &pick(false), &pick(true));
+                let (k, name) = self.kernel(p)?;
+                let ins = vec![self.src(ins[0])];
+                (Kind::Map { k, ins }, name)
             }
             Op::MaxPool(p) | Op::AveragePool(p) => {
                 let [n, c, h, w] = dims4(&self.shape(ins[0], &node.name)?, &node.name)?;
@@ -539,9 +649,9 @@ impl Lowerer<'_> {
                     name,
                 )
             }
-            Op::Gemm(gm) if !gm.trans_a => match self.gemm(node, gm, &out_shape)? {
+            Op::Gemm(gm) => match self.gemm(node, gm, &out_shape)? {
                 Some(k) => (k, "gemm (gemm crate)".to_string()),
-                None => self.fallback(node)?,
+                None => self.gemm_general(node, gm, &out_shape)?,
             },
             Op::Concat { axis } => {
                 let mut inner = Vec::with_capacity(ins.len());
@@ -560,7 +670,12 @@ impl Lowerer<'_> {
                     "concat (native copies)".to_string(),
                 )
             }
-            _ => self.fallback(node)?,
+            op => {
+                return Err(unsupported(
+                    &node.name,
+                    &format!("no CPU kernel for {} here", op.name()),
+                ));
+            }
         };
         Ok(Some(Step {
             node: node.name.clone(),
@@ -589,7 +704,7 @@ impl Lowerer<'_> {
             Some(Arc::new(Tensor::zeros(vec![0])))
         };
         let (Some(weight), Some(bias)) = (weight, bias) else {
-            return self.fallback(node);
+            return self.conv_dyn(node, c, e, out);
         };
         let shape = ConvShape {
             n,
@@ -693,18 +808,184 @@ impl Lowerer<'_> {
         }))
     }
 
-    fn fallback(&self, node: &Node) -> Result<(Kind, String), CpuError> {
-        let ins = node
-            .inputs
-            .iter()
-            .map(|&v| Ok((self.src(v), self.shape(v, &node.name)?)))
-            .collect::<Result<_, CpuError>>()?;
+    /// A [`kernels::strided`] step over `out` with the operands `ins`.
+    fn map(
+        &mut self,
+        op: MapOp,
+        out: &[usize],
+        strides: &[Vec<usize>],
+        ins: &[ValueId],
+    ) -> Result<(Kind, String), CpuError> {
+        let (k, name) = self.kernel(kernels::strided(&self.jit, op, out, strides))?;
+        let ins = ins.iter().map(|&v| self.src(v)).collect();
+        Ok((Kind::Map { k, ins }, name))
+    }
+
+    /// Strides reading value `v` broadcast (NumPy rules, right-aligned) to `out`.
+    fn broadcast(&self, v: ValueId, out: &[usize], node: &str) -> Result<Vec<usize>, CpuError> {
+        let shape = self.shape(v, node)?;
+        broadcast_strides(&shape, out)
+            .ok_or_else(|| unsupported(node, &format!("{shape:?} does not broadcast to {out:?}")))
+    }
+
+    /// MatMul with NumPy semantics: 1-D operands promoted, batch dimensions broadcast.
+    fn matmul(&mut self, node: &Node, out: &[usize]) -> Result<(Kind, String), CpuError> {
+        let (a, b) = (node.inputs[0], node.inputs[1]);
+        let (sa, sb) = (self.shape(a, &node.name)?, self.shape(b, &node.name)?);
+        if sa.is_empty() || sb.is_empty() {
+            return Err(unsupported(
+                &node.name,
+                "MatMul operands must have rank >= 1",
+            ));
+        }
+        let a2 = if sa.len() == 1 {
+            vec![1, sa[0]]
+        } else {
+            sa.clone()
+        };
+        let b2 = if sb.len() == 1 {
+            vec![sb[0], 1]
+        } else {
+            sb.clone()
+        };
+        let (ra, rb) = (a2.len(), b2.len());
+        let (m, k, kb, n) = (a2[ra - 2], a2[ra - 1], b2[rb - 2], b2[rb - 1]);
+        let (ba, bb) = (&a2[..ra - 2], &b2[..rb - 2]);
+        let rank = ba.len().max(bb.len());
+        let mut batch = vec![1; rank];
+        for (i, d) in batch.iter_mut().enumerate() {
+            let pick = |s: &[usize]| (i + s.len()).checked_sub(rank).map_or(1, |j| s[j]);
+            let (x, y) = (pick(ba), pick(bb));
+            *d = if x == 1 { y } else { x };
+            if (x != 1 && y != 1 && x != y) || k != kb {
+                return Err(unsupported(&node.name, "MatMul shapes do not match"));
+            }
+        }
+        let batches: usize = batch.iter().product();
+        if batches * m * n != out.iter().product::<usize>() {
+            return Err(unsupported(&node.name, "MatMul output shape differs"));
+        }
+        let (sta, stb) = (
+            broadcast_strides(ba, &batch).unwrap_or_default(),
+            broadcast_strides(bb, &batch).unwrap_or_default(),
+        );
+        let offsets = (0..batches)
+            .map(|i| {
+                let (mut rem, mut oa, mut ob) = (i, 0, 0);
+                for d in (0..rank).rev() {
+                    let idx = rem % batch[d];
+                    rem /= batch[d];
+                    oa += idx * sta.get(d).copied().unwrap_or(0);
+                    ob += idx * stb.get(d).copied().unwrap_or(0);
+                }
+                (oa * m * k, ob * k * n)
+            })
+            .collect();
         Ok((
-            Kind::Fallback {
-                op: node.op.clone(),
-                ins,
+            Kind::MatMul {
+                a: self.src(a),
+                b: self.src(b),
+                mnk: (m, n, k),
+                batches: offsets,
             },
-            format!("{} (interpreter)", node.op.name()),
+            "matmul (gemm crate)".to_string(),
+        ))
+    }
+
+    /// Gemm with a transposed A, a B that is not a constant, or a C of another shape: copies
+    /// of `op(A)` and `alpha·op(B)` into scratch and `beta·C` into the output (generated
+    /// strided kernels), then the product accumulated by the `gemm` crate.
+    fn gemm_general(
+        &mut self,
+        node: &Node,
+        gm: &excite_ir::op::Gemm,
+        out: &[usize],
+    ) -> Result<(Kind, String), CpuError> {
+        let ins = &node.inputs;
+        let (sa, sb) = (
+            self.shape(ins[0], &node.name)?,
+            self.shape(ins[1], &node.name)?,
+        );
+        let (&[m, n], &[a0, a1], &[b0, b1]) = (out, sa.as_slice(), sb.as_slice()) else {
+            return Err(unsupported(&node.name, "Gemm needs 2-D operands"));
+        };
+        let k = if gm.trans_a { a0 } else { a1 };
+        let (am, bk, bn) = (
+            if gm.trans_a { a1 } else { a0 },
+            if gm.trans_b { b1 } else { b0 },
+            if gm.trans_b { b0 } else { b1 },
+        );
+        if am != m || bk != k || bn != n {
+            return Err(unsupported(&node.name, "Gemm shapes do not match"));
+        }
+        // op(A) as m x k: element (i, p) at p * m + i when transposed.
+        let ta = if gm.trans_a {
+            let p = kernels::strided(&self.jit, MapOp::Scale(1.0), &[m, k], &[vec![1, m]]);
+            Some(self.kernel(p)?.0)
+        } else {
+            None
+        };
+        let sbt = if gm.trans_b { vec![1, k] } else { vec![n, 1] };
+        let p = kernels::strided(&self.jit, MapOp::Scale(gm.alpha), &[k, n], &[sbt]);
+        let tb = self.kernel(p)?.0;
+        let (c, tc) = match ins.get(2) {
+            Some(&cv) => {
+                let st = self.broadcast(cv, out, &node.name)?;
+                let p = kernels::strided(&self.jit, MapOp::Scale(gm.beta), out, &[st]);
+                (Some(self.src(cv)), Some(self.kernel(p)?.0))
+            }
+            None => (None, None),
+        };
+        Ok((
+            Kind::GemmGeneral {
+                a: self.src(ins[0]),
+                b: self.src(ins[1]),
+                c,
+                ta,
+                tb,
+                tc,
+                mnk: (m, n, k),
+            },
+            "gemm (strided copies + gemm crate)".to_string(),
+        ))
+    }
+
+    /// A convolution whose weight or bias is computed at run time.
+    fn conv_dyn(
+        &mut self,
+        node: &Node,
+        c: &excite_ir::op::Conv,
+        e: Epilogue,
+        out: &[usize],
+    ) -> Result<(Kind, String), CpuError> {
+        let ins = &node.inputs;
+        let [n, ch, h, w] = dims4(&self.shape(ins[0], &node.name)?, &node.name)?;
+        let [m, _, kh, kw] = dims4(&self.shape(ins[1], &node.name)?, &node.name)?;
+        let shape = ConvShape {
+            n,
+            c: ch,
+            h,
+            w,
+            m,
+            oh: out[2],
+            ow: out[3],
+            kh,
+            kw,
+            attrs: c.clone(),
+        };
+        let (epi, ename) = self.kernel(kernels::epilogue(&self.jit, out[2] * out[3], e))?;
+        let b = e.bias.then(|| self.src(ins[2]));
+        let r = e.residual.then(|| self.src(ins[2 + usize::from(e.bias)]));
+        Ok((
+            Kind::ConvDyn {
+                shape,
+                epi,
+                x: self.src(ins[0]),
+                w: self.src(ins[1]),
+                b,
+                r,
+            },
+            format!("conv {kh}x{kw} (weights at run time) + {ename}"),
         ))
     }
 }
@@ -714,4 +995,36 @@ fn dims4(s: &[usize], node: &str) -> Result<[usize; 4], CpuError> {
         node: node.to_string(),
         msg: format!("expected a 4-D tensor, got shape {s:?}"),
     })
+}
+
+/// Row-major strides of `shape`.
+fn row_major(shape: &[usize]) -> Vec<usize> {
+    let mut st = vec![1; shape.len()];
+    for i in (0..shape.len().saturating_sub(1)).rev() {
+        st[i] = st[i + 1] * shape[i + 1];
+    }
+    st
+}
+
+/// Strides that read a row-major tensor of shape `from` broadcast (right-aligned, NumPy rules)
+/// to `to`; `None` when it does not broadcast.
+fn broadcast_strides(from: &[usize], to: &[usize]) -> Option<Vec<usize>> {
+    let lead = to.len().checked_sub(from.len())?;
+    let st = row_major(from);
+    (0..to.len())
+        .map(|i| match i.checked_sub(lead) {
+            None => Some(0),
+            Some(j) if from[j] == to[i] => Some(if to[i] == 1 { 0 } else { st[j] }),
+            Some(j) if from[j] == 1 => Some(0),
+            Some(_) => None,
+        })
+        .collect()
+}
+
+/// A typed refusal naming the node.
+fn unsupported(node: &str, msg: &str) -> CpuError {
+    CpuError::Unsupported {
+        node: node.to_string(),
+        msg: msg.to_string(),
+    }
 }
