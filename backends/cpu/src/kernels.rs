@@ -258,17 +258,20 @@ pub fn se_block(jit: &Jit, sh: SeShape, se: &SeBlock, pre_squeezed: bool) -> Pen
 /// is in cache, instead of a separate pass over the SE block's input. Per image:
 /// `s = mean(x)` (`c_in` values), `z = act(W13 s + b13)`, `g = gate(W2 z + b2)`.
 /// Args: `x (c_in*hw*n)`, `w13 (cr*c_in)`, `b13 (cr)`, `w2 (c*cr)`, `b2 (c or 0)`, `g (c*n)`,
-/// `scratch (c_in + cr)`.
-pub fn se_gate(jit: &Jit, c_in: usize, sh: SeShape, se: &SeBlock) -> Pending {
+/// `scratch (c_in + cr)`. With `pre_squeezed`, `x` is already the means (`c_in*n`, written by
+/// the epilogue of the conv that produced the tensor).
+pub fn se_gate(jit: &Jit, c_in: usize, sh: SeShape, se: &SeBlock, pre_squeezed: bool) -> Pending {
     let SeShape { c, cr, hw } = sh;
     let name = format!(
-        "se_gate_ci{c_in}_c{c}_r{cr}_hw{hw}_{}_{}{}",
+        "se_gate_ci{c_in}_c{c}_r{cr}_hw{hw}_{}_{}{}{}",
         se.act.name(),
         se.gate.name(),
         if se.bias2 { "_b2" } else { "" },
+        if pre_squeezed { "_presq" } else { "" },
     );
+    let x_per = if pre_squeezed { c_in } else { c_in * hw };
     let args = vec![
-        ArgSpec::input(0, c_in * hw),
+        ArgSpec::input(0, x_per),
         ArgSpec::input(cr * c_in, 0),
         ArgSpec::input(cr, 0),
         ArgSpec::input(c * cr, 0),
@@ -277,7 +280,7 @@ pub fn se_gate(jit: &Jit, c_in: usize, sh: SeShape, se: &SeBlock) -> Pending {
         ArgSpec::output(c_in + cr, 0),
     ];
     let se = se.clone();
-    let max_n = MAX_N / (c_in * hw + c).max(1);
+    let max_n = MAX_N / (x_per + c).max(1);
     build_function(jit, &name, args, max_n, move |b, p, n| {
         let ptrs: Vec<Value> = (0..7).map(|i| arg_ptr(b, p, i)).collect();
         let (x0, w13, b13, w2, b2, g0, scr) = (
@@ -288,11 +291,16 @@ pub fn se_gate(jit: &Jit, c_in: usize, sh: SeShape, se: &SeBlock) -> Pending {
         let z = emit::elem(b, scr, at);
         let zero = int(b, 0);
         for_range(b, (zero, n, 1), |b, img| {
-            let xoff = b.ins().imul_imm_s(img, (c_in * hw) as i64);
+            let xoff = b.ins().imul_imm_s(img, x_per as i64);
             let x = emit::elem(b, x0, xoff);
             let goff = b.ins().imul_imm_s(img, c as i64);
             let g = emit::elem(b, g0, goff);
-            se_squeeze(b, x, s, c_in, hw);
+            let s = if pre_squeezed {
+                x
+            } else {
+                se_squeeze(b, x, s, c_in, hw);
+                s
+            };
             let crv = int(b, cr);
             se_excite(b, (w13, b13, s, z), (c_in, crv), true, Some(se.act));
             let cv = int(b, c);

@@ -481,7 +481,6 @@ fn se_folded_case(
         if on { t.data() } else { empty.data() }
     }
     let sh = SeShape { c, cr, hw: h * w };
-    let gate_k = one(|j| kernels::se_gate(j, c_in, sh, &se));
     // W13 = W1 W3 and b13 = W1 b3 + b1, in f64.
     let w13: Vec<f32> = (0..cr * c_in)
         .map(|i| {
@@ -503,18 +502,36 @@ fn se_folded_case(
             (wb + if bias1 { f64::from(b1.data()[jr]) } else { 0.0 }) as f32
         })
         .collect();
-    let mut g = vec![0f32; batch * c];
-    let mut scratch = vec![0f32; c_in + cr];
-    let args = &mut [
-        Arg::In(x.data()),
-        Arg::In(&w13),
-        Arg::In(&b13),
-        Arg::In(w2.data()),
-        Arg::In(or_empty(bias2, &b2, &empty)),
-        Arg::Out(&mut g),
-        Arg::Out(&mut scratch),
-    ];
-    gate_k.call(batch, args).expect("gate");
+    // The channel means of x, for the pre-squeezed variant (a producing conv's epilogue).
+    let means: Vec<f32> = x
+        .data()
+        .chunks(h * w)
+        .map(|p| (p.iter().map(|v| f64::from(*v)).sum::<f64>() / (h * w) as f64) as f32)
+        .collect();
+    // Both variants must give the same gates.
+    let mut gates = Vec::new();
+    for pre_squeezed in [false, true] {
+        let gate_k = one(|j| kernels::se_gate(j, c_in, sh, &se, pre_squeezed));
+        let mut g = vec![0f32; batch * c];
+        let mut scratch = vec![0f32; c_in + cr];
+        let src = if pre_squeezed { &means[..] } else { x.data() };
+        let args = &mut [
+            Arg::In(src),
+            Arg::In(&w13),
+            Arg::In(&b13),
+            Arg::In(w2.data()),
+            Arg::In(or_empty(bias2, &b2, &empty)),
+            Arg::Out(&mut g),
+            Arg::Out(&mut scratch),
+        ];
+        gate_k.call(batch, args).expect("gate");
+        gates.push(g);
+    }
+    assert!(
+        rel_l2(&gates[1], &gates[0]) < 1e-6,
+        "pre-squeezed gates differ"
+    );
+    let g = gates.swap_remove(0);
     let shape = ConvShape {
         n: batch,
         c: c_in,

@@ -303,9 +303,9 @@ impl CpuProgram {
                 x,
                 r,
                 gate,
+                means_at,
             } => {
                 let r = r.as_ref().map(rd).transpose()?.unwrap_or(&[]);
-                let means: &mut [f32] = if epi_spec.means { means } else { &mut [] };
                 let epi = &self.kernels[*epi];
                 let x = rd(x)?;
                 let conv_len = conv.shape.scratch_len_on(self.threads);
@@ -331,13 +331,32 @@ impl CpuProgram {
                             Ok(w.as_ref().map(rd).transpose()?.unwrap_or(&[]))
                         };
                         let [w13, b13, w2, b2] = &gt.w;
-                        let ws = [x, get(w13)?, get(b13)?, get(w2)?, get(b2)?];
+                        // The conv input's channel means, when its producer computed them.
+                        let (src, presq) = match gt.presq_at {
+                            Some(at) => {
+                                let len = conv.shape.n * gt.c_in;
+                                let m = means.get(at..at + len).ok_or_else(|| {
+                                    CpuError::Unsupported {
+                                        node: s.node.clone(),
+                                        msg: "channel means outside the means buffer".into(),
+                                    }
+                                })?;
+                                (m, true)
+                            }
+                            None => (x, false),
+                        };
+                        let ws = [src, get(w13)?, get(b13)?, get(w2)?, get(b2)?];
                         let ks = gt.split.map(|k| &self.kernels[k]);
-                        let dims = (conv.shape.n, gt.c_in, gt.sh);
+                        let dims = (conv.shape.n, gt.c_in, gt.sh, presq);
                         let full = &self.kernels[gt.k];
                         super::se_split::gates(full, ks, ws, dims, self.threads, g, gscr)?;
                         &*g
                     }
+                };
+                let means: &mut [f32] = if epi_spec.means {
+                    means.get_mut(*means_at..).unwrap_or_default()
+                } else {
+                    &mut []
                 };
                 let reads = Reads { r, g };
                 conv.run(epi, x, reads, out, means, conv_scr, self.threads)?;

@@ -34,6 +34,7 @@ pub enum Kind {
     /// (the squeeze of the SE block that reads this output).
     /// `gate`: an SE block folded into this (1x1, linear) convolution: its gates are
     /// computed from the convolution's input before the GEMM, and the epilogue applies them.
+    /// `means_at`: where in the means buffer the epilogue writes its channel means.
     Conv {
         conv: ConvKernel,
         epi: usize,
@@ -41,6 +42,7 @@ pub enum Kind {
         x: Src,
         r: Option<Src>,
         gate: Option<Box<SeGate>>,
+        means_at: usize,
     },
     /// `pre_squeezed`: the channel means come from the producing conv (the means buffer).
     /// `split`: the mean, first-FC and scale-range kernels of the channel-split path, used
@@ -138,6 +140,10 @@ pub struct SeGate {
     pub scratch: usize,
     pub c_in: usize,
     pub sh: SeShape,
+    pub se: SeBlock,
+    /// Where the means of the conv's input already are in the means buffer (written by the
+    /// epilogue of the conv that produced it): `k` is then the pre-squeezed kernel variant.
+    pub presq_at: Option<usize>,
 }
 
 /// One scheduled node.
@@ -276,7 +282,7 @@ impl Lowerer<'_> {
                 node: steps[j].node.clone(),
                 source: e,
             })?;
-            let (gk, gname) = self.kernel(kernels::se_gate(&self.jit, c_in, *sh, se))?;
+            let (gk, gname) = self.kernel(kernels::se_gate(&self.jit, c_in, *sh, se, false))?;
             let (ek, ename) = self.kernel(kernels::epilogue(&self.jit, hw, spec))?;
             let split = [
                 self.kernel(kernels::mean_planes(&self.jit, hw))?.0,
@@ -297,6 +303,8 @@ impl Lowerer<'_> {
                 scratch: c_in + cr,
                 c_in,
                 sh: *sh,
+                se: se.clone(),
+                presq_at: None,
             };
             let r = if se.residual { r.clone() } else { None };
             let conv_part = steps[p]
@@ -327,6 +335,7 @@ impl Lowerer<'_> {
                 x: cx,
                 r,
                 gate: Some(Box::new(gate)),
+                means_at: 0,
             };
             drop.push(p);
         }
@@ -415,6 +424,82 @@ impl Lowerer<'_> {
             last_fused = Some(j);
         }
         Ok(means_len)
+    }
+
+    /// The squeeze of each folded SE gate, moved into the conv that produces the folded conv's
+    /// input (when nothing else reads that tensor): its epilogue writes the channel means
+    /// while each plane is in cache, and the gate kernel reads them instead of re-reading the
+    /// tensor. Each pair gets its own region of the means buffer from `base` on (past the
+    /// region of [`Self::fuse_squeeze`]); returns the buffer's new length.
+    pub fn squeeze_gates(
+        &mut self,
+        steps: &mut [Step],
+        pinned: &[usize],
+        base: usize,
+    ) -> Result<usize, CpuError> {
+        let mut reads = vec![0usize; self.root.len()];
+        for s in steps.iter() {
+            for r in super::exec::step_use(s).reads {
+                reads[r] += 1;
+            }
+        }
+        let mut end = base;
+        for j in 0..steps.len() {
+            let Kind::Conv {
+                conv,
+                x: Src::Slot(v),
+                gate: Some(gate),
+                ..
+            } = &steps[j].kind
+            else {
+                continue;
+            };
+            let (v, n, c_in, sh, se) = (*v, conv.shape.n, gate.c_in, gate.sh, gate.se.clone());
+            if reads[v] != 1 || pinned.contains(&v) {
+                continue;
+            }
+            let Some(q) = steps[..j].iter().rposition(|s| s.out == v) else {
+                continue;
+            };
+            let Kind::Conv {
+                conv: qc,
+                epi,
+                epi_spec,
+                gate: None,
+                means_at,
+                ..
+            } = &mut steps[q].kind
+            else {
+                continue;
+            };
+            if epi_spec.means || qc.shape.m != c_in || qc.shape.oh * qc.shape.ow == 0 {
+                continue;
+            }
+            let spec = Epilogue {
+                means: true,
+                ..*epi_spec
+            };
+            let hw = qc.shape.oh * qc.shape.ow;
+            let (k, name) = self.kernel(kernels::epilogue(&self.jit, hw, spec))?;
+            (*epi, *epi_spec, *means_at) = (k, spec, end);
+            let conv_part = steps[q]
+                .kernel
+                .split(" + ")
+                .next()
+                .unwrap_or("conv")
+                .to_string();
+            steps[q].kernel = format!("{conv_part} + {name}");
+            let (gk, gname) = self.kernel(kernels::se_gate(&self.jit, c_in, sh, &se, true))?;
+            if let Kind::Conv { gate: Some(g), .. } = &mut steps[j].kind {
+                (g.k, g.presq_at) = (gk, Some(end));
+            }
+            let parts: Vec<&str> = steps[j].kernel.split(" + ").collect();
+            if let [conv_part, _, epi_part] = parts[..] {
+                steps[j].kernel = format!("{conv_part} + {gname} + {epi_part}");
+            }
+            end += n * c_in;
+        }
+        Ok(end)
     }
 
     fn kernel(&mut self, p: Pending) -> Result<(usize, String), CpuError> {
@@ -739,6 +824,7 @@ impl Lowerer<'_> {
                 x,
                 r,
                 gate: None,
+                means_at: 0,
             },
             format!("conv {kh}x{kw} {kind} + {ename}"),
         ))

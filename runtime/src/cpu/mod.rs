@@ -115,6 +115,7 @@ pub fn compile(g: &Graph, batch: usize, threads: usize) -> Result<CpuProgram, Cp
     let pinned_roots: Vec<usize> = inputs.iter().chain(&outputs).map(|(_, r, _)| *r).collect();
     lw.fold_se_gates(&mut steps, &pinned_roots)?;
     let means_len = lw.fuse_squeeze(&mut steps, &pinned_roots)?;
+    let means_len = lw.squeeze_gates(&mut steps, &pinned_roots, means_len)?;
     let uses: Vec<StepUse> = steps.iter().map(exec::step_use).collect();
     let in_sizes: Vec<(usize, usize)> = inputs
         .iter()

@@ -98,13 +98,14 @@ pub fn run(
 /// `g (n·c)` from the conv's input `x (n·c_in·hw)`. `ws`: `x, w13, b13, w2, b2` (`b2` empty
 /// when absent). One thread: the whole kernel over all images. At least as many images as
 /// threads: one image per task. Fewer: per image, the means by channel ranges, then the two
-/// FCs by row ranges (`split`: mean, FC1, FC2 row kernels). `scratch`: `c_in + cr`.
+/// FCs by row ranges (`split`: mean, FC1, FC2 row kernels). `scratch`: `c_in + cr`. With
+/// `presq`, `x` is already the channel means (`n·c_in`) and `full` the pre-squeezed kernel.
 #[allow(clippy::too_many_arguments)]
 pub fn gates(
     full: &Kernel,
     [mean, fc1, fc2]: [&Kernel; 3],
     ws: [&[f32]; 5],
-    (n, c_in, sh): (usize, usize, SeShape),
+    (n, c_in, sh, presq): (usize, usize, SeShape, bool),
     threads: usize,
     g: &mut [f32],
     scratch: &mut [f32],
@@ -115,7 +116,7 @@ pub fn gates(
         msg: msg.into(),
     };
     let [x, w13, b13, w2, b2] = ws;
-    let chw = c_in * hw;
+    let chw = if presq { c_in } else { c_in * hw };
     let call_full = |imgs: usize, x: &[f32], g: &mut [f32], scr: &mut [f32]| {
         let args = &mut [
             Arg::In(x),
@@ -162,12 +163,18 @@ pub fn gates(
     };
     for (i, gi) in g.chunks_exact_mut(c.max(1)).take(n).enumerate() {
         let xi = tail(x, i * chw);
-        let per = share(c_in);
-        s.par_chunks_mut(per).enumerate().try_for_each(|(j, sj)| {
-            let len = sj.len();
-            let args = &mut [Arg::In(tail(xi, j * per * hw)), Arg::Out(sj)];
-            mean.call(len, args)
-        })?;
+        let s: &[f32] = if presq {
+            xi.get(..c_in)
+                .ok_or_else(|| err("channel means shorter than the batch"))?
+        } else {
+            let per = share(c_in);
+            s.par_chunks_mut(per).enumerate().try_for_each(|(j, sj)| {
+                let len = sj.len();
+                let args = &mut [Arg::In(tail(xi, j * per * hw)), Arg::Out(sj)];
+                mean.call(len, args)
+            })?;
+            s
+        };
         rows(fc1, (w13, b13, c_in), s, z)?;
         rows(fc2, (w2, b2, cr), z, gi)?;
     }
