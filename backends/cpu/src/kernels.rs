@@ -2,9 +2,11 @@
 //! with the uniform ABI of [`crate::jit`] and the length contract of its arguments; shapes are
 //! baked in as constants (a program is compiled for one batch size), `n` is the runtime count.
 
-use cranelift_codegen::ir::types::{F32, F32X4};
-use cranelift_codegen::ir::{InstBuilder, Value};
+use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
+use cranelift_codegen::ir::types::{F32, F32X4, I8X16};
+use cranelift_codegen::ir::{Endianness, InstBuilder, MemFlagsData, Type, Value};
 use cranelift_frontend::FunctionBuilder;
+use excite_ir::op::Pool;
 use excite_ir::{Act, SeBlock};
 
 use crate::emit::{self, act, arg_ptr, fconst, for_lanes, for_range, int, load, maybe_act, store};
@@ -694,4 +696,256 @@ pub fn reduce_mean(
         );
         b.ins().return_(&[]);
     })
+}
+
+/// `a` replaced by `b` where `b > a` (NaN in `b` never wins: the interpreter's max).
+fn max_keep(b: &mut FunctionBuilder, ty: Type, a: Value, v: Value) -> Value {
+    let gt = b.ins().fcmp(FloatCC::GreaterThan, v, a);
+    if ty == F32X4 {
+        let flags = MemFlagsData::new().with_endianness(Endianness::Little);
+        let m = b.ins().bitcast(F32X4, flags, gt);
+        b.ins().bitselect(m, v, a)
+    } else {
+        b.ins().select(gt, v, a)
+    }
+}
+
+/// Row length (padded columns) of a pool's row buffer: the furthest padded column any output
+/// reads, plus one, at least the input row with its left pad, rounded up to 8.
+fn pool_row(p: &Pool, w: usize, ow: usize) -> usize {
+    let far =
+        ow.saturating_sub(1) * p.strides[1] + (p.kernel[1].saturating_sub(1)) * p.dilations[1];
+    (far + 1).max(p.pads[1] + w).next_multiple_of(8)
+}
+
+/// Scratch a [`pool`] call needs: the row buffer, and for stride-2 columns its even and odd
+/// halves.
+pub fn pool_row_len(p: &Pool, w: usize, ow: usize) -> usize {
+    2 * pool_row(p, w, ow)
+}
+
+/// Max or average pooling over `n` planes of `h × w` into `oh × ow`, every ONNX attribute
+/// (kernel, strides, asymmetric pads, dilations, ceil mode, `count_include_pad`) matching
+/// `excite_ir::interp`: per output row the window's input rows are combined into a row buffer
+/// padded with the identity (`f32::MIN` for max, 0 for average) — contiguous `f32x4` work —
+/// then each output reduces its window's columns of that buffer — `f32x4` loads at stride 1,
+/// and at stride 2 over the buffer's even and odd columns (split with lane shuffles), scalar
+/// otherwise. The average's divisor is separable: `rdiv[oy] · cdiv[ox]`, the reciprocals of
+/// each axis's counted taps (0 for an empty window), computed at compile time. Args:
+/// `x (h*w*n)`, `rdiv (oh, or 0 for max)`, `cdiv (ow, or 0 for max)`, `y (oh*ow*n)`,
+/// `row (pool_row_len)`.
+pub fn pool(
+    jit: &Jit,
+    max: bool,
+    p: &Pool,
+    (h, w): (usize, usize),
+    (oh, ow): (usize, usize),
+) -> Pending {
+    let name = format!(
+        "{}pool_{h}x{w}_to_{oh}x{ow}_k{}x{}_s{}x{}_p{}_{}_{}_{}_d{}x{}",
+        if max { "max" } else { "avg" },
+        p.kernel[0],
+        p.kernel[1],
+        p.strides[0],
+        p.strides[1],
+        p.pads[0],
+        p.pads[1],
+        p.pads[2],
+        p.pads[3],
+        p.dilations[0],
+        p.dilations[1],
+    );
+    let row_len = pool_row(p, w, ow);
+    let divs = if max { 0 } else { 1 };
+    let args = vec![
+        ArgSpec::input(0, h * w),
+        ArgSpec::input(divs * oh, 0),
+        ArgSpec::input(divs * ow, 0),
+        ArgSpec::output(0, oh * ow),
+        ArgSpec::output(2 * row_len, 0),
+    ];
+    let p = p.clone();
+    build_function(
+        jit,
+        &name,
+        args,
+        MAX_N / (h * w + oh * ow).max(1),
+        move |b, ptrs, n| {
+            let x0 = arg_ptr(b, ptrs, 0);
+            let rdiv = arg_ptr(b, ptrs, 1);
+            let cdiv = arg_ptr(b, ptrs, 2);
+            let y0 = arg_ptr(b, ptrs, 3);
+            let t = arg_ptr(b, ptrs, 4);
+            let ident = if max { f32::MIN } else { 0.0 };
+            let zero = int(b, 0);
+            // The whole row buffer starts as the identity; rows only ever write its interior.
+            let len = int(b, row_len);
+            for_lanes(b, len, |b, i, ty| {
+                let v = fconst(b, ty, ident);
+                store(b, v, t, i);
+            });
+            let px = int(b, p.pads[1]);
+            let inner = emit::elem(b, t, px);
+            let (wv, hv) = (int(b, w), int(b, h));
+            let combine = |b: &mut FunctionBuilder, ty: Type, a: Value, v: Value| {
+                if max {
+                    max_keep(b, ty, a, v)
+                } else {
+                    b.ins().fadd(a, v)
+                }
+            };
+            for_range(b, (zero, n, 1), |b, img| {
+                let xoff = b.ins().imul_imm_s(img, (h * w) as i64);
+                let x = emit::elem(b, x0, xoff);
+                let yoff = b.ins().imul_imm_s(img, (oh * ow) as i64);
+                let y = emit::elem(b, y0, yoff);
+                let ohv = int(b, oh);
+                for_range(b, (zero, ohv, 1), |b, oy| {
+                    // Row stage: interior = identity, then combine every input row inside.
+                    for_lanes(b, wv, |b, i, ty| {
+                        let v = fconst(b, ty, ident);
+                        store(b, v, inner, i);
+                    });
+                    for ky in 0..p.kernel[0] {
+                        // iy = oy * sy + ky * dy - py, inside [0, h).
+                        let base = b.ins().imul_imm_s(oy, p.strides[0] as i64);
+                        let iy = b
+                            .ins()
+                            .iadd_imm_s(base, (ky * p.dilations[0]) as i64 - p.pads[0] as i64);
+                        let ge = b.ins().icmp_imm_s(IntCC::SignedGreaterThanOrEqual, iy, 0);
+                        let lt = b.ins().icmp(IntCC::SignedLessThan, iy, hv);
+                        let ok = b.ins().band(ge, lt);
+                        let then = b.create_block();
+                        let done = b.create_block();
+                        b.ins().brif(ok, then, &[], done, &[]);
+                        b.switch_to_block(then);
+                        let roff = b.ins().imul_imm_s(iy, w as i64);
+                        let row = emit::elem(b, x, roff);
+                        for_lanes(b, wv, |b, i, ty| {
+                            let a = load(b, ty, inner, i);
+                            let v = load(b, ty, row, i);
+                            let r = combine(b, ty, a, v);
+                            store(b, r, inner, i);
+                        });
+                        b.ins().jump(done, &[]);
+                        b.switch_to_block(done);
+                    }
+                    // Column stage: output ox reduces padded columns ox * sx + kx * dx.
+                    let owv = int(b, ow);
+                    let rd = if max {
+                        None
+                    } else {
+                        Some(load(b, F32, rdiv, oy))
+                    };
+                    let orow = b.ins().imul_imm_s(oy, ow as i64);
+                    let yrow = emit::elem(b, y, orow);
+                    let (sx, dx) = (p.strides[1], p.dilations[1]);
+                    // Where tap kx of output ox lives: (buffer, offset) with the load at ox + offset.
+                    let taps: Vec<(Value, usize)> = match sx {
+                        1 => (0..p.kernel[1]).map(|kx| (t, kx * dx)).collect(),
+                        2 => {
+                            // Split the row buffer into even (e) and odd (o) columns.
+                            let half = row_len / 2;
+                            let at = int(b, row_len);
+                            let e = emit::elem(b, t, at);
+                            let at = int(b, row_len + half);
+                            let o = emit::elem(b, t, at);
+                            let chunks = int(b, row_len / 8);
+                            let flags = MemFlagsData::new().with_endianness(Endianness::Little);
+                            let pick = |b: &mut FunctionBuilder, odd: u8| {
+                                let bytes: Vec<u8> = (0..4u8)
+                                    .flat_map(|l| {
+                                        let lane = 2 * l + odd;
+                                        (0..4u8).map(move |k| lane * 4 + k)
+                                    })
+                                    .collect();
+                                b.func.dfg.immediates.push(bytes.into())
+                            };
+                            let (me, mo) = (pick(b, 0), pick(b, 1));
+                            for_range(b, (zero, chunks, 1), |b, i| {
+                                let i8 = b.ins().imul_imm_s(i, 8);
+                                let lo = load(b, F32X4, t, i8);
+                                let i84 = b.ins().iadd_imm_s(i8, 4);
+                                let hi = load(b, F32X4, t, i84);
+                                let lo = b.ins().bitcast(I8X16, flags, lo);
+                                let hi = b.ins().bitcast(I8X16, flags, hi);
+                                let ev = b.ins().shuffle(lo, hi, me);
+                                let od = b.ins().shuffle(lo, hi, mo);
+                                let ev = b.ins().bitcast(F32X4, flags, ev);
+                                let od = b.ins().bitcast(F32X4, flags, od);
+                                let i4 = b.ins().imul_imm_s(i, 4);
+                                store(b, ev, e, i4);
+                                store(b, od, o, i4);
+                            });
+                            (0..p.kernel[1])
+                                .map(|kx| {
+                                    let q = kx * dx;
+                                    (if q % 2 == 0 { e } else { o }, q / 2)
+                                })
+                                .collect()
+                        }
+                        _ => Vec::new(),
+                    };
+                    if taps.is_empty() {
+                        for_range(b, (zero, owv, 1), |b, ox| {
+                            let q0 = b.ins().imul_imm_s(ox, sx as i64);
+                            let mut acc = fconst(b, F32, ident);
+                            for kx in 0..p.kernel[1] {
+                                let q = b.ins().iadd_imm_s(q0, (kx * dx) as i64);
+                                let v = load(b, F32, t, q);
+                                acc = combine(b, F32, acc, v);
+                            }
+                            if let Some(rd) = rd {
+                                let cd = load(b, F32, cdiv, ox);
+                                let d = b.ins().fmul(rd, cd);
+                                acc = b.ins().fmul(acc, d);
+                            }
+                            store(b, acc, yrow, ox);
+                        });
+                    } else {
+                        for_lanes(b, owv, |b, ox, ty| {
+                            let mut acc = fconst(b, ty, ident);
+                            for &(buf, off) in &taps {
+                                let q = b.ins().iadd_imm_s(ox, off as i64);
+                                let v = load(b, ty, buf, q);
+                                acc = combine(b, ty, acc, v);
+                            }
+                            if let Some(rd) = rd {
+                                let cd = load(b, ty, cdiv, ox);
+                                let r = if ty == F32X4 {
+                                    b.ins().splat(F32X4, rd)
+                                } else {
+                                    rd
+                                };
+                                let d = b.ins().fmul(r, cd);
+                                acc = b.ins().fmul(acc, d);
+                            }
+                            store(b, acc, yrow, ox);
+                        });
+                    }
+                });
+            });
+            b.ins().return_(&[]);
+        },
+    )
+}
+
+/// Reciprocals of an average pool's divisor along one axis, per output index: the taps inside
+/// the input, or inside input plus pads with `count_include_pad` (0 for an empty window), as
+/// `excite_ir::interp` counts them.
+pub fn pool_divisors(p: &Pool, axis: usize, size: usize, outs: usize) -> Vec<f32> {
+    let (stride, dil) = (p.strides[axis], p.dilations[axis]);
+    let (pb, pe) = (p.pads[axis], p.pads[axis + 2]);
+    (0..outs)
+        .map(|o| {
+            let (mut inside, mut padded) = (0usize, 0usize);
+            for k in 0..p.kernel[axis] {
+                let at = o * stride + k * dil;
+                inside += usize::from(at >= pb && at - pb < size);
+                padded += usize::from(at < pb + size + pe);
+            }
+            let d = if p.count_include_pad { padded } else { inside };
+            if d == 0 { 0.0 } else { 1.0 / d as f32 }
+        })
+        .collect()
 }

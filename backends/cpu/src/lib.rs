@@ -5,11 +5,12 @@
 //!   length-checked safe wrapper, and the `sgemm` wrapper.
 //! - [`emit`]: loops, loads, dot products and the one emitter per activation.
 //! - [`kernels`]: builders per family — unary/binary elementwise, conv epilogue, plane means,
-//!   and the fused SE block as one function.
+//!   the fused SE block as one function and its gate when folded into a conv, strided
+//!   whole-tensor kernels (broadcasting, Expand, BatchNorm), softmax, reductions, and
+//!   max/average pooling with every ONNX attribute.
 //! - [`conv`]: convolutions as GEMM (im2col where needed, none for 1x1 stride 1), a direct
 //!   depthwise kernel, each followed by a generated epilogue.
 //! - [`winograd`]: F(2x2, 3x3) for the 3x3 stride-1 convolutions with enough tiles.
-//! - [`pool`]: max/average pooling with every ONNX attribute.
 //!
 //! The runtime (`excite_runtime::cpu`) plans memory and schedules these kernels.
 
@@ -18,7 +19,6 @@ pub mod emit;
 mod error;
 pub mod jit;
 pub mod kernels;
-pub mod pool;
 pub mod winograd;
 
 pub use error::KernelError;

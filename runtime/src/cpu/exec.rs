@@ -11,7 +11,6 @@ use std::time::Instant;
 use excite_cpu::Arg;
 use excite_cpu::conv::{ConvKernel, Reads};
 use excite_cpu::jit::sgemm;
-use excite_cpu::pool::pool;
 use excite_ir::Tensor;
 use rayon::prelude::*;
 
@@ -395,13 +394,34 @@ impl CpuProgram {
                 self.kernels[*k].call(*planes, &mut [Arg::In(rd(x)?), Arg::Out(out)])?;
             }
             Kind::Pool {
-                attrs,
-                kind,
+                k,
                 x,
                 dims,
+                rdiv,
+                cdiv,
+                row,
             } => {
                 let [planes, h, w, oh, ow] = *dims;
-                pool(attrs, *kind, (planes, h, w), (oh, ow), rd(x)?, out);
+                let (hw, ohw) = ((h * w).max(1), (oh * ow).max(1));
+                let x = rd(x)?;
+                let per = planes.div_ceil(self.threads.max(1) * 4).max(1);
+                let k = &self.kernels[*k];
+                let out = out.get_mut(..planes * oh * ow).unwrap_or_default();
+                out.par_chunks_mut(per * ohw)
+                    .enumerate()
+                    .try_for_each(|(i, yc)| {
+                        let xc = x.get(i * per * hw..).unwrap_or_default();
+                        let mut buf = vec![0f32; *row];
+                        let count = yc.len() / ohw;
+                        let args = &mut [
+                            Arg::In(xc),
+                            Arg::In(rdiv),
+                            Arg::In(cdiv),
+                            Arg::Out(yc),
+                            Arg::Out(&mut buf),
+                        ];
+                        k.call(count, args)
+                    })?;
             }
             Kind::Gemm { a, mnk, b, bias } => {
                 let (m, nn, k) = *mnk;

@@ -12,9 +12,7 @@ use std::sync::Arc;
 use excite_cpu::conv::{ConvKernel, ConvShape};
 use excite_cpu::jit::sgemm;
 use excite_cpu::kernels::{self, BinOp, Epilogue, MapOp, SeShape};
-use excite_cpu::pool::PoolKind;
 use excite_cpu::{Jit, Pending};
-use excite_ir::op::Pool;
 use excite_ir::{Graph, Node, Op, SeBlock, Tensor, ValueDef, ValueId};
 
 use super::CpuError;
@@ -71,11 +69,16 @@ pub enum Kind {
         x: Src,
         planes: usize,
     },
+    /// A generated pool kernel over `dims = [planes, h, w, oh, ow]`, planes split across
+    /// threads; `rdiv`/`cdiv`: the average's per-axis divisor reciprocals (empty for max);
+    /// `row`: the kernel's row buffer length per task.
     Pool {
-        attrs: Pool,
-        kind: PoolKind,
+        k: usize,
         x: Src,
         dims: [usize; 5],
+        rdiv: Vec<f32>,
+        cdiv: Vec<f32>,
+        row: usize,
     },
     Gemm {
         a: Src,
@@ -717,19 +720,25 @@ impl Lowerer<'_> {
             }
             Op::MaxPool(p) | Op::AveragePool(p) => {
                 let [n, c, h, w] = dims4(&self.shape(ins[0], &node.name)?, &node.name)?;
-                let kind = if matches!(node.op, Op::MaxPool(_)) {
-                    PoolKind::Max
+                let max = matches!(node.op, Op::MaxPool(_));
+                let (oh, ow) = (out_shape[2], out_shape[3]);
+                let (k, name) = self.kernel(kernels::pool(&self.jit, max, p, (h, w), (oh, ow)))?;
+                let (rdiv, cdiv) = if max {
+                    (Vec::new(), Vec::new())
                 } else {
-                    PoolKind::Average
+                    (
+                        kernels::pool_divisors(p, 0, h, oh),
+                        kernels::pool_divisors(p, 1, w, ow),
+                    )
                 };
-                let name = format!("{kind:?}Pool (native)").to_lowercase();
-                let dims = [n * c, h, w, out_shape[2], out_shape[3]];
                 (
                     Kind::Pool {
-                        attrs: p.clone(),
-                        kind,
+                        k,
                         x: self.src(ins[0]),
-                        dims,
+                        dims: [n * c, h, w, oh, ow],
+                        rdiv,
+                        cdiv,
+                        row: kernels::pool_row_len(p, w, ow),
                     },
                     name,
                 )
