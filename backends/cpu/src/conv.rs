@@ -76,6 +76,14 @@ impl ConvShape {
     }
 }
 
+/// The generated kernels a convolution runs: its epilogue, and the im2col kernel
+/// ([`crate::kernels::im2col`]) unless it is pointwise, depthwise or Winograd.
+#[derive(Clone, Copy, Debug)]
+pub struct ConvKernels<'a> {
+    pub epilogue: &'a Kernel,
+    pub im2col: Option<&'a Kernel>,
+}
+
 /// What a convolution's epilogue reads besides its output: the residual `r` (`n·M·OH·OW`) and
 /// an SE block's gates `g` (`n·M`), each empty when absent.
 #[derive(Clone, Copy, Debug, Default)]
@@ -135,7 +143,7 @@ impl ConvKernel {
     #[allow(clippy::too_many_arguments)]
     pub fn run(
         &self,
-        epilogue: &Kernel,
+        k: ConvKernels<'_>,
         x: &[f32],
         reads: Reads<'_>,
         y: &mut [f32],
@@ -200,7 +208,7 @@ impl ConvKernel {
                     } else {
                         &mut mw[i * s.m..(i + 1) * s.m]
                     };
-                    self.image(epilogue, img, x, reads, yi, mi, cw, 1)?;
+                    self.image(k, img, x, reads, yi, mi, cw, 1)?;
                 }
                 Ok(())
             })?;
@@ -208,16 +216,7 @@ impl ConvKernel {
         for img in together..s.n {
             let yi = &mut y[img * mohw..(img + 1) * mohw];
             let (m0, m1) = mean_of(means, img);
-            self.image(
-                epilogue,
-                img,
-                x,
-                reads,
-                yi,
-                &mut means[m0..m1],
-                col,
-                threads,
-            )?;
+            self.image(k, img, x, reads, yi, &mut means[m0..m1], col, threads)?;
         }
         Ok(())
     }
@@ -227,7 +226,7 @@ impl ConvKernel {
     #[allow(clippy::too_many_arguments)]
     fn image(
         &self,
-        epilogue: &Kernel,
+        k: ConvKernels<'_>,
         img: usize,
         x: &[f32],
         reads: Reads<'_>,
@@ -242,17 +241,17 @@ impl ConvKernel {
         let ri = reads.image(img, mohw, s.m);
         if self.is_winograd() {
             let after = |c0: usize, yc: &mut [f32], mc: &mut [f32]| {
-                self.epilogue_chunk(epilogue, c0, yc, ri, mc)
+                self.epilogue_chunk(k.epilogue, c0, yc, ri, mc)
             };
             return winograd::run_image(s, &self.wino, xi, yi, mi, col, threads, &after);
         } else if s.is_depthwise() {
             depthwise(s, xi, &self.weight, yi, threads);
         } else if threads > 1 && s.attrs.group == 1 {
-            return self.split_image(epilogue, xi, yi, ri, mi, col, threads);
+            return self.split_image(k, xi, yi, ri, mi, col, threads);
         } else {
-            self.gemm_image(xi, yi, col, threads)?;
+            self.gemm_image(k.im2col, xi, yi, col, threads)?;
         }
-        self.epilogue(epilogue, yi, ri, mi, threads)
+        self.epilogue(k.epilogue, yi, ri, mi, threads)
     }
 
     /// One image of an ungrouped convolution on several threads: im2col (by rows, in
@@ -263,7 +262,7 @@ impl ConvKernel {
     #[allow(clippy::too_many_arguments)]
     fn split_image(
         &self,
-        epilogue: &Kernel,
+        k: ConvKernels<'_>,
         xi: &[f32],
         yi: &mut [f32],
         ri: Reads<'_>,
@@ -272,15 +271,15 @@ impl ConvKernel {
         threads: usize,
     ) -> Result<(), KernelError> {
         let s = &self.shape;
-        let (ohw, k) = ((s.oh * s.ow).max(1), s.k());
+        let (ohw, kk) = ((s.oh * s.ow).max(1), s.k());
         let rhs: &[f32] = if s.is_pointwise() {
             xi
         } else {
-            let col = col.get_mut(..k * ohw).ok_or_else(|| KernelError::Call {
+            let col = col.get_mut(..kk * ohw).ok_or_else(|| KernelError::Call {
                 kernel: "conv".into(),
                 msg: "im2col scratch too short".into(),
             })?;
-            im2col(s, xi, col, threads);
+            im2col(s, k.im2col, xi, col, threads)?;
             col
         };
         // Rows per task: an equal share per thread, rounded up to the micro-kernel's 16 rows.
@@ -288,9 +287,9 @@ impl ConvKernel {
         let task = |ci: usize, yc: &mut [f32], mc: &mut [f32]| {
             let c0 = ci * per;
             let cn = yc.len() / ohw;
-            let w = &self.weight[c0 * k..(c0 + cn) * k];
-            sgemm((cn, ohw, k), yc, ohw, w, k, rhs, ohw, false, 1)?;
-            self.epilogue_chunk(epilogue, c0, yc, ri, mc)
+            let w = &self.weight[c0 * kk..(c0 + cn) * kk];
+            sgemm((cn, ohw, kk), yc, ohw, w, kk, rhs, ohw, false, 1)?;
+            self.epilogue_chunk(k.epilogue, c0, yc, ri, mc)
         };
         let yi = &mut yi[..s.m * ohw];
         if means.is_empty() {
@@ -364,6 +363,7 @@ impl ConvKernel {
 
     fn gemm_image(
         &self,
+        im2col_k: Option<&Kernel>,
         xi: &[f32],
         yi: &mut [f32],
         col: &mut [f32],
@@ -380,7 +380,7 @@ impl ConvKernel {
                     kernel: "conv".into(),
                     msg: "im2col scratch too short".into(),
                 })?;
-                im2col(s, xg, col, threads);
+                im2col(s, im2col_k, xg, col, threads)?;
                 col
             };
             let w = &self.weight[g * mg * k..(g + 1) * mg * k];
@@ -419,144 +419,45 @@ fn valid_range(
     (lo, hi.max(lo))
 }
 
-/// The im2col matrix of one group, `col[(ci, ky, kx)][(oy, ox)] = x[ci, iy, ix]` (0 in the
-/// padding), one input channel at a time (spread over the pool's threads when there are
-/// several).
-fn im2col(s: &ConvShape, x: &[f32], col: &mut [f32], threads: usize) {
+/// The im2col matrix of one group through the generated kernel `k`
+/// ([`crate::kernels::im2col`]), input channels split across the pool's threads (each task
+/// with its own row-phase scratch).
+fn im2col(
+    s: &ConvShape,
+    k: Option<&Kernel>,
+    x: &[f32],
+    col: &mut [f32],
+    threads: usize,
+) -> Result<(), KernelError> {
+    let k = k.ok_or_else(|| KernelError::Call {
+        kernel: "conv".into(),
+        msg: "no im2col kernel for an im2col convolution".into(),
+    })?;
     let (hw, rows) = (s.h * s.w, s.kh * s.kw * s.oh * s.ow);
     if rows == 0 || hw == 0 {
-        return;
+        return Ok(());
     }
-    let plan = Phases::new(s);
-    let col = &mut col[..s.cg() * rows];
-    if threads > 1 {
-        col.par_chunks_mut(rows)
-            .zip(x.par_chunks(hw))
-            .for_each_init(Vec::new, |buf, (out, plane)| {
-                im2col_channel(s, &plan, plane, out, buf)
-            });
+    let cg = s.cg();
+    let col = col.get_mut(..cg * rows).ok_or_else(|| KernelError::Call {
+        kernel: "conv".into(),
+        msg: "im2col scratch too short".into(),
+    })?;
+    let per = if threads > 1 {
+        cg.div_ceil(threads * 4).max(1)
     } else {
-        let mut buf = Vec::new();
-        for (out, plane) in col.chunks_mut(rows).zip(x.chunks(hw)) {
-            im2col_channel(s, &plan, plane, out, &mut buf);
-        }
-    }
-}
-
-/// How im2col splits input rows by column phase: with padded column `q = ix + pad`, phase
-/// `b` of a row holds padded columns `stride·a + b`, `a < len`. Output column `ox` of tap `kx`
-/// reads padded column `stride·ox + kx·dil`, i.e. `phase[(kx·dil) % stride][ox + (kx·dil) /
-/// stride]`, so every row of the matrix is a contiguous copy whatever the stride. Only the
-/// rows and phases some tap reads are split.
-struct Phases {
-    len: usize,
-    row_used: Vec<bool>,
-    phase_used: Vec<bool>,
-}
-
-impl Phases {
-    fn new(s: &ConvShape) -> Phases {
-        let a = &s.attrs;
-        let sx = a.strides[1].max(1);
-        let mut row_used = vec![false; s.h];
-        for oy in 0..s.oh {
-            for ky in 0..s.kh {
-                if let Some(iy) = src(oy, ky, a.strides[0], a.dilations[0], a.pads[0], s.h) {
-                    row_used[iy] = true;
-                }
-            }
-        }
-        let mut phase_used = vec![false; sx];
-        for kx in 0..s.kw {
-            phase_used[(kx * a.dilations[1]) % sx] = true;
-        }
-        Phases {
-            // The furthest padded column read is `stride·(ow - 1) + (kw - 1)·dil`.
-            len: s.ow + (s.kw.saturating_sub(1) * a.dilations[1]) / sx,
-            row_used,
-            phase_used,
-        }
-    }
-}
-
-/// `dst[i]` = padded column `stride·i + b` of `line` (input column `stride·i + b - pad`), 0
-/// outside the input.
-fn gather_row(line: &[f32], stride: usize, b: usize, pad: usize, dst: &mut [f32]) {
-    let i0 = pad.saturating_sub(b).div_ceil(stride).min(dst.len());
-    let (head, rest) = dst.split_at_mut(i0);
-    head.fill(0.0);
-    let Some(ix0) = (stride * i0 + b)
-        .checked_sub(pad)
-        .filter(|&ix| ix < line.len())
-    else {
-        rest.fill(0.0);
-        return;
+        cg
     };
-    let n = (line.len() - ix0).div_ceil(stride).min(rest.len());
-    let (body, tail) = rest.split_at_mut(n);
-    if stride == 1 {
-        body.copy_from_slice(&line[ix0..ix0 + n]);
+    let scratch = crate::kernels::im2col_scratch(s);
+    let run = |(i, out): (usize, &mut [f32])| {
+        let mut split = vec![0f32; scratch];
+        let n = out.len() / rows;
+        let xs = x.get(i * per * hw..).unwrap_or_default();
+        k.call(n, &mut [Arg::In(xs), Arg::Out(out), Arg::Out(&mut split)])
+    };
+    if threads > 1 {
+        col.par_chunks_mut(per * rows).enumerate().try_for_each(run)
     } else {
-        for (v, &x) in body.iter_mut().zip(line[ix0..].iter().step_by(stride)) {
-            *v = x;
-        }
-    }
-    tail.fill(0.0);
-}
-
-/// The `kH·kW` im2col rows of one input channel: a 1x1 kernel gathers straight into its row;
-/// larger kernels split the input rows into phases in `buf` once and copy from there.
-fn im2col_channel(
-    s: &ConvShape,
-    plan: &Phases,
-    plane: &[f32],
-    out: &mut [f32],
-    buf: &mut Vec<f32>,
-) {
-    let a = &s.attrs;
-    let (sy, sx) = (a.strides[0], a.strides[1].max(1));
-    let (dy, dx) = (a.dilations[0], a.dilations[1]);
-    let (py, px) = (a.pads[0], a.pads[1]);
-    let (ohw, ow) = (s.oh * s.ow, s.ow.max(1));
-    let line = |iy: usize| &plane[iy * s.w..(iy + 1) * s.w];
-    if s.kh * s.kw == 1 {
-        for (oy, d) in out[..ohw].chunks_exact_mut(ow).enumerate() {
-            match src(oy, 0, sy, dy, py, s.h) {
-                Some(iy) => gather_row(line(iy), sx, 0, px, d),
-                None => d.fill(0.0),
-            }
-        }
-        return;
-    }
-    let len = plan.len;
-    let row_len = sx * len;
-    // Every position read below is written first for each channel: no clearing needed.
-    buf.resize(s.h * row_len, 0.0);
-    let rows = buf
-        .chunks_exact_mut(row_len)
-        .zip(&plan.row_used)
-        .enumerate();
-    for (iy, (split, _)) in rows.filter(|(_, (_, used))| **used) {
-        let phases = split
-            .chunks_exact_mut(len)
-            .zip(&plan.phase_used)
-            .enumerate();
-        for (b, (phase, _)) in phases.filter(|(_, (_, used))| **used) {
-            gather_row(line(iy), sx, b, px, phase);
-        }
-    }
-    for (tap, dst) in out.chunks_exact_mut(ohw.max(1)).enumerate() {
-        let (ky, kx) = (tap / s.kw, tap % s.kw);
-        let (b, a0) = ((kx * dx) % sx, (kx * dx) / sx);
-        for (oy, d) in dst.chunks_exact_mut(ow).enumerate() {
-            match src(oy, ky, sy, dy, py, s.h) {
-                Some(iy) => {
-                    let at = iy * row_len + b * len + a0;
-                    d.copy_from_slice(&buf[at..at + s.ow]);
-                }
-                None => d.fill(0.0),
-            }
-        }
+        col.chunks_mut(per * rows).enumerate().try_for_each(run)
     }
 }
 

@@ -7,6 +7,8 @@ use cranelift_codegen::ir::types::{F32, F32X4, I8X16};
 use cranelift_codegen::ir::{Endianness, InstBuilder, MemFlagsData, Type, Value};
 use cranelift_frontend::FunctionBuilder;
 use excite_ir::op::Pool;
+
+use crate::conv::ConvShape;
 use excite_ir::{Act, SeBlock};
 
 use crate::emit::{self, act, arg_ptr, fconst, for_lanes, for_range, int, load, maybe_act, store};
@@ -948,4 +950,205 @@ pub fn pool_divisors(p: &Pool, axis: usize, size: usize, outs: usize) -> Vec<f32
             if d == 0 { 0.0 } else { 1.0 / d as f32 }
         })
         .collect()
+}
+
+/// Scratch an [`im2col`] call needs: the input rows split into column phases (none for 1x1
+/// kernels, which gather straight into their row).
+pub fn im2col_scratch(s: &ConvShape) -> usize {
+    if s.kh * s.kw == 1 {
+        0
+    } else {
+        s.h * im2col_row_len(s)
+    }
+}
+
+fn im2col_phase_len(s: &ConvShape) -> usize {
+    let (sx, dx) = (s.attrs.strides[1].max(1), s.attrs.dilations[1]);
+    s.ow + (s.kw.saturating_sub(1) * dx) / sx
+}
+
+fn im2col_row_len(s: &ConvShape) -> usize {
+    s.attrs.strides[1].max(1) * im2col_phase_len(s)
+}
+
+/// `dst[a] = line[sx·a + b - px]` for `a < len` (0 outside `0..w`): the bounds of the gathered
+/// run are compile-time constants, the run itself a loop (f32x4 copies when `sx` is 1).
+fn gather(
+    b: &mut FunctionBuilder,
+    (line, dst): (Value, Value),
+    (sx, phase, px, w, len): (usize, usize, usize, usize, usize),
+) {
+    let a_lo = px.saturating_sub(phase).div_ceil(sx).min(len);
+    let a_hi = if w + px > phase {
+        (w + px - phase).div_ceil(sx).clamp(a_lo, len)
+    } else {
+        a_lo
+    };
+    let zero = int(b, 0);
+    let lo = int(b, a_lo);
+    let hi = int(b, a_hi);
+    let end = int(b, len);
+    let fill = |b: &mut FunctionBuilder, from: Value, to: Value| {
+        for_range(b, (from, to, 1), |b, a| {
+            let z = fconst(b, F32, 0.0);
+            store(b, z, dst, a);
+        });
+    };
+    fill(b, zero, lo);
+    fill(b, hi, end);
+    if a_hi > a_lo {
+        // x index of a: sx·a + phase - px, never negative inside the run.
+        let first = sx * a_lo + phase - px;
+        if sx == 1 {
+            let src = {
+                let f = int(b, first);
+                emit::elem(b, line, f)
+            };
+            let d0 = emit::elem(b, dst, lo);
+            let n = int(b, a_hi - a_lo);
+            for_lanes(b, n, |b, i, ty| {
+                let v = load(b, ty, src, i);
+                store(b, v, d0, i);
+            });
+        } else {
+            for_range(b, (lo, hi, 1), |b, a| {
+                let ix = b.ins().imul_imm_s(a, sx as i64);
+                let ix = b.ins().iadd_imm_s(ix, phase as i64 - px as i64);
+                let v = load(b, F32, line, ix);
+                store(b, v, dst, a);
+            });
+        }
+    }
+}
+
+/// im2col of `n` input channels of one group: `col[(ci, ky, kx)][(oy, ox)] = x[ci, iy, ix]` (0
+/// in the padding). Each input row is first split by column phase — phase `b` holds padded
+/// columns `stride·a + b` — so every tap of any stride is then a contiguous `f32x4` copy of
+/// one output row; 1x1 kernels gather straight into their row. All bounds are compile-time
+/// constants. Args: `x (h*w*n)`, `col (kh*kw*oh*ow*n)`, `scratch (im2col_scratch)`.
+pub fn im2col(jit: &Jit, s: &ConvShape) -> Pending {
+    let a = s.attrs.clone();
+    let name = format!(
+        "im2col_{}x{}_to_{}x{}_k{}x{}_s{}x{}_p{}x{}_d{}x{}",
+        s.h,
+        s.w,
+        s.oh,
+        s.ow,
+        s.kh,
+        s.kw,
+        a.strides[0],
+        a.strides[1],
+        a.pads[0],
+        a.pads[1],
+        a.dilations[0],
+        a.dilations[1]
+    );
+    let (hw, taps, ohw) = (s.h * s.w, s.kh * s.kw, s.oh * s.ow);
+    let args = vec![
+        ArgSpec::input(0, hw),
+        ArgSpec::output(0, taps * ohw),
+        ArgSpec::output(im2col_scratch(s), 0),
+    ];
+    let s = s.clone();
+    build_function(
+        jit,
+        &name,
+        args,
+        MAX_N / (hw + taps * ohw).max(1),
+        move |b, p, n| {
+            let x0 = arg_ptr(b, p, 0);
+            let col0 = arg_ptr(b, p, 1);
+            let split = arg_ptr(b, p, 2);
+            let (sy, sx) = (a.strides[0], a.strides[1].max(1));
+            let (dy, dx) = (a.dilations[0], a.dilations[1]);
+            let (py, px) = (a.pads[0], a.pads[1]);
+            let (len, row_len) = (im2col_phase_len(&s), im2col_row_len(&s));
+            let zero = int(b, 0);
+            let hv = int(b, s.h);
+            let ohv = int(b, s.oh);
+            // Input row of output row oy and kernel row ky, with a flag: inside 0..h.
+            let src_row = |b: &mut FunctionBuilder, oy: Value, ky: usize| {
+                let iy = b.ins().imul_imm_s(oy, sy as i64);
+                let iy = b.ins().iadd_imm_s(iy, (ky * dy) as i64 - py as i64);
+                let ge = b.ins().icmp_imm_s(IntCC::SignedGreaterThanOrEqual, iy, 0);
+                let lt = b.ins().icmp(IntCC::SignedLessThan, iy, hv);
+                (iy, b.ins().band(ge, lt))
+            };
+            // Runs `inside` when the flag holds, else zero-fills `ow` floats at `dst`.
+            let guarded = |b: &mut FunctionBuilder,
+                           ok: Value,
+                           dst: Value,
+                           inside: &mut dyn FnMut(&mut FunctionBuilder)| {
+                let then = b.create_block();
+                let other = b.create_block();
+                let done = b.create_block();
+                b.ins().brif(ok, then, &[], other, &[]);
+                b.switch_to_block(then);
+                inside(b);
+                b.ins().jump(done, &[]);
+                b.switch_to_block(other);
+                let owv = int(b, s.ow);
+                for_lanes(b, owv, |b, i, ty| {
+                    let z = fconst(b, ty, 0.0);
+                    store(b, z, dst, i);
+                });
+                b.ins().jump(done, &[]);
+                b.switch_to_block(done);
+            };
+            for_range(b, (zero, n, 1), |b, ci| {
+                let xoff = b.ins().imul_imm_s(ci, hw as i64);
+                let x = emit::elem(b, x0, xoff);
+                let coff = b.ins().imul_imm_s(ci, (taps * ohw) as i64);
+                let col = emit::elem(b, col0, coff);
+                if taps == 1 {
+                    for_range(b, (zero, ohv, 1), |b, oy| {
+                        let (iy, ok) = src_row(b, oy, 0);
+                        let doff = b.ins().imul_imm_s(oy, s.ow as i64);
+                        let dst = emit::elem(b, col, doff);
+                        guarded(b, ok, dst, &mut |b| {
+                            let loff = b.ins().imul_imm_s(iy, s.w as i64);
+                            let line = emit::elem(b, x, loff);
+                            gather(b, (line, dst), (sx, 0, px, s.w, s.ow));
+                        });
+                    });
+                    return;
+                }
+                let hv2 = int(b, s.h);
+                for_range(b, (zero, hv2, 1), |b, iy| {
+                    let loff = b.ins().imul_imm_s(iy, s.w as i64);
+                    let line = emit::elem(b, x, loff);
+                    let soff = b.ins().imul_imm_s(iy, row_len as i64);
+                    let srow = emit::elem(b, split, soff);
+                    for phase in 0..sx {
+                        let at = int(b, phase * len);
+                        let dst = emit::elem(b, srow, at);
+                        gather(b, (line, dst), (sx, phase, px, s.w, len));
+                    }
+                });
+                for ky in 0..s.kh {
+                    for kx in 0..s.kw {
+                        let (phase, a0) = ((kx * dx) % sx, (kx * dx) / sx);
+                        let tap = ky * s.kw + kx;
+                        for_range(b, (zero, ohv, 1), |b, oy| {
+                            let (iy, ok) = src_row(b, oy, ky);
+                            let doff = b.ins().imul_imm_s(oy, s.ow as i64);
+                            let doff = b.ins().iadd_imm_s(doff, (tap * ohw) as i64);
+                            let dst = emit::elem(b, col, doff);
+                            guarded(b, ok, dst, &mut |b| {
+                                let soff = b.ins().imul_imm_s(iy, row_len as i64);
+                                let soff = b.ins().iadd_imm_s(soff, (phase * len + a0) as i64);
+                                let src = emit::elem(b, split, soff);
+                                let owv = int(b, s.ow);
+                                for_lanes(b, owv, |b, i, ty| {
+                                    let v = load(b, ty, src, i);
+                                    store(b, v, dst, i);
+                                });
+                            });
+                        });
+                    }
+                }
+            });
+            b.ins().return_(&[]);
+        },
+    )
 }

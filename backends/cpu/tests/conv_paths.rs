@@ -3,7 +3,7 @@
 //! fused epilogue (bias, ReLU, residual add, channel means) so that every block's channel
 //! offset is exercised; on 1 thread and on a 2-thread pool.
 
-use excite_cpu::conv::{ConvKernel, ConvShape, Reads};
+use excite_cpu::conv::{ConvKernel, ConvKernels, ConvShape, Reads};
 use excite_cpu::kernels::{self, Epilogue};
 use excite_cpu::{Jit, Kernel, winograd};
 use excite_ir::op::Conv;
@@ -20,6 +20,11 @@ fn one(p: impl FnOnce(&Jit) -> excite_cpu::Pending) -> Kernel {
 
 fn rand_vec(rng: &mut ChaCha8Rng, n: usize) -> Vec<f32> {
     (0..n).map(|_| rng.random_range(-1.0f32..1.0)).collect()
+}
+
+/// Whether a convolution runs through the generated im2col kernel.
+fn needs_im2col(s: &ConvShape) -> bool {
+    !(s.is_pointwise() || s.is_depthwise() || excite_cpu::winograd::eligible(s))
 }
 
 fn rel_l2(a: &[f32], b: &[f32]) -> f64 {
@@ -100,12 +105,17 @@ fn conv_paths_with_fused_epilogue_match_the_interpreter() {
             means: true,
         };
         let epi = one(|j| kernels::epilogue(j, oh * ow, e));
+        let im2col = needs_im2col(&ck.shape).then(|| one(|j| kernels::im2col(j, &ck.shape)));
+        let ks = ConvKernels {
+            epilogue: &epi,
+            im2col: im2col.as_ref(),
+        };
         for threads in [1, 2] {
             let mut col = vec![0f32; ck.shape.scratch_len_on(threads)];
             let mut y = vec![0f32; want.len()];
             let mut means = vec![0f32; n * m];
             let reads = Reads { r: &r, g: &[] };
-            pool.install(|| ck.run(&epi, x.data(), reads, &mut y, &mut means, &mut col, threads))
+            pool.install(|| ck.run(ks, x.data(), reads, &mut y, &mut means, &mut col, threads))
                 .expect("run");
             let err = rel_l2(&y, &want);
             assert!(err < 1e-5, "{:?} on {threads}: {err:e}", ck.shape);

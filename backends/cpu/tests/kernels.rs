@@ -4,7 +4,7 @@
 //! over random SE-block shapes (the SE kernel alone, and folded into the 1x1 convolution that
 //! produces its input).
 
-use excite_cpu::conv::{ConvKernel, ConvShape, Reads};
+use excite_cpu::conv::{ConvKernel, ConvKernels, ConvShape, Reads};
 use excite_cpu::kernels::{self, BinOp, Epilogue, SeShape};
 use excite_cpu::{Arg, Jit, Kernel};
 use excite_ir::op::{Conv, Pool};
@@ -22,6 +22,11 @@ fn one(p: impl FnOnce(&Jit) -> excite_cpu::Pending) -> Kernel {
 
 fn rand_vec(rng: &mut ChaCha8Rng, n: usize, scale: f32) -> Vec<f32> {
     (0..n).map(|_| rng.random_range(-scale..scale)).collect()
+}
+
+/// Whether a convolution runs through the generated im2col kernel.
+fn needs_im2col(s: &ConvShape) -> bool {
+    !(s.is_pointwise() || s.is_depthwise() || excite_cpu::winograd::eligible(s))
 }
 
 fn rel_l2(a: &[f32], b: &[f32]) -> f64 {
@@ -225,17 +230,14 @@ fn convolutions_with_random_attributes_match_the_interpreter() {
             means: false,
         };
         let epi = one(|j| kernels::epilogue(j, oh * ow, e));
+        let im2col = needs_im2col(&ck.shape).then(|| one(|j| kernels::im2col(j, &ck.shape)));
+        let ks = ConvKernels {
+            epilogue: &epi,
+            im2col: im2col.as_ref(),
+        };
         let mut y = vec![0f32; want.numel()];
-        ck.run(
-            &epi,
-            x.data(),
-            Reads::default(),
-            &mut y,
-            &mut [],
-            &mut col,
-            1,
-        )
-        .expect("run");
+        ck.run(ks, x.data(), Reads::default(), &mut y, &mut [], &mut col, 1)
+            .expect("run");
         let err = rel_l2(&y, want.data());
         assert!(err < 1e-5, "{:?}: {err:e}", ck.shape);
         cases += 1;
@@ -580,6 +582,11 @@ fn se_folded_case(
         means: false,
     };
     let epi = one(|j| kernels::epilogue(j, h * w, e));
+    let im2col = needs_im2col(&ck.shape).then(|| one(|j| kernels::im2col(j, &ck.shape)));
+    let ks = ConvKernels {
+        epilogue: &epi,
+        im2col: im2col.as_ref(),
+    };
     let mut y = vec![0f32; want.numel()];
     let reads = Reads {
         r: or_empty(residual, &r, &empty),
@@ -589,7 +596,7 @@ fn se_folded_case(
         .num_threads(threads)
         .build()
         .expect("pool");
-    pool.install(|| ck.run(&epi, x.data(), reads, &mut y, &mut [], &mut col, threads))
+    pool.install(|| ck.run(ks, x.data(), reads, &mut y, &mut [], &mut col, threads))
         .expect("run");
     rel_l2(&y, want.data())
 }

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use excite_cpu::Arg;
-use excite_cpu::conv::{ConvKernel, Reads};
+use excite_cpu::conv::{ConvKernel, ConvKernels, Reads};
 use excite_cpu::jit::sgemm;
 use excite_ir::Tensor;
 use rayon::prelude::*;
@@ -298,6 +298,7 @@ impl CpuProgram {
             Kind::Conv {
                 conv,
                 epi,
+                im2col,
                 epi_spec,
                 x,
                 r,
@@ -358,7 +359,11 @@ impl CpuProgram {
                     &mut []
                 };
                 let reads = Reads { r, g };
-                conv.run(epi, x, reads, out, means, conv_scr, self.threads)?;
+                let k = ConvKernels {
+                    epilogue: epi,
+                    im2col: im2col.map(|k| &self.kernels[k]),
+                };
+                conv.run(k, x, reads, out, means, conv_scr, self.threads)?;
             }
             Kind::Se {
                 k,
@@ -516,6 +521,7 @@ impl CpuProgram {
             Kind::ConvDyn {
                 shape,
                 epi,
+                im2col,
                 x,
                 w,
                 b,
@@ -525,8 +531,11 @@ impl CpuProgram {
                 let conv = ConvKernel::new(shape.clone(), rd(w)?.to_vec(), bias);
                 let r = r.as_ref().map(rd).transpose()?.unwrap_or(&[]);
                 let reads = Reads { r, g: &[] };
-                let epi = &self.kernels[*epi];
-                conv.run(epi, rd(x)?, reads, out, &mut [], scratch, self.threads)?;
+                let k = ConvKernels {
+                    epilogue: &self.kernels[*epi],
+                    im2col: im2col.map(|k| &self.kernels[k]),
+                };
+                conv.run(k, rd(x)?, reads, out, &mut [], scratch, self.threads)?;
             }
         }
         Ok(())

@@ -36,6 +36,7 @@ pub enum Kind {
     Conv {
         conv: ConvKernel,
         epi: usize,
+        im2col: Option<usize>,
         epi_spec: Epilogue,
         x: Src,
         r: Option<Src>,
@@ -124,6 +125,7 @@ pub enum Kind {
     ConvDyn {
         shape: ConvShape,
         epi: usize,
+        im2col: Option<usize>,
         x: Src,
         w: Src,
         b: Option<Src>,
@@ -317,14 +319,20 @@ impl Lowerer<'_> {
                 .unwrap_or("conv")
                 .to_string();
             let conv_node = steps[p].node.clone();
-            let Kind::Conv { conv, x: cx, .. } = std::mem::replace(
+            let Kind::Conv {
+                conv,
+                x: cx,
+                im2col,
+                ..
+            } = std::mem::replace(
                 &mut steps[p].kind,
                 // A placeholder: step `p` is dropped below.
                 Kind::Map {
                     k: 0,
                     ins: Vec::new(),
                 },
-            ) else {
+            )
+            else {
                 continue;
             };
             let se_step = &mut steps[j];
@@ -334,6 +342,7 @@ impl Lowerer<'_> {
             se_step.kind = Kind::Conv {
                 conv,
                 epi: ek,
+                im2col,
                 epi_spec: spec,
                 x: cx,
                 r,
@@ -822,6 +831,7 @@ impl Lowerer<'_> {
             "im2col gemm"
         };
         let (epi, ename) = self.kernel(kernels::epilogue(&self.jit, out[2] * out[3], e))?;
+        let im2col = self.im2col(&shape)?;
         let r = e.residual.then(|| self.src(ins[2 + usize::from(e.bias)]));
         let conv = ConvKernel::new(shape, weight.data().to_vec(), bias.data().to_vec());
         let x = self.src(ins[0]);
@@ -829,6 +839,7 @@ impl Lowerer<'_> {
             Kind::Conv {
                 conv,
                 epi,
+                im2col,
                 epi_spec: e,
                 x,
                 r,
@@ -901,6 +912,15 @@ impl Lowerer<'_> {
             b: bk,
             bias,
         }))
+    }
+
+    /// The im2col kernel of a convolution that needs one (not pointwise, depthwise or
+    /// Winograd).
+    fn im2col(&mut self, s: &ConvShape) -> Result<Option<usize>, CpuError> {
+        if s.is_pointwise() || s.is_depthwise() || excite_cpu::winograd::eligible(s) {
+            return Ok(None);
+        }
+        Ok(Some(self.kernel(kernels::im2col(&self.jit, s))?.0))
     }
 
     /// A [`kernels::strided`] step over `out` with the operands `ins`.
@@ -1069,12 +1089,14 @@ impl Lowerer<'_> {
             attrs: c.clone(),
         };
         let (epi, ename) = self.kernel(kernels::epilogue(&self.jit, out[2] * out[3], e))?;
+        let im2col = self.im2col(&shape)?;
         let b = e.bias.then(|| self.src(ins[2]));
         let r = e.residual.then(|| self.src(ins[2 + usize::from(e.bias)]));
         Ok((
             Kind::ConvDyn {
                 shape,
                 epi,
+                im2col,
                 x: self.src(ins[0]),
                 w: self.src(ins[1]),
                 b,
