@@ -76,12 +76,14 @@ impl ConvShape {
     }
 }
 
-/// The generated kernels a convolution runs: its epilogue, and the im2col kernel
-/// ([`crate::kernels::im2col`]) unless it is pointwise, depthwise or Winograd.
+/// The generated kernels a convolution runs: its epilogue; the im2col kernel
+/// ([`crate::kernels::im2col`]) unless it is pointwise, depthwise or Winograd; the Winograd
+/// input and output transforms when it is Winograd.
 #[derive(Clone, Copy, Debug)]
 pub struct ConvKernels<'a> {
     pub epilogue: &'a Kernel,
     pub im2col: Option<&'a Kernel>,
+    pub winograd: Option<(&'a Kernel, &'a Kernel)>,
 }
 
 /// What a convolution's epilogue reads besides its output: the residual `r` (`n·M·OH·OW`) and
@@ -243,7 +245,11 @@ impl ConvKernel {
             let after = |c0: usize, yc: &mut [f32], mc: &mut [f32]| {
                 self.epilogue_chunk(k.epilogue, c0, yc, ri, mc)
             };
-            return winograd::run_image(s, &self.wino, xi, yi, mi, col, threads, &after);
+            let wk = k.winograd.ok_or_else(|| KernelError::Call {
+                kernel: "conv".into(),
+                msg: "no Winograd transform kernels for a Winograd convolution".into(),
+            })?;
+            return winograd::run_image(s, wk, &self.wino, xi, yi, mi, col, threads, &after);
         } else if s.is_depthwise() {
             depthwise(s, xi, &self.weight, yi, threads);
         } else if threads > 1 && s.attrs.group == 1 {

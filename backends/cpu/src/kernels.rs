@@ -1152,3 +1152,261 @@ pub fn im2col(jit: &Jit, s: &ConvShape) -> Pending {
         },
     )
 }
+
+/// Byte mask for `shuffle` picking 32-bit lanes `lanes` of the concatenation `a ++ b`.
+fn lane_mask(b: &mut FunctionBuilder, lanes: [u8; 4]) -> cranelift_codegen::ir::Immediate {
+    let bytes: Vec<u8> = lanes
+        .iter()
+        .flat_map(|&l| (0..4u8).map(move |k| l * 4 + k))
+        .collect();
+    b.func.dfg.immediates.push(bytes.into())
+}
+
+/// Scratch a [`winograd_input`] call needs: the padded, phase-split plane and four rows.
+pub fn winograd_input_scratch(s: &ConvShape) -> usize {
+    let (th, tw) = (s.oh.div_ceil(2), s.ow.div_ceil(2));
+    (2 * th + 2 + 4) * 2 * (tw + 1)
+}
+
+/// Winograd F(2x2, 3x3) input transform of `n` channel planes into their `[16][T]` blocks of
+/// `V` (`T` = 2x2 output tiles): the plane is copied with its zero padding into even and odd
+/// padded columns (so a tile's four columns are `e[tx], o[tx], e[tx+1], o[tx+1]`), then per
+/// row of tiles `t = Bᵀ d` along the rows and `V = t B` along the tiles, all `f32x4` loops.
+/// Args: `x (h*w*n)`, `v (16*T*n)`, `scratch (winograd_input_scratch)`.
+pub fn winograd_input(jit: &Jit, s: &ConvShape) -> Pending {
+    let (h, w) = (s.h, s.w);
+    let (th, tw) = (s.oh.div_ceil(2), s.ow.div_ceil(2));
+    let t_all = th * tw;
+    let half = tw + 1;
+    let row_len = 2 * half;
+    let rows = 2 * th + 2;
+    let name = format!("winograd_in_{h}x{w}_t{th}x{tw}");
+    let args = vec![
+        ArgSpec::input(0, h * w),
+        ArgSpec::output(0, 16 * t_all),
+        ArgSpec::output(winograd_input_scratch(s), 0),
+    ];
+    build_function(
+        jit,
+        &name,
+        args,
+        MAX_N / (h * w + 16 * t_all).max(1),
+        move |b, p, n| {
+            let x0 = arg_ptr(b, p, 0);
+            let v0 = arg_ptr(b, p, 1);
+            let pad = arg_ptr(b, p, 2);
+            let at = int(b, rows * row_len);
+            let trow = emit::elem(b, pad, at);
+            let zero = int(b, 0);
+            let row_of = |b: &mut FunctionBuilder, base: Value, r: Value| {
+                let off = b.ins().imul_imm_s(r, row_len as i64);
+                emit::elem(b, base, off)
+            };
+            for_range(b, (zero, n, 1), |b, ci| {
+                let xoff = b.ins().imul_imm_s(ci, (h * w) as i64);
+                let x = emit::elem(b, x0, xoff);
+                let voff = b.ins().imul_imm_s(ci, (16 * t_all) as i64);
+                let v = emit::elem(b, v0, voff);
+                // Padded rows: 0 and those past the input are zeros; row p holds input row p - 1.
+                let zero_rows = |b: &mut FunctionBuilder, from: usize, to: usize| {
+                    if to > from {
+                        let start = int(b, from * row_len);
+                        let dst = emit::elem(b, pad, start);
+                        let len = int(b, (to - from) * row_len);
+                        for_lanes(b, len, |b, i, ty| {
+                            let z = fconst(b, ty, 0.0);
+                            store(b, z, dst, i);
+                        });
+                    }
+                };
+                zero_rows(b, 0, 1);
+                zero_rows(b, (h + 1).min(rows), rows);
+                let (one, last) = (int(b, 1), int(b, (h + 1).min(rows)));
+                for_range(b, (one, last, 1), |b, pr| {
+                    let iy = b.ins().iadd_imm_s(pr, -1);
+                    let loff = b.ins().imul_imm_s(iy, w as i64);
+                    let line = emit::elem(b, x, loff);
+                    let dst = row_of(b, pad, pr);
+                    gather(b, (line, dst), (2, 0, 1, w, half));
+                    let hv = int(b, half);
+                    let dst_o = emit::elem(b, dst, hv);
+                    gather(b, (line, dst_o), (2, 1, 1, w, half));
+                });
+                let thv = int(b, th);
+                for_range(b, (zero, thv, 1), |b, ty| {
+                    let r0 = b.ins().imul_imm_s(ty, 2);
+                    let d: Vec<Value> = (0..4)
+                        .map(|k| {
+                            let r = b.ins().iadd_imm_s(r0, k);
+                            row_of(b, pad, r)
+                        })
+                        .collect();
+                    let tr: Vec<Value> = (0..4)
+                        .map(|k| {
+                            let at = int(b, k * row_len);
+                            emit::elem(b, trow, at)
+                        })
+                        .collect();
+                    let len = int(b, row_len);
+                    for_lanes(b, len, |b, i, ty| {
+                        let [a0, a1, a2, a3] = [0, 1, 2, 3].map(|k| load(b, ty, d[k], i));
+                        let t0 = b.ins().fsub(a0, a2);
+                        let t1 = b.ins().fadd(a1, a2);
+                        let t2 = b.ins().fsub(a2, a1);
+                        let t3 = b.ins().fsub(a1, a3);
+                        for (k, t) in [t0, t1, t2, t3].into_iter().enumerate() {
+                            store(b, t, tr[k], i);
+                        }
+                    });
+                    let base = b.ins().imul_imm_s(ty, tw as i64);
+                    for (i, &ti) in tr.iter().enumerate() {
+                        let hv = int(b, half);
+                        let o = emit::elem(b, ti, hv);
+                        let one = int(b, 1);
+                        let e1 = emit::elem(b, ti, one);
+                        let o1 = emit::elem(b, o, one);
+                        let outs: Vec<Value> = (0..4)
+                            .map(|j| {
+                                let off = b.ins().iadd_imm_s(base, ((i * 4 + j) * t_all) as i64);
+                                emit::elem(b, v, off)
+                            })
+                            .collect();
+                        let twv = int(b, tw);
+                        for_lanes(b, twv, |b, q, ty| {
+                            let e0 = load(b, ty, ti, q);
+                            let ep = load(b, ty, e1, q);
+                            let od = load(b, ty, o, q);
+                            let op = load(b, ty, o1, q);
+                            let r0 = b.ins().fsub(e0, ep);
+                            let r1 = b.ins().fadd(od, ep);
+                            let r2 = b.ins().fsub(ep, od);
+                            let r3 = b.ins().fsub(od, op);
+                            for (k, r) in [r0, r1, r2, r3].into_iter().enumerate() {
+                                store(b, r, outs[k], q);
+                            }
+                        });
+                    }
+                });
+            });
+            b.ins().return_(&[]);
+        },
+    )
+}
+
+/// Winograd F(2x2, 3x3) output transform of `n` channels' `[16][T]` GEMM results into their
+/// output planes: per row of tiles the two output rows' even and odd columns
+/// (`Y = Aᵀ M A`, `f32x4` along the tiles), then interleaved into the plane with lane
+/// shuffles. Args: `m (16*T*n)`, `y (oh*ow*n)`, `scratch (4*(tw + 4))`.
+pub fn winograd_output(jit: &Jit, s: &ConvShape) -> Pending {
+    let (oh, ow) = (s.oh, s.ow);
+    let (th, tw) = (oh.div_ceil(2), ow.div_ceil(2));
+    let t_all = th * tw;
+    let stride = tw + 4;
+    let name = format!("winograd_out_{oh}x{ow}");
+    let args = vec![
+        ArgSpec::input(0, 16 * t_all),
+        ArgSpec::output(0, oh * ow),
+        ArgSpec::output(4 * stride, 0),
+    ];
+    build_function(
+        jit,
+        &name,
+        args,
+        MAX_N / (16 * t_all + oh * ow).max(1),
+        move |b, p, n| {
+            let m0 = arg_ptr(b, p, 0);
+            let y0 = arg_ptr(b, p, 1);
+            let scr = arg_ptr(b, p, 2);
+            let zero = int(b, 0);
+            let bufs: Vec<Value> = (0..4)
+                .map(|k| {
+                    let at = int(b, k * stride);
+                    emit::elem(b, scr, at)
+                })
+                .collect();
+            let (lo_mask, hi_mask) = (lane_mask(b, [0, 4, 1, 5]), lane_mask(b, [2, 6, 3, 7]));
+            let flags = MemFlagsData::new().with_endianness(Endianness::Little);
+            for_range(b, (zero, n, 1), |b, ci| {
+                let moff = b.ins().imul_imm_s(ci, (16 * t_all) as i64);
+                let mt = emit::elem(b, m0, moff);
+                let yoff = b.ins().imul_imm_s(ci, (oh * ow) as i64);
+                let y = emit::elem(b, y0, yoff);
+                let thv = int(b, th);
+                for_range(b, (zero, thv, 1), |b, ty| {
+                    let base = b.ins().imul_imm_s(ty, tw as i64);
+                    let src: Vec<Value> = (0..16)
+                        .map(|xi| {
+                            let off = b.ins().iadd_imm_s(base, (xi * t_all) as i64);
+                            emit::elem(b, mt, off)
+                        })
+                        .collect();
+                    let twv = int(b, tw);
+                    for_lanes(b, twv, |b, q, ty| {
+                        let mv: Vec<Value> = src.iter().map(|&s| load(b, ty, s, q)).collect();
+                        let m = |i: usize, j: usize| mv[i * 4 + j];
+                        // s0[j] = m0j + m1j + m2j, s1[j] = m1j - m2j - m3j.
+                        let mut s0 = Vec::new();
+                        let mut s1 = Vec::new();
+                        for j in 0..4 {
+                            let a = b.ins().fadd(m(0, j), m(1, j));
+                            s0.push(b.ins().fadd(a, m(2, j)));
+                            let c = b.ins().fsub(m(1, j), m(2, j));
+                            s1.push(b.ins().fsub(c, m(3, j)));
+                        }
+                        for (r, sr) in [s0, s1].iter().enumerate() {
+                            let a = b.ins().fadd(sr[0], sr[1]);
+                            let even = b.ins().fadd(a, sr[2]);
+                            let c = b.ins().fsub(sr[1], sr[2]);
+                            let odd = b.ins().fsub(c, sr[3]);
+                            store(b, even, bufs[2 * r], q);
+                            store(b, odd, bufs[2 * r + 1], q);
+                        }
+                    });
+                    for r in 0..2usize {
+                        let oy = b.ins().imul_imm_s(ty, 2);
+                        let oy = b.ins().iadd_imm_s(oy, r as i64);
+                        let inside = b.ins().icmp_imm_s(IntCC::SignedLessThan, oy, oh as i64);
+                        let then = b.create_block();
+                        let done = b.create_block();
+                        b.ins().brif(inside, then, &[], done, &[]);
+                        b.switch_to_block(then);
+                        let roff = b.ins().imul_imm_s(oy, ow as i64);
+                        let row = emit::elem(b, y, roff);
+                        let (e, o) = (bufs[2 * r], bufs[2 * r + 1]);
+                        // Whole groups of four tiles: eight output columns by two shuffles.
+                        let groups = int(b, ow / 8);
+                        for_range(b, (zero, groups, 1), |b, g| {
+                            let q = b.ins().imul_imm_s(g, 4);
+                            let ev = load(b, F32X4, e, q);
+                            let od = load(b, F32X4, o, q);
+                            let ev = b.ins().bitcast(I8X16, flags, ev);
+                            let od = b.ins().bitcast(I8X16, flags, od);
+                            let lo = b.ins().shuffle(ev, od, lo_mask);
+                            let hi = b.ins().shuffle(ev, od, hi_mask);
+                            let lo = b.ins().bitcast(F32X4, flags, lo);
+                            let hi = b.ins().bitcast(F32X4, flags, hi);
+                            let at = b.ins().imul_imm_s(g, 8);
+                            store(b, lo, row, at);
+                            let at4 = b.ins().iadd_imm_s(at, 4);
+                            store(b, hi, row, at4);
+                        });
+                        // The remaining columns one at a time.
+                        let from = int(b, (ow / 8) * 8);
+                        let end = int(b, ow);
+                        for_range(b, (from, end, 1), |b, col| {
+                            let tx = b.ins().ushr_imm_u(col, 1);
+                            let is_odd = b.ins().band_imm_u(col, 1);
+                            let ve = load(b, F32, e, tx);
+                            let vo = load(b, F32, o, tx);
+                            let v = b.ins().select(is_odd, vo, ve);
+                            store(b, v, row, col);
+                        });
+                        b.ins().jump(done, &[]);
+                        b.switch_to_block(done);
+                    }
+                });
+            });
+            b.ins().return_(&[]);
+        },
+    )
+}

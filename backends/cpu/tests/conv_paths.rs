@@ -106,9 +106,16 @@ fn conv_paths_with_fused_epilogue_match_the_interpreter() {
         };
         let epi = one(|j| kernels::epilogue(j, oh * ow, e));
         let im2col = needs_im2col(&ck.shape).then(|| one(|j| kernels::im2col(j, &ck.shape)));
+        let wk = excite_cpu::winograd::eligible(&ck.shape).then(|| {
+            (
+                one(|j| kernels::winograd_input(j, &ck.shape)),
+                one(|j| kernels::winograd_output(j, &ck.shape)),
+            )
+        });
         let ks = ConvKernels {
             epilogue: &epi,
             im2col: im2col.as_ref(),
+            winograd: wk.as_ref().map(|(i, o)| (i, o)),
         };
         for threads in [1, 2] {
             let mut col = vec![0f32; ck.shape.scratch_len_on(threads)];

@@ -231,9 +231,16 @@ fn convolutions_with_random_attributes_match_the_interpreter() {
         };
         let epi = one(|j| kernels::epilogue(j, oh * ow, e));
         let im2col = needs_im2col(&ck.shape).then(|| one(|j| kernels::im2col(j, &ck.shape)));
+        let wk = excite_cpu::winograd::eligible(&ck.shape).then(|| {
+            (
+                one(|j| kernels::winograd_input(j, &ck.shape)),
+                one(|j| kernels::winograd_output(j, &ck.shape)),
+            )
+        });
         let ks = ConvKernels {
             epilogue: &epi,
             im2col: im2col.as_ref(),
+            winograd: wk.as_ref().map(|(i, o)| (i, o)),
         };
         let mut y = vec![0f32; want.numel()];
         ck.run(ks, x.data(), Reads::default(), &mut y, &mut [], &mut col, 1)
@@ -583,9 +590,16 @@ fn se_folded_case(
     };
     let epi = one(|j| kernels::epilogue(j, h * w, e));
     let im2col = needs_im2col(&ck.shape).then(|| one(|j| kernels::im2col(j, &ck.shape)));
+    let wk = excite_cpu::winograd::eligible(&ck.shape).then(|| {
+        (
+            one(|j| kernels::winograd_input(j, &ck.shape)),
+            one(|j| kernels::winograd_output(j, &ck.shape)),
+        )
+    });
     let ks = ConvKernels {
         epilogue: &epi,
         im2col: im2col.as_ref(),
+        winograd: wk.as_ref().map(|(i, o)| (i, o)),
     };
     let mut y = vec![0f32; want.numel()];
     let reads = Reads {

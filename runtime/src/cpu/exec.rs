@@ -299,6 +299,7 @@ impl CpuProgram {
                 conv,
                 epi,
                 im2col,
+                wino,
                 epi_spec,
                 x,
                 r,
@@ -362,6 +363,7 @@ impl CpuProgram {
                 let k = ConvKernels {
                     epilogue: epi,
                     im2col: im2col.map(|k| &self.kernels[k]),
+                    winograd: wino.map(|(i, o)| (&self.kernels[i], &self.kernels[o])),
                 };
                 conv.run(k, x, reads, out, means, conv_scr, self.threads)?;
             }
@@ -522,6 +524,7 @@ impl CpuProgram {
                 shape,
                 epi,
                 im2col,
+                wino,
                 x,
                 w,
                 b,
@@ -534,6 +537,7 @@ impl CpuProgram {
                 let k = ConvKernels {
                     epilogue: &self.kernels[*epi],
                     im2col: im2col.map(|k| &self.kernels[k]),
+                    winograd: wino.map(|(i, o)| (&self.kernels[i], &self.kernels[o])),
                 };
                 conv.run(k, rd(x)?, reads, out, &mut [], scratch, self.threads)?;
             }

@@ -37,6 +37,7 @@ pub enum Kind {
         conv: ConvKernel,
         epi: usize,
         im2col: Option<usize>,
+        wino: Option<(usize, usize)>,
         epi_spec: Epilogue,
         x: Src,
         r: Option<Src>,
@@ -126,6 +127,7 @@ pub enum Kind {
         shape: ConvShape,
         epi: usize,
         im2col: Option<usize>,
+        wino: Option<(usize, usize)>,
         x: Src,
         w: Src,
         b: Option<Src>,
@@ -323,6 +325,7 @@ impl Lowerer<'_> {
                 conv,
                 x: cx,
                 im2col,
+                wino,
                 ..
             } = std::mem::replace(
                 &mut steps[p].kind,
@@ -343,6 +346,7 @@ impl Lowerer<'_> {
                 conv,
                 epi: ek,
                 im2col,
+                wino,
                 epi_spec: spec,
                 x: cx,
                 r,
@@ -832,6 +836,7 @@ impl Lowerer<'_> {
         };
         let (epi, ename) = self.kernel(kernels::epilogue(&self.jit, out[2] * out[3], e))?;
         let im2col = self.im2col(&shape)?;
+        let wino = self.wino(&shape)?;
         let r = e.residual.then(|| self.src(ins[2 + usize::from(e.bias)]));
         let conv = ConvKernel::new(shape, weight.data().to_vec(), bias.data().to_vec());
         let x = self.src(ins[0]);
@@ -840,6 +845,7 @@ impl Lowerer<'_> {
                 conv,
                 epi,
                 im2col,
+                wino,
                 epi_spec: e,
                 x,
                 r,
@@ -921,6 +927,16 @@ impl Lowerer<'_> {
             return Ok(None);
         }
         Ok(Some(self.kernel(kernels::im2col(&self.jit, s))?.0))
+    }
+
+    /// The Winograd transform kernels of a convolution that runs by Winograd.
+    fn wino(&mut self, s: &ConvShape) -> Result<Option<(usize, usize)>, CpuError> {
+        if !excite_cpu::winograd::eligible(s) {
+            return Ok(None);
+        }
+        let i = self.kernel(kernels::winograd_input(&self.jit, s))?.0;
+        let o = self.kernel(kernels::winograd_output(&self.jit, s))?.0;
+        Ok(Some((i, o)))
     }
 
     /// A [`kernels::strided`] step over `out` with the operands `ins`.
@@ -1090,6 +1106,7 @@ impl Lowerer<'_> {
         };
         let (epi, ename) = self.kernel(kernels::epilogue(&self.jit, out[2] * out[3], e))?;
         let im2col = self.im2col(&shape)?;
+        let wino = self.wino(&shape)?;
         let b = e.bias.then(|| self.src(ins[2]));
         let r = e.residual.then(|| self.src(ins[2 + usize::from(e.bias)]));
         Ok((
@@ -1097,6 +1114,7 @@ impl Lowerer<'_> {
                 shape,
                 epi,
                 im2col,
+                wino,
                 x: self.src(ins[0]),
                 w: self.src(ins[1]),
                 b,
