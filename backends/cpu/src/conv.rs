@@ -78,12 +78,13 @@ impl ConvShape {
 
 /// The generated kernels a convolution runs: its epilogue; the im2col kernel
 /// ([`crate::kernels::im2col`]) unless it is pointwise, depthwise or Winograd; the Winograd
-/// input and output transforms when it is Winograd.
+/// input and output transforms when it is Winograd; the direct kernel when it is depthwise.
 #[derive(Clone, Copy, Debug)]
 pub struct ConvKernels<'a> {
     pub epilogue: &'a Kernel,
     pub im2col: Option<&'a Kernel>,
     pub winograd: Option<(&'a Kernel, &'a Kernel)>,
+    pub depthwise: Option<&'a Kernel>,
 }
 
 /// What a convolution's epilogue reads besides its output: the residual `r` (`n·M·OH·OW`) and
@@ -251,7 +252,7 @@ impl ConvKernel {
             })?;
             return winograd::run_image(s, wk, &self.wino, xi, yi, mi, col, threads, &after);
         } else if s.is_depthwise() {
-            depthwise(s, xi, &self.weight, yi, threads);
+            depthwise(s, k.depthwise, xi, &self.weight, yi, threads)?;
         } else if threads > 1 && s.attrs.group == 1 {
             return self.split_image(k, xi, yi, ri, mi, col, threads);
         } else {
@@ -397,34 +398,6 @@ impl ConvKernel {
     }
 }
 
-/// Input index along one axis for output `o`, tap `t`, or `None` in the padding.
-fn src(o: usize, t: usize, stride: usize, dil: usize, pad: usize, size: usize) -> Option<usize> {
-    (o * stride + t * dil)
-        .checked_sub(pad)
-        .filter(|&i| i < size)
-}
-
-/// The output columns `ox` whose tap `t` lands inside the input: `lo..hi`, with
-/// `ix = ox * stride + t * dil - pad`.
-fn valid_range(
-    t: usize,
-    stride: usize,
-    dil: usize,
-    pad: usize,
-    size: usize,
-    outs: usize,
-) -> (usize, usize) {
-    let off = t * dil;
-    // ox * stride + off >= pad  and  ox * stride + off < pad + size
-    let lo = pad.saturating_sub(off).div_ceil(stride).min(outs);
-    let hi = if pad + size > off {
-        (pad + size - off).div_ceil(stride).min(outs)
-    } else {
-        0
-    };
-    (lo, hi.max(lo))
-}
-
 /// The im2col matrix of one group through the generated kernel `k`
 /// ([`crate::kernels::im2col`]), input channels split across the pool's threads (each task
 /// with its own row-phase scratch).
@@ -467,49 +440,39 @@ fn im2col(
     }
 }
 
-/// Direct depthwise convolution of one image (channel `c` reads only input channel `c`).
-/// Channels are spread over the pool's threads when there are several.
-fn depthwise(s: &ConvShape, x: &[f32], w: &[f32], y: &mut [f32], threads: usize) {
-    let ohw = (s.oh * s.ow).max(1);
-    let y = &mut y[..s.m * ohw];
-    if threads > 1 {
-        y.par_chunks_mut(ohw)
-            .enumerate()
-            .for_each(|(ch, out)| depthwise_channel(s, x, w, ch, out));
+/// Direct depthwise convolution of one image through the generated kernel
+/// ([`crate::kernels::depthwise`]), channels spread over the pool's threads.
+fn depthwise(
+    s: &ConvShape,
+    k: Option<&Kernel>,
+    x: &[f32],
+    w: &[f32],
+    y: &mut [f32],
+    threads: usize,
+) -> Result<(), KernelError> {
+    let k = k.ok_or_else(|| KernelError::Call {
+        kernel: "conv".into(),
+        msg: "no depthwise kernel for a depthwise convolution".into(),
+    })?;
+    let (hw, kk, ohw) = (s.h * s.w, s.kh * s.kw, (s.oh * s.ow).max(1));
+    let y = y.get_mut(..s.m * ohw).ok_or_else(|| KernelError::Call {
+        kernel: "conv".into(),
+        msg: "output too short".into(),
+    })?;
+    let per = if threads > 1 {
+        s.m.div_ceil(threads * 4).max(1)
     } else {
-        for (ch, out) in y.chunks_mut(ohw).enumerate() {
-            depthwise_channel(s, x, w, ch, out);
-        }
-    }
-}
-
-fn depthwise_channel(s: &ConvShape, x: &[f32], w: &[f32], ch: usize, out: &mut [f32]) {
-    let a = &s.attrs;
-    let (hw, kk) = (s.h * s.w, s.kh * s.kw);
-    {
-        let plane = &x[ch * hw..(ch + 1) * hw];
-        let wk = &w[ch * kk..(ch + 1) * kk];
-        out.fill(0.0);
-        for ky in 0..s.kh {
-            for oy in 0..s.oh {
-                let Some(iy) = src(oy, ky, a.strides[0], a.dilations[0], a.pads[0], s.h) else {
-                    continue;
-                };
-                let line = &plane[iy * s.w..(iy + 1) * s.w];
-                let dst = &mut out[oy * s.ow..(oy + 1) * s.ow];
-                for kx in 0..s.kw {
-                    let wv = wk[ky * s.kw + kx];
-                    let (sx, dx, px) = (a.strides[1], a.dilations[1], a.pads[1]);
-                    let (lo, hi) = valid_range(kx, sx, dx, px, s.w, s.ow);
-                    if hi > lo {
-                        let ix0 = lo * sx + kx * dx - px;
-                        let taps = line[ix0..].iter().step_by(sx);
-                        for (d, &v) in dst[lo..hi].iter_mut().zip(taps) {
-                            *d += wv * v;
-                        }
-                    }
-                }
-            }
-        }
+        s.m.max(1)
+    };
+    let run = |(i, yc): (usize, &mut [f32])| {
+        let n = yc.len() / ohw;
+        let xs = x.get(i * per * hw..).unwrap_or_default();
+        let ws = w.get(i * per * kk..).unwrap_or_default();
+        k.call(n, &mut [Arg::In(xs), Arg::In(ws), Arg::Out(yc)])
+    };
+    if threads > 1 {
+        y.par_chunks_mut(per * ohw).enumerate().try_for_each(run)
+    } else {
+        y.chunks_mut(per * ohw).enumerate().try_for_each(run)
     }
 }

@@ -1410,3 +1410,123 @@ pub fn winograd_output(jit: &Jit, s: &ConvShape) -> Pending {
         },
     )
 }
+
+/// Depthwise convolution of `n` channels (one input and one output channel per group),
+/// directly: per output row and kernel tap, `y[oy][ox] += w[ky][kx] · x[iy][ox·sx + kx·dx - px]`
+/// over the output columns whose tap lands inside the input (bounds baked in per tap), an
+/// `f32x4` FMA loop at stride 1, scalar otherwise. Args: `x (h*w*n)`, `w (kh*kw*n)`,
+/// `y (oh*ow*n)`.
+pub fn depthwise(jit: &Jit, s: &ConvShape) -> Pending {
+    let a = s.attrs.clone();
+    let name = format!(
+        "depthwise_{}x{}_to_{}x{}_k{}x{}_s{}x{}_p{}x{}_d{}x{}",
+        s.h,
+        s.w,
+        s.oh,
+        s.ow,
+        s.kh,
+        s.kw,
+        a.strides[0],
+        a.strides[1],
+        a.pads[0],
+        a.pads[1],
+        a.dilations[0],
+        a.dilations[1]
+    );
+    let (hw, kk, ohw) = (s.h * s.w, s.kh * s.kw, s.oh * s.ow);
+    let args = vec![
+        ArgSpec::input(0, hw),
+        ArgSpec::input(0, kk),
+        ArgSpec::output(0, ohw),
+    ];
+    let s = s.clone();
+    build_function(
+        jit,
+        &name,
+        args,
+        MAX_N / (hw + ohw).max(1),
+        move |b, p, n| {
+            let x0 = arg_ptr(b, p, 0);
+            let w0 = arg_ptr(b, p, 1);
+            let y0 = arg_ptr(b, p, 2);
+            let (sy, sx) = (a.strides[0], a.strides[1].max(1));
+            let (dy, dx) = (a.dilations[0], a.dilations[1]);
+            let (py, px) = (a.pads[0], a.pads[1]);
+            let zero = int(b, 0);
+            let hv = int(b, s.h);
+            for_range(b, (zero, n, 1), |b, ci| {
+                let xoff = b.ins().imul_imm_s(ci, hw as i64);
+                let x = emit::elem(b, x0, xoff);
+                let woff = b.ins().imul_imm_s(ci, kk as i64);
+                let wk = emit::elem(b, w0, woff);
+                let yoff = b.ins().imul_imm_s(ci, ohw as i64);
+                let y = emit::elem(b, y0, yoff);
+                let ohv = int(b, s.oh);
+                for_range(b, (zero, ohv, 1), |b, oy| {
+                    let roff = b.ins().imul_imm_s(oy, s.ow as i64);
+                    let row = emit::elem(b, y, roff);
+                    let owv = int(b, s.ow);
+                    for_lanes(b, owv, |b, i, ty| {
+                        let z = fconst(b, ty, 0.0);
+                        store(b, z, row, i);
+                    });
+                    for ky in 0..s.kh {
+                        let iy = b.ins().imul_imm_s(oy, sy as i64);
+                        let iy = b.ins().iadd_imm_s(iy, (ky * dy) as i64 - py as i64);
+                        let ge = b.ins().icmp_imm_s(IntCC::SignedGreaterThanOrEqual, iy, 0);
+                        let lt = b.ins().icmp(IntCC::SignedLessThan, iy, hv);
+                        let ok = b.ins().band(ge, lt);
+                        let then = b.create_block();
+                        let done = b.create_block();
+                        b.ins().brif(ok, then, &[], done, &[]);
+                        b.switch_to_block(then);
+                        let loff = b.ins().imul_imm_s(iy, s.w as i64);
+                        let line = emit::elem(b, x, loff);
+                        for kx in 0..s.kw {
+                            // Output columns whose tap is inside: ox·sx + kx·dx - px in 0..w.
+                            let off = kx * dx;
+                            let lo = px.saturating_sub(off).div_ceil(sx).min(s.ow);
+                            let hi = if px + s.w > off {
+                                (px + s.w - off).div_ceil(sx).clamp(lo, s.ow)
+                            } else {
+                                lo
+                            };
+                            if hi <= lo {
+                                continue;
+                            }
+                            let kv = int(b, ky * s.kw + kx);
+                            let wv = load(b, F32, wk, kv);
+                            let ix0 = lo * sx + off - px;
+                            let lo_v = int(b, lo);
+                            let dst = emit::elem(b, row, lo_v);
+                            let ix0_v = int(b, ix0);
+                            let src = emit::elem(b, line, ix0_v);
+                            let cnt = int(b, hi - lo);
+                            if sx == 1 {
+                                let wsplat = b.ins().splat(F32X4, wv);
+                                for_lanes(b, cnt, |b, i, ty| {
+                                    let v = load(b, ty, src, i);
+                                    let acc = load(b, ty, dst, i);
+                                    let w = if ty == F32X4 { wsplat } else { wv };
+                                    let r = b.ins().fma(w, v, acc);
+                                    store(b, r, dst, i);
+                                });
+                            } else {
+                                for_range(b, (zero, cnt, 1), |b, i| {
+                                    let si = b.ins().imul_imm_s(i, sx as i64);
+                                    let v = load(b, F32, src, si);
+                                    let acc = load(b, F32, dst, i);
+                                    let r = b.ins().fma(wv, v, acc);
+                                    store(b, r, dst, i);
+                                });
+                            }
+                        }
+                        b.ins().jump(done, &[]);
+                        b.switch_to_block(done);
+                    }
+                });
+            });
+            b.ins().return_(&[]);
+        },
+    )
+}

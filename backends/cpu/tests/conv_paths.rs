@@ -106,6 +106,10 @@ fn conv_paths_with_fused_epilogue_match_the_interpreter() {
         };
         let epi = one(|j| kernels::epilogue(j, oh * ow, e));
         let im2col = needs_im2col(&ck.shape).then(|| one(|j| kernels::im2col(j, &ck.shape)));
+        let dw = ck
+            .shape
+            .is_depthwise()
+            .then(|| one(|j| kernels::depthwise(j, &ck.shape)));
         let wk = excite_cpu::winograd::eligible(&ck.shape).then(|| {
             (
                 one(|j| kernels::winograd_input(j, &ck.shape)),
@@ -116,6 +120,7 @@ fn conv_paths_with_fused_epilogue_match_the_interpreter() {
             epilogue: &epi,
             im2col: im2col.as_ref(),
             winograd: wk.as_ref().map(|(i, o)| (i, o)),
+            depthwise: dw.as_ref(),
         };
         for threads in [1, 2] {
             let mut col = vec![0f32; ck.shape.scratch_len_on(threads)];

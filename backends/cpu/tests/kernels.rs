@@ -231,6 +231,10 @@ fn convolutions_with_random_attributes_match_the_interpreter() {
         };
         let epi = one(|j| kernels::epilogue(j, oh * ow, e));
         let im2col = needs_im2col(&ck.shape).then(|| one(|j| kernels::im2col(j, &ck.shape)));
+        let dw = ck
+            .shape
+            .is_depthwise()
+            .then(|| one(|j| kernels::depthwise(j, &ck.shape)));
         let wk = excite_cpu::winograd::eligible(&ck.shape).then(|| {
             (
                 one(|j| kernels::winograd_input(j, &ck.shape)),
@@ -241,6 +245,7 @@ fn convolutions_with_random_attributes_match_the_interpreter() {
             epilogue: &epi,
             im2col: im2col.as_ref(),
             winograd: wk.as_ref().map(|(i, o)| (i, o)),
+            depthwise: dw.as_ref(),
         };
         let mut y = vec![0f32; want.numel()];
         ck.run(ks, x.data(), Reads::default(), &mut y, &mut [], &mut col, 1)
@@ -590,6 +595,10 @@ fn se_folded_case(
     };
     let epi = one(|j| kernels::epilogue(j, h * w, e));
     let im2col = needs_im2col(&ck.shape).then(|| one(|j| kernels::im2col(j, &ck.shape)));
+    let dw = ck
+        .shape
+        .is_depthwise()
+        .then(|| one(|j| kernels::depthwise(j, &ck.shape)));
     let wk = excite_cpu::winograd::eligible(&ck.shape).then(|| {
         (
             one(|j| kernels::winograd_input(j, &ck.shape)),
@@ -600,6 +609,7 @@ fn se_folded_case(
         epilogue: &epi,
         im2col: im2col.as_ref(),
         winograd: wk.as_ref().map(|(i, o)| (i, o)),
+        depthwise: dw.as_ref(),
     };
     let mut y = vec![0f32; want.numel()];
     let reads = Reads {

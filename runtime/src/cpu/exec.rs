@@ -300,6 +300,7 @@ impl CpuProgram {
                 epi,
                 im2col,
                 wino,
+                depthwise,
                 epi_spec,
                 x,
                 r,
@@ -364,6 +365,7 @@ impl CpuProgram {
                     epilogue: epi,
                     im2col: im2col.map(|k| &self.kernels[k]),
                     winograd: wino.map(|(i, o)| (&self.kernels[i], &self.kernels[o])),
+                    depthwise: depthwise.map(|k| &self.kernels[k]),
                 };
                 conv.run(k, x, reads, out, means, conv_scr, self.threads)?;
             }
@@ -525,6 +527,7 @@ impl CpuProgram {
                 epi,
                 im2col,
                 wino,
+                depthwise,
                 x,
                 w,
                 b,
@@ -538,6 +541,7 @@ impl CpuProgram {
                     epilogue: &self.kernels[*epi],
                     im2col: im2col.map(|k| &self.kernels[k]),
                     winograd: wino.map(|(i, o)| (&self.kernels[i], &self.kernels[o])),
+                    depthwise: depthwise.map(|k| &self.kernels[k]),
                 };
                 conv.run(k, rd(x)?, reads, out, &mut [], scratch, self.threads)?;
             }

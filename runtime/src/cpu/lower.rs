@@ -38,6 +38,7 @@ pub enum Kind {
         epi: usize,
         im2col: Option<usize>,
         wino: Option<(usize, usize)>,
+        depthwise: Option<usize>,
         epi_spec: Epilogue,
         x: Src,
         r: Option<Src>,
@@ -128,6 +129,7 @@ pub enum Kind {
         epi: usize,
         im2col: Option<usize>,
         wino: Option<(usize, usize)>,
+        depthwise: Option<usize>,
         x: Src,
         w: Src,
         b: Option<Src>,
@@ -326,6 +328,7 @@ impl Lowerer<'_> {
                 x: cx,
                 im2col,
                 wino,
+                depthwise,
                 ..
             } = std::mem::replace(
                 &mut steps[p].kind,
@@ -347,6 +350,7 @@ impl Lowerer<'_> {
                 epi: ek,
                 im2col,
                 wino,
+                depthwise,
                 epi_spec: spec,
                 x: cx,
                 r,
@@ -837,6 +841,7 @@ impl Lowerer<'_> {
         let (epi, ename) = self.kernel(kernels::epilogue(&self.jit, out[2] * out[3], e))?;
         let im2col = self.im2col(&shape)?;
         let wino = self.wino(&shape)?;
+        let depthwise = self.depthwise(&shape)?;
         let r = e.residual.then(|| self.src(ins[2 + usize::from(e.bias)]));
         let conv = ConvKernel::new(shape, weight.data().to_vec(), bias.data().to_vec());
         let x = self.src(ins[0]);
@@ -846,6 +851,7 @@ impl Lowerer<'_> {
                 epi,
                 im2col,
                 wino,
+                depthwise,
                 epi_spec: e,
                 x,
                 r,
@@ -927,6 +933,14 @@ impl Lowerer<'_> {
             return Ok(None);
         }
         Ok(Some(self.kernel(kernels::im2col(&self.jit, s))?.0))
+    }
+
+    /// The direct kernel of a depthwise convolution.
+    fn depthwise(&mut self, s: &ConvShape) -> Result<Option<usize>, CpuError> {
+        if !s.is_depthwise() {
+            return Ok(None);
+        }
+        Ok(Some(self.kernel(kernels::depthwise(&self.jit, s))?.0))
     }
 
     /// The Winograd transform kernels of a convolution that runs by Winograd.
@@ -1107,6 +1121,7 @@ impl Lowerer<'_> {
         let (epi, ename) = self.kernel(kernels::epilogue(&self.jit, out[2] * out[3], e))?;
         let im2col = self.im2col(&shape)?;
         let wino = self.wino(&shape)?;
+        let depthwise = self.depthwise(&shape)?;
         let b = e.bias.then(|| self.src(ins[2]));
         let r = e.residual.then(|| self.src(ins[2 + usize::from(e.bias)]));
         Ok((
@@ -1115,6 +1130,7 @@ impl Lowerer<'_> {
                 epi,
                 im2col,
                 wino,
+                depthwise,
                 x: self.src(ins[0]),
                 w: self.src(ins[1]),
                 b,
