@@ -13,7 +13,8 @@ use excite_ir::op::Conv;
 use rayon::prelude::*;
 
 use crate::error::KernelError;
-use crate::jit::{Arg, Kernel, sgemm};
+use crate::jit::{Arg, Jit, Kernel, Pending, sgemm};
+use crate::kernels::Epilogue;
 use crate::winograd;
 
 /// Static shape of one convolution: input `[n, c, h, w]`, output `[n, m, oh, ow]`, kernel
@@ -50,6 +51,43 @@ impl ConvShape {
     pub fn is_depthwise(&self) -> bool {
         self.attrs.group > 1 && self.cg() == 1 && self.mg() == 1
     }
+    /// A name part identifying this geometry: sizes, kernel, strides, pads, dilations.
+    pub fn key(&self) -> String {
+        let a = &self.attrs;
+        format!(
+            "{}x{}_to_{}x{}_k{}x{}_s{}x{}_p{}x{}_d{}x{}",
+            self.h,
+            self.w,
+            self.oh,
+            self.ow,
+            self.kh,
+            self.kw,
+            a.strides[0],
+            a.strides[1],
+            a.pads[0],
+            a.pads[1],
+            a.dilations[0],
+            a.dilations[1]
+        )
+    }
+    /// The generated kernels this convolution needs besides its epilogue: im2col unless it
+    /// is pointwise, depthwise or Winograd; the Winograd transforms; the depthwise kernel.
+    pub fn pending(&self, jit: &Jit) -> ConvPending {
+        let wino = winograd::eligible(self);
+        ConvPending {
+            im2col: (!(self.is_pointwise() || self.is_depthwise() || wino))
+                .then(|| crate::kernels::im2col(jit, self)),
+            winograd: wino.then(|| {
+                (
+                    crate::kernels::winograd_input(jit, self),
+                    crate::kernels::winograd_output(jit, self),
+                )
+            }),
+            depthwise: self
+                .is_depthwise()
+                .then(|| crate::kernels::depthwise(jit, self)),
+        }
+    }
     /// How many images [`ConvKernel::run`] works on side by side on `threads` threads: one
     /// per thread when the batch has at least two images, else one image on all threads.
     pub fn image_workers(&self, threads: usize) -> usize {
@@ -72,6 +110,71 @@ impl ConvShape {
             0
         } else {
             self.k() * self.oh * self.ow
+        }
+    }
+}
+
+/// The generated kernels a convolution needs besides its epilogue, still to be compiled
+/// ([`ConvShape::pending`]).
+#[derive(Debug)]
+pub struct ConvPending {
+    pub im2col: Option<Pending>,
+    pub winograd: Option<(Pending, Pending)>,
+    pub depthwise: Option<Pending>,
+}
+
+/// A convolution's generated kernels compiled on their own (for running a [`ConvKernel`]
+/// outside a compiled program, as the tests do); the runtime compiles them into its
+/// program's JIT instead.
+#[derive(Debug)]
+pub struct ConvKernelSet {
+    epilogue: Kernel,
+    im2col: Option<Kernel>,
+    winograd: Option<(Kernel, Kernel)>,
+    depthwise: Option<Kernel>,
+}
+
+impl ConvKernelSet {
+    /// Compiles the kernels `s` needs, with the epilogue `e`.
+    pub fn compile(s: &ConvShape, e: Epilogue) -> Result<ConvKernelSet, KernelError> {
+        let mut jit = Jit::new()?;
+        let hw = s.oh * s.ow;
+        let epi = jit.add(crate::kernels::epilogue(&jit, hw, e))?;
+        let p = s.pending(&jit);
+        let mut add = |p: Option<Pending>| p.map(|p| jit.add(p)).transpose();
+        let im2col = add(p.im2col)?;
+        let depthwise = add(p.depthwise)?;
+        let winograd = match p.winograd {
+            Some((i, o)) => Some((jit.add(i)?, jit.add(o)?)),
+            None => None,
+        };
+        let mut ks: Vec<Option<Kernel>> = jit.finish()?.into_iter().map(Some).collect();
+        let mut take = |i: usize| {
+            ks.get_mut(i)
+                .and_then(Option::take)
+                .ok_or_else(|| KernelError::Call {
+                    kernel: "conv".into(),
+                    msg: "kernel missing after compilation".into(),
+                })
+        };
+        Ok(ConvKernelSet {
+            epilogue: take(epi)?,
+            im2col: im2col.map(&mut take).transpose()?,
+            winograd: match winograd {
+                Some((i, o)) => Some((take(i)?, take(o)?)),
+                None => None,
+            },
+            depthwise: depthwise.map(&mut take).transpose()?,
+        })
+    }
+
+    /// The kernels, borrowed for [`ConvKernel::run`].
+    pub fn kernels(&self) -> ConvKernels<'_> {
+        ConvKernels {
+            epilogue: &self.epilogue,
+            im2col: self.im2col.as_ref(),
+            winograd: self.winograd.as_ref().map(|(i, o)| (i, o)),
+            depthwise: self.depthwise.as_ref(),
         }
     }
 }

@@ -1028,21 +1028,7 @@ fn gather(
 /// constants. Args: `x (h*w*n)`, `col (kh*kw*oh*ow*n)`, `scratch (im2col_scratch)`.
 pub fn im2col(jit: &Jit, s: &ConvShape) -> Pending {
     let a = s.attrs.clone();
-    let name = format!(
-        "im2col_{}x{}_to_{}x{}_k{}x{}_s{}x{}_p{}x{}_d{}x{}",
-        s.h,
-        s.w,
-        s.oh,
-        s.ow,
-        s.kh,
-        s.kw,
-        a.strides[0],
-        a.strides[1],
-        a.pads[0],
-        a.pads[1],
-        a.dilations[0],
-        a.dilations[1]
-    );
+    let name = format!("im2col_{}", s.key());
     let (hw, taps, ohw) = (s.h * s.w, s.kh * s.kw, s.oh * s.ow);
     let args = vec![
         ArgSpec::input(0, hw),
@@ -1418,21 +1404,7 @@ pub fn winograd_output(jit: &Jit, s: &ConvShape) -> Pending {
 /// `y (oh*ow*n)`.
 pub fn depthwise(jit: &Jit, s: &ConvShape) -> Pending {
     let a = s.attrs.clone();
-    let name = format!(
-        "depthwise_{}x{}_to_{}x{}_k{}x{}_s{}x{}_p{}x{}_d{}x{}",
-        s.h,
-        s.w,
-        s.oh,
-        s.ow,
-        s.kh,
-        s.kw,
-        a.strides[0],
-        a.strides[1],
-        a.pads[0],
-        a.pads[1],
-        a.dilations[0],
-        a.dilations[1]
-    );
+    let name = format!("depthwise_{}", s.key());
     let (hw, kk, ohw) = (s.h * s.w, s.kh * s.kw, s.oh * s.ow);
     let args = vec![
         ArgSpec::input(0, hw),

@@ -3,28 +3,16 @@
 //! fused epilogue (bias, ReLU, residual add, channel means) so that every block's channel
 //! offset is exercised; on 1 thread and on a 2-thread pool.
 
-use excite_cpu::conv::{ConvKernel, ConvKernels, ConvShape, Reads};
-use excite_cpu::kernels::{self, Epilogue};
-use excite_cpu::{Jit, Kernel, winograd};
+use excite_cpu::conv::{ConvKernel, ConvKernelSet, ConvShape, Reads};
+use excite_cpu::kernels::Epilogue;
+use excite_cpu::winograd;
 use excite_ir::op::Conv;
 use excite_ir::{Act, Op, Tensor, interp};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-fn one(p: impl FnOnce(&Jit) -> excite_cpu::Pending) -> Kernel {
-    let mut jit = Jit::new().expect("jit");
-    let pending = p(&jit);
-    jit.add(pending).expect("add");
-    jit.finish().expect("finish").remove(0)
-}
-
 fn rand_vec(rng: &mut ChaCha8Rng, n: usize) -> Vec<f32> {
     (0..n).map(|_| rng.random_range(-1.0f32..1.0)).collect()
-}
-
-/// Whether a convolution runs through the generated im2col kernel.
-fn needs_im2col(s: &ConvShape) -> bool {
-    !(s.is_pointwise() || s.is_depthwise() || excite_cpu::winograd::eligible(s))
 }
 
 fn rel_l2(a: &[f32], b: &[f32]) -> f64 {
@@ -104,24 +92,8 @@ fn conv_paths_with_fused_epilogue_match_the_interpreter() {
             post_act: None,
             means: true,
         };
-        let epi = one(|j| kernels::epilogue(j, oh * ow, e));
-        let im2col = needs_im2col(&ck.shape).then(|| one(|j| kernels::im2col(j, &ck.shape)));
-        let dw = ck
-            .shape
-            .is_depthwise()
-            .then(|| one(|j| kernels::depthwise(j, &ck.shape)));
-        let wk = excite_cpu::winograd::eligible(&ck.shape).then(|| {
-            (
-                one(|j| kernels::winograd_input(j, &ck.shape)),
-                one(|j| kernels::winograd_output(j, &ck.shape)),
-            )
-        });
-        let ks = ConvKernels {
-            epilogue: &epi,
-            im2col: im2col.as_ref(),
-            winograd: wk.as_ref().map(|(i, o)| (i, o)),
-            depthwise: dw.as_ref(),
-        };
+        let set = ConvKernelSet::compile(&ck.shape, e).expect("kernels");
+        let ks = set.kernels();
         for threads in [1, 2] {
             let mut col = vec![0f32; ck.shape.scratch_len_on(threads)];
             let mut y = vec![0f32; want.len()];

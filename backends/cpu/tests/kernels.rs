@@ -4,7 +4,7 @@
 //! over random SE-block shapes (the SE kernel alone, and folded into the 1x1 convolution that
 //! produces its input).
 
-use excite_cpu::conv::{ConvKernel, ConvKernels, ConvShape, Reads};
+use excite_cpu::conv::{ConvKernel, ConvKernelSet, ConvShape, Reads};
 use excite_cpu::kernels::{self, BinOp, Epilogue, SeShape};
 use excite_cpu::{Arg, Jit, Kernel};
 use excite_ir::op::{Conv, Pool};
@@ -22,11 +22,6 @@ fn one(p: impl FnOnce(&Jit) -> excite_cpu::Pending) -> Kernel {
 
 fn rand_vec(rng: &mut ChaCha8Rng, n: usize, scale: f32) -> Vec<f32> {
     (0..n).map(|_| rng.random_range(-scale..scale)).collect()
-}
-
-/// Whether a convolution runs through the generated im2col kernel.
-fn needs_im2col(s: &ConvShape) -> bool {
-    !(s.is_pointwise() || s.is_depthwise() || excite_cpu::winograd::eligible(s))
 }
 
 fn rel_l2(a: &[f32], b: &[f32]) -> f64 {
@@ -229,24 +224,8 @@ fn convolutions_with_random_attributes_match_the_interpreter() {
             post_act: None,
             means: false,
         };
-        let epi = one(|j| kernels::epilogue(j, oh * ow, e));
-        let im2col = needs_im2col(&ck.shape).then(|| one(|j| kernels::im2col(j, &ck.shape)));
-        let dw = ck
-            .shape
-            .is_depthwise()
-            .then(|| one(|j| kernels::depthwise(j, &ck.shape)));
-        let wk = excite_cpu::winograd::eligible(&ck.shape).then(|| {
-            (
-                one(|j| kernels::winograd_input(j, &ck.shape)),
-                one(|j| kernels::winograd_output(j, &ck.shape)),
-            )
-        });
-        let ks = ConvKernels {
-            epilogue: &epi,
-            im2col: im2col.as_ref(),
-            winograd: wk.as_ref().map(|(i, o)| (i, o)),
-            depthwise: dw.as_ref(),
-        };
+        let set = ConvKernelSet::compile(&ck.shape, e).expect("kernels");
+        let ks = set.kernels();
         let mut y = vec![0f32; want.numel()];
         ck.run(ks, x.data(), Reads::default(), &mut y, &mut [], &mut col, 1)
             .expect("run");
@@ -593,24 +572,8 @@ fn se_folded_case(
         post_act: se.post_act,
         means: false,
     };
-    let epi = one(|j| kernels::epilogue(j, h * w, e));
-    let im2col = needs_im2col(&ck.shape).then(|| one(|j| kernels::im2col(j, &ck.shape)));
-    let dw = ck
-        .shape
-        .is_depthwise()
-        .then(|| one(|j| kernels::depthwise(j, &ck.shape)));
-    let wk = excite_cpu::winograd::eligible(&ck.shape).then(|| {
-        (
-            one(|j| kernels::winograd_input(j, &ck.shape)),
-            one(|j| kernels::winograd_output(j, &ck.shape)),
-        )
-    });
-    let ks = ConvKernels {
-        epilogue: &epi,
-        im2col: im2col.as_ref(),
-        winograd: wk.as_ref().map(|(i, o)| (i, o)),
-        depthwise: dw.as_ref(),
-    };
+    let set = ConvKernelSet::compile(&ck.shape, e).expect("kernels");
+    let ks = set.kernels();
     let mut y = vec![0f32; want.numel()];
     let reads = Reads {
         r: or_empty(residual, &r, &empty),

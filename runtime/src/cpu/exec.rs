@@ -14,7 +14,7 @@ use excite_cpu::jit::sgemm;
 use excite_ir::Tensor;
 use rayon::prelude::*;
 
-use super::lower::{Kind, Src, Step};
+use super::lower::{ConvKs, Kind, Src, Step};
 use super::plan::StepUse;
 use super::{CpuError, CpuProgram, StepTime};
 
@@ -260,6 +260,16 @@ impl CpuProgram {
             })
     }
 
+    /// A convolution step's kernels, borrowed from the program.
+    fn conv_kernels(&self, epi: usize, ks: &ConvKs) -> ConvKernels<'_> {
+        ConvKernels {
+            epilogue: &self.kernels[epi],
+            im2col: ks.im2col.map(|k| &self.kernels[k]),
+            winograd: ks.wino.map(|(i, o)| (&self.kernels[i], &self.kernels[o])),
+            depthwise: ks.depthwise.map(|k| &self.kernels[k]),
+        }
+    }
+
     fn slot(&self, root: usize, node: &str) -> Result<usize, CpuError> {
         self.plan
             .slot_of
@@ -298,9 +308,7 @@ impl CpuProgram {
             Kind::Conv {
                 conv,
                 epi,
-                im2col,
-                wino,
-                depthwise,
+                ks,
                 epi_spec,
                 x,
                 r,
@@ -308,7 +316,6 @@ impl CpuProgram {
                 means_at,
             } => {
                 let r = r.as_ref().map(rd).transpose()?.unwrap_or(&[]);
-                let epi = &self.kernels[*epi];
                 let x = rd(x)?;
                 let conv_len = conv.shape.scratch_len_on(self.threads);
                 if scratch.len() < conv_len {
@@ -361,12 +368,7 @@ impl CpuProgram {
                     &mut []
                 };
                 let reads = Reads { r, g };
-                let k = ConvKernels {
-                    epilogue: epi,
-                    im2col: im2col.map(|k| &self.kernels[k]),
-                    winograd: wino.map(|(i, o)| (&self.kernels[i], &self.kernels[o])),
-                    depthwise: depthwise.map(|k| &self.kernels[k]),
-                };
+                let k = self.conv_kernels(*epi, ks);
                 conv.run(k, x, reads, out, means, conv_scr, self.threads)?;
             }
             Kind::Se {
@@ -525,9 +527,7 @@ impl CpuProgram {
             Kind::ConvDyn {
                 shape,
                 epi,
-                im2col,
-                wino,
-                depthwise,
+                ks,
                 x,
                 w,
                 b,
@@ -537,12 +537,7 @@ impl CpuProgram {
                 let conv = ConvKernel::new(shape.clone(), rd(w)?.to_vec(), bias);
                 let r = r.as_ref().map(rd).transpose()?.unwrap_or(&[]);
                 let reads = Reads { r, g: &[] };
-                let k = ConvKernels {
-                    epilogue: &self.kernels[*epi],
-                    im2col: im2col.map(|k| &self.kernels[k]),
-                    winograd: wino.map(|(i, o)| (&self.kernels[i], &self.kernels[o])),
-                    depthwise: depthwise.map(|k| &self.kernels[k]),
-                };
+                let k = self.conv_kernels(*epi, ks);
                 conv.run(k, rd(x)?, reads, out, &mut [], scratch, self.threads)?;
             }
         }

@@ -36,9 +36,7 @@ pub enum Kind {
     Conv {
         conv: ConvKernel,
         epi: usize,
-        im2col: Option<usize>,
-        wino: Option<(usize, usize)>,
-        depthwise: Option<usize>,
+        ks: ConvKs,
         epi_spec: Epilogue,
         x: Src,
         r: Option<Src>,
@@ -127,9 +125,7 @@ pub enum Kind {
     ConvDyn {
         shape: ConvShape,
         epi: usize,
-        im2col: Option<usize>,
-        wino: Option<(usize, usize)>,
-        depthwise: Option<usize>,
+        ks: ConvKs,
         x: Src,
         w: Src,
         b: Option<Src>,
@@ -153,6 +149,15 @@ pub struct SeGate {
     /// Where the means of the conv's input already are in the means buffer (written by the
     /// epilogue of the conv that produced it): `k` is then the pre-squeezed kernel variant.
     pub presq_at: Option<usize>,
+}
+
+/// Indices of a convolution's generated kernels besides its epilogue
+/// (`excite_cpu::conv::ConvShape::pending`).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ConvKs {
+    pub im2col: Option<usize>,
+    pub wino: Option<(usize, usize)>,
+    pub depthwise: Option<usize>,
 }
 
 /// One scheduled node.
@@ -324,12 +329,7 @@ impl Lowerer<'_> {
                 .to_string();
             let conv_node = steps[p].node.clone();
             let Kind::Conv {
-                conv,
-                x: cx,
-                im2col,
-                wino,
-                depthwise,
-                ..
+                conv, x: cx, ks, ..
             } = std::mem::replace(
                 &mut steps[p].kind,
                 // A placeholder: step `p` is dropped below.
@@ -348,9 +348,7 @@ impl Lowerer<'_> {
             se_step.kind = Kind::Conv {
                 conv,
                 epi: ek,
-                im2col,
-                wino,
-                depthwise,
+                ks,
                 epi_spec: spec,
                 x: cx,
                 r,
@@ -806,8 +804,6 @@ impl Lowerer<'_> {
         out: &[usize],
     ) -> Result<(Kind, String), CpuError> {
         let ins = &node.inputs;
-        let [n, ch, h, w] = dims4(&self.shape(ins[0], &node.name)?, &node.name)?;
-        let [m, _, kh, kw] = dims4(&self.shape(ins[1], &node.name)?, &node.name)?;
         let weight = self.weight(ins[1]);
         let bias = if e.bias {
             self.weight(ins[2])
@@ -817,18 +813,8 @@ impl Lowerer<'_> {
         let (Some(weight), Some(bias)) = (weight, bias) else {
             return self.conv_dyn(node, c, e, out);
         };
-        let shape = ConvShape {
-            n,
-            c: ch,
-            h,
-            w,
-            m,
-            oh: out[2],
-            ow: out[3],
-            kh,
-            kw,
-            attrs: c.clone(),
-        };
+        let shape = self.conv_shape(node, c, out)?;
+        let (kh, kw) = (shape.kh, shape.kw);
         let kind = if excite_cpu::winograd::eligible(&shape) {
             "winograd"
         } else if shape.is_depthwise() {
@@ -839,9 +825,7 @@ impl Lowerer<'_> {
             "im2col gemm"
         };
         let (epi, ename) = self.kernel(kernels::epilogue(&self.jit, out[2] * out[3], e))?;
-        let im2col = self.im2col(&shape)?;
-        let wino = self.wino(&shape)?;
-        let depthwise = self.depthwise(&shape)?;
+        let ks = self.conv_ks(&shape)?;
         let r = e.residual.then(|| self.src(ins[2 + usize::from(e.bias)]));
         let conv = ConvKernel::new(shape, weight.data().to_vec(), bias.data().to_vec());
         let x = self.src(ins[0]);
@@ -849,9 +833,7 @@ impl Lowerer<'_> {
             Kind::Conv {
                 conv,
                 epi,
-                im2col,
-                wino,
-                depthwise,
+                ks,
                 epi_spec: e,
                 x,
                 r,
@@ -926,31 +908,47 @@ impl Lowerer<'_> {
         }))
     }
 
-    /// The im2col kernel of a convolution that needs one (not pointwise, depthwise or
-    /// Winograd).
-    fn im2col(&mut self, s: &ConvShape) -> Result<Option<usize>, CpuError> {
-        if s.is_pointwise() || s.is_depthwise() || excite_cpu::winograd::eligible(s) {
-            return Ok(None);
-        }
-        Ok(Some(self.kernel(kernels::im2col(&self.jit, s))?.0))
+    /// The static shape of convolution `node` with attributes `c` and output shape `out`.
+    fn conv_shape(
+        &self,
+        node: &Node,
+        c: &excite_ir::op::Conv,
+        out: &[usize],
+    ) -> Result<ConvShape, CpuError> {
+        let ins = &node.inputs;
+        let [n, ch, h, w] = dims4(&self.shape(ins[0], &node.name)?, &node.name)?;
+        let [m, _, kh, kw] = dims4(&self.shape(ins[1], &node.name)?, &node.name)?;
+        let &[_, _, oh, ow] = out else {
+            return Err(unsupported(&node.name, "convolution output must be 4-D"));
+        };
+        Ok(ConvShape {
+            n,
+            c: ch,
+            h,
+            w,
+            m,
+            oh,
+            ow,
+            kh,
+            kw,
+            attrs: c.clone(),
+        })
     }
 
-    /// The direct kernel of a depthwise convolution.
-    fn depthwise(&mut self, s: &ConvShape) -> Result<Option<usize>, CpuError> {
-        if !s.is_depthwise() {
-            return Ok(None);
+    /// Compiles the generated kernels a convolution needs besides its epilogue.
+    fn conv_ks(&mut self, s: &ConvShape) -> Result<ConvKs, CpuError> {
+        let p = s.pending(&self.jit);
+        let mut ks = ConvKs::default();
+        if let Some(k) = p.im2col {
+            ks.im2col = Some(self.kernel(k)?.0);
         }
-        Ok(Some(self.kernel(kernels::depthwise(&self.jit, s))?.0))
-    }
-
-    /// The Winograd transform kernels of a convolution that runs by Winograd.
-    fn wino(&mut self, s: &ConvShape) -> Result<Option<(usize, usize)>, CpuError> {
-        if !excite_cpu::winograd::eligible(s) {
-            return Ok(None);
+        if let Some((i, o)) = p.winograd {
+            ks.wino = Some((self.kernel(i)?.0, self.kernel(o)?.0));
         }
-        let i = self.kernel(kernels::winograd_input(&self.jit, s))?.0;
-        let o = self.kernel(kernels::winograd_output(&self.jit, s))?.0;
-        Ok(Some((i, o)))
+        if let Some(k) = p.depthwise {
+            ks.depthwise = Some(self.kernel(k)?.0);
+        }
+        Ok(ks)
     }
 
     /// A [`kernels::strided`] step over `out` with the operands `ins`.
@@ -1104,33 +1102,17 @@ impl Lowerer<'_> {
         out: &[usize],
     ) -> Result<(Kind, String), CpuError> {
         let ins = &node.inputs;
-        let [n, ch, h, w] = dims4(&self.shape(ins[0], &node.name)?, &node.name)?;
-        let [m, _, kh, kw] = dims4(&self.shape(ins[1], &node.name)?, &node.name)?;
-        let shape = ConvShape {
-            n,
-            c: ch,
-            h,
-            w,
-            m,
-            oh: out[2],
-            ow: out[3],
-            kh,
-            kw,
-            attrs: c.clone(),
-        };
+        let shape = self.conv_shape(node, c, out)?;
+        let (kh, kw) = (shape.kh, shape.kw);
         let (epi, ename) = self.kernel(kernels::epilogue(&self.jit, out[2] * out[3], e))?;
-        let im2col = self.im2col(&shape)?;
-        let wino = self.wino(&shape)?;
-        let depthwise = self.depthwise(&shape)?;
+        let ks = self.conv_ks(&shape)?;
         let b = e.bias.then(|| self.src(ins[2]));
         let r = e.residual.then(|| self.src(ins[2 + usize::from(e.bias)]));
         Ok((
             Kind::ConvDyn {
                 shape,
                 epi,
-                im2col,
-                wino,
-                depthwise,
+                ks,
                 x: self.src(ins[0]),
                 w: self.src(ins[1]),
                 b,
