@@ -277,3 +277,36 @@ pub fn maybe_act(b: &mut FunctionBuilder, ty: Type, a: Option<Act>, x: Value) ->
         None => x,
     }
 }
+
+/// Input row `o · stride + offset - pad` of output row `o` (`offset`: the tap's `k · dil`), and
+/// whether it lies inside `0..size`.
+pub fn tap_row(
+    b: &mut FunctionBuilder,
+    o: Value,
+    (stride, offset, pad): (usize, usize, usize),
+    size: Value,
+) -> (Value, Value) {
+    let i = b.ins().imul_imm_s(o, stride as i64);
+    let i = b.ins().iadd_imm_s(i, offset as i64 - pad as i64);
+    let ge = b.ins().icmp_imm_s(IntCC::SignedGreaterThanOrEqual, i, 0);
+    let lt = b.ins().icmp(IntCC::SignedLessThan, i, size);
+    (i, b.ins().band(ge, lt))
+}
+
+/// Emits `then` when the integer `cond` is non-zero, else `other`.
+pub fn if_else(
+    b: &mut FunctionBuilder,
+    cond: Value,
+    then: impl FnOnce(&mut FunctionBuilder),
+    other: impl FnOnce(&mut FunctionBuilder),
+) {
+    let (t, e, done) = (b.create_block(), b.create_block(), b.create_block());
+    b.ins().brif(cond, t, &[], e, &[]);
+    b.switch_to_block(t);
+    then(b);
+    b.ins().jump(done, &[]);
+    b.switch_to_block(e);
+    other(b);
+    b.ins().jump(done, &[]);
+    b.switch_to_block(done);
+}

@@ -809,28 +809,23 @@ pub fn pool(
                         store(b, v, inner, i);
                     });
                     for ky in 0..p.kernel[0] {
-                        // iy = oy * sy + ky * dy - py, inside [0, h).
-                        let base = b.ins().imul_imm_s(oy, p.strides[0] as i64);
-                        let iy = b
-                            .ins()
-                            .iadd_imm_s(base, (ky * p.dilations[0]) as i64 - p.pads[0] as i64);
-                        let ge = b.ins().icmp_imm_s(IntCC::SignedGreaterThanOrEqual, iy, 0);
-                        let lt = b.ins().icmp(IntCC::SignedLessThan, iy, hv);
-                        let ok = b.ins().band(ge, lt);
-                        let then = b.create_block();
-                        let done = b.create_block();
-                        b.ins().brif(ok, then, &[], done, &[]);
-                        b.switch_to_block(then);
-                        let roff = b.ins().imul_imm_s(iy, w as i64);
-                        let row = emit::elem(b, x, roff);
-                        for_lanes(b, wv, |b, i, ty| {
-                            let a = load(b, ty, inner, i);
-                            let v = load(b, ty, row, i);
-                            let r = combine(b, ty, a, v);
-                            store(b, r, inner, i);
-                        });
-                        b.ins().jump(done, &[]);
-                        b.switch_to_block(done);
+                        let tap = (p.strides[0], ky * p.dilations[0], p.pads[0]);
+                        let (iy, ok) = emit::tap_row(b, oy, tap, hv);
+                        emit::if_else(
+                            b,
+                            ok,
+                            |b| {
+                                let roff = b.ins().imul_imm_s(iy, w as i64);
+                                let row = emit::elem(b, x, roff);
+                                for_lanes(b, wv, |b, i, ty| {
+                                    let a = load(b, ty, inner, i);
+                                    let v = load(b, ty, row, i);
+                                    let r = combine(b, ty, a, v);
+                                    store(b, r, inner, i);
+                                });
+                            },
+                            |_| {},
+                        );
                     }
                     // Column stage: output ox reduces padded columns ox * sx + kx * dx.
                     let owv = int(b, ow);
@@ -1052,34 +1047,13 @@ pub fn im2col(jit: &Jit, s: &ConvShape) -> Pending {
             let zero = int(b, 0);
             let hv = int(b, s.h);
             let ohv = int(b, s.oh);
-            // Input row of output row oy and kernel row ky, with a flag: inside 0..h.
-            let src_row = |b: &mut FunctionBuilder, oy: Value, ky: usize| {
-                let iy = b.ins().imul_imm_s(oy, sy as i64);
-                let iy = b.ins().iadd_imm_s(iy, (ky * dy) as i64 - py as i64);
-                let ge = b.ins().icmp_imm_s(IntCC::SignedGreaterThanOrEqual, iy, 0);
-                let lt = b.ins().icmp(IntCC::SignedLessThan, iy, hv);
-                (iy, b.ins().band(ge, lt))
-            };
-            // Runs `inside` when the flag holds, else zero-fills `ow` floats at `dst`.
-            let guarded = |b: &mut FunctionBuilder,
-                           ok: Value,
-                           dst: Value,
-                           inside: &mut dyn FnMut(&mut FunctionBuilder)| {
-                let then = b.create_block();
-                let other = b.create_block();
-                let done = b.create_block();
-                b.ins().brif(ok, then, &[], other, &[]);
-                b.switch_to_block(then);
-                inside(b);
-                b.ins().jump(done, &[]);
-                b.switch_to_block(other);
+            // Zero-fills one output row of `ow` floats at `dst`.
+            let zero_row = |b: &mut FunctionBuilder, dst: Value| {
                 let owv = int(b, s.ow);
                 for_lanes(b, owv, |b, i, ty| {
                     let z = fconst(b, ty, 0.0);
                     store(b, z, dst, i);
                 });
-                b.ins().jump(done, &[]);
-                b.switch_to_block(done);
             };
             for_range(b, (zero, n, 1), |b, ci| {
                 let xoff = b.ins().imul_imm_s(ci, hw as i64);
@@ -1088,14 +1062,19 @@ pub fn im2col(jit: &Jit, s: &ConvShape) -> Pending {
                 let col = emit::elem(b, col0, coff);
                 if taps == 1 {
                     for_range(b, (zero, ohv, 1), |b, oy| {
-                        let (iy, ok) = src_row(b, oy, 0);
+                        let (iy, ok) = emit::tap_row(b, oy, (sy, 0, py), hv);
                         let doff = b.ins().imul_imm_s(oy, s.ow as i64);
                         let dst = emit::elem(b, col, doff);
-                        guarded(b, ok, dst, &mut |b| {
-                            let loff = b.ins().imul_imm_s(iy, s.w as i64);
-                            let line = emit::elem(b, x, loff);
-                            gather(b, (line, dst), (sx, 0, px, s.w, s.ow));
-                        });
+                        emit::if_else(
+                            b,
+                            ok,
+                            |b| {
+                                let loff = b.ins().imul_imm_s(iy, s.w as i64);
+                                let line = emit::elem(b, x, loff);
+                                gather(b, (line, dst), (sx, 0, px, s.w, s.ow));
+                            },
+                            |b| zero_row(b, dst),
+                        );
                     });
                     return;
                 }
@@ -1116,20 +1095,25 @@ pub fn im2col(jit: &Jit, s: &ConvShape) -> Pending {
                         let (phase, a0) = ((kx * dx) % sx, (kx * dx) / sx);
                         let tap = ky * s.kw + kx;
                         for_range(b, (zero, ohv, 1), |b, oy| {
-                            let (iy, ok) = src_row(b, oy, ky);
+                            let (iy, ok) = emit::tap_row(b, oy, (sy, ky * dy, py), hv);
                             let doff = b.ins().imul_imm_s(oy, s.ow as i64);
                             let doff = b.ins().iadd_imm_s(doff, (tap * ohw) as i64);
                             let dst = emit::elem(b, col, doff);
-                            guarded(b, ok, dst, &mut |b| {
-                                let soff = b.ins().imul_imm_s(iy, row_len as i64);
-                                let soff = b.ins().iadd_imm_s(soff, (phase * len + a0) as i64);
-                                let src = emit::elem(b, split, soff);
-                                let owv = int(b, s.ow);
-                                for_lanes(b, owv, |b, i, ty| {
-                                    let v = load(b, ty, src, i);
-                                    store(b, v, dst, i);
-                                });
-                            });
+                            emit::if_else(
+                                b,
+                                ok,
+                                |b| {
+                                    let soff = b.ins().imul_imm_s(iy, row_len as i64);
+                                    let soff = b.ins().iadd_imm_s(soff, (phase * len + a0) as i64);
+                                    let src = emit::elem(b, split, soff);
+                                    let owv = int(b, s.ow);
+                                    for_lanes(b, owv, |b, i, ty| {
+                                        let v = load(b, ty, src, i);
+                                        store(b, v, dst, i);
+                                    });
+                                },
+                                |b| zero_row(b, dst),
+                            );
                         });
                     }
                 }
@@ -1443,58 +1427,55 @@ pub fn depthwise(jit: &Jit, s: &ConvShape) -> Pending {
                         store(b, z, row, i);
                     });
                     for ky in 0..s.kh {
-                        let iy = b.ins().imul_imm_s(oy, sy as i64);
-                        let iy = b.ins().iadd_imm_s(iy, (ky * dy) as i64 - py as i64);
-                        let ge = b.ins().icmp_imm_s(IntCC::SignedGreaterThanOrEqual, iy, 0);
-                        let lt = b.ins().icmp(IntCC::SignedLessThan, iy, hv);
-                        let ok = b.ins().band(ge, lt);
-                        let then = b.create_block();
-                        let done = b.create_block();
-                        b.ins().brif(ok, then, &[], done, &[]);
-                        b.switch_to_block(then);
-                        let loff = b.ins().imul_imm_s(iy, s.w as i64);
-                        let line = emit::elem(b, x, loff);
-                        for kx in 0..s.kw {
-                            // Output columns whose tap is inside: ox·sx + kx·dx - px in 0..w.
-                            let off = kx * dx;
-                            let lo = px.saturating_sub(off).div_ceil(sx).min(s.ow);
-                            let hi = if px + s.w > off {
-                                (px + s.w - off).div_ceil(sx).clamp(lo, s.ow)
-                            } else {
-                                lo
-                            };
-                            if hi <= lo {
-                                continue;
-                            }
-                            let kv = int(b, ky * s.kw + kx);
-                            let wv = load(b, F32, wk, kv);
-                            let ix0 = lo * sx + off - px;
-                            let lo_v = int(b, lo);
-                            let dst = emit::elem(b, row, lo_v);
-                            let ix0_v = int(b, ix0);
-                            let src = emit::elem(b, line, ix0_v);
-                            let cnt = int(b, hi - lo);
-                            if sx == 1 {
-                                let wsplat = b.ins().splat(F32X4, wv);
-                                for_lanes(b, cnt, |b, i, ty| {
-                                    let v = load(b, ty, src, i);
-                                    let acc = load(b, ty, dst, i);
-                                    let w = if ty == F32X4 { wsplat } else { wv };
-                                    let r = b.ins().fma(w, v, acc);
-                                    store(b, r, dst, i);
-                                });
-                            } else {
-                                for_range(b, (zero, cnt, 1), |b, i| {
-                                    let si = b.ins().imul_imm_s(i, sx as i64);
-                                    let v = load(b, F32, src, si);
-                                    let acc = load(b, F32, dst, i);
-                                    let r = b.ins().fma(wv, v, acc);
-                                    store(b, r, dst, i);
-                                });
-                            }
-                        }
-                        b.ins().jump(done, &[]);
-                        b.switch_to_block(done);
+                        let (iy, ok) = emit::tap_row(b, oy, (sy, ky * dy, py), hv);
+                        emit::if_else(
+                            b,
+                            ok,
+                            |b| {
+                                let loff = b.ins().imul_imm_s(iy, s.w as i64);
+                                let line = emit::elem(b, x, loff);
+                                for kx in 0..s.kw {
+                                    // Output columns whose tap is inside: ox·sx + kx·dx - px in 0..w.
+                                    let off = kx * dx;
+                                    let lo = px.saturating_sub(off).div_ceil(sx).min(s.ow);
+                                    let hi = if px + s.w > off {
+                                        (px + s.w - off).div_ceil(sx).clamp(lo, s.ow)
+                                    } else {
+                                        lo
+                                    };
+                                    if hi <= lo {
+                                        continue;
+                                    }
+                                    let kv = int(b, ky * s.kw + kx);
+                                    let wv = load(b, F32, wk, kv);
+                                    let ix0 = lo * sx + off - px;
+                                    let lo_v = int(b, lo);
+                                    let dst = emit::elem(b, row, lo_v);
+                                    let ix0_v = int(b, ix0);
+                                    let src = emit::elem(b, line, ix0_v);
+                                    let cnt = int(b, hi - lo);
+                                    if sx == 1 {
+                                        let wsplat = b.ins().splat(F32X4, wv);
+                                        for_lanes(b, cnt, |b, i, ty| {
+                                            let v = load(b, ty, src, i);
+                                            let acc = load(b, ty, dst, i);
+                                            let w = if ty == F32X4 { wsplat } else { wv };
+                                            let r = b.ins().fma(w, v, acc);
+                                            store(b, r, dst, i);
+                                        });
+                                    } else {
+                                        for_range(b, (zero, cnt, 1), |b, i| {
+                                            let si = b.ins().imul_imm_s(i, sx as i64);
+                                            let v = load(b, F32, src, si);
+                                            let acc = load(b, F32, dst, i);
+                                            let r = b.ins().fma(wv, v, acc);
+                                            store(b, r, dst, i);
+                                        });
+                                    }
+                                }
+                            },
+                            |_| {},
+                        );
                     }
                 });
             });
