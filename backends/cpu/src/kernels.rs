@@ -1263,18 +1263,19 @@ pub fn winograd_input(jit: &Jit, s: &ConvShape) -> Pending {
     )
 }
 
-/// Winograd F(2x2, 3x3) output transform of `n` channels' `[16][T]` GEMM results into their
-/// output planes: per row of tiles the two output rows' even and odd columns
+/// Winograd F(2x2, 3x3) output transform of `n` channels of the GEMM results (`[16][M][T]`,
+/// starting at the first channel's `T` values) into their output planes: per row of tiles the two output rows' even and odd columns
 /// (`Y = Aᵀ M A`, `f32x4` along the tiles), then interleaved into the plane with lane
-/// shuffles. Args: `m (16*T*n)`, `y (oh*ow*n)`, `scratch (4*(tw + 4))`.
+/// shuffles. Args: `m (15*M*T + T*n)`, `y (oh*ow*n)`, `scratch (4*(tw + 4))`.
 pub fn winograd_output(jit: &Jit, s: &ConvShape) -> Pending {
     let (oh, ow) = (s.oh, s.ow);
     let (th, tw) = (oh.div_ceil(2), ow.div_ceil(2));
     let t_all = th * tw;
     let stride = tw + 4;
-    let name = format!("winograd_out_{oh}x{ow}");
+    let xs = s.m * t_all;
+    let name = format!("winograd_out_{oh}x{ow}_m{}", s.m);
     let args = vec![
-        ArgSpec::input(0, 16 * t_all),
+        ArgSpec::input(15 * xs, t_all),
         ArgSpec::output(0, oh * ow),
         ArgSpec::output(4 * stride, 0),
     ];
@@ -1282,7 +1283,7 @@ pub fn winograd_output(jit: &Jit, s: &ConvShape) -> Pending {
         jit,
         &name,
         args,
-        MAX_N / (16 * t_all + oh * ow).max(1),
+        MAX_N / (xs + t_all + oh * ow).max(1),
         move |b, p, n| {
             let m0 = arg_ptr(b, p, 0);
             let y0 = arg_ptr(b, p, 1);
@@ -1297,7 +1298,7 @@ pub fn winograd_output(jit: &Jit, s: &ConvShape) -> Pending {
             let (lo_mask, hi_mask) = (lane_mask(b, [0, 4, 1, 5]), lane_mask(b, [2, 6, 3, 7]));
             let flags = MemFlagsData::new().with_endianness(Endianness::Little);
             for_range(b, (zero, n, 1), |b, ci| {
-                let moff = b.ins().imul_imm_s(ci, (16 * t_all) as i64);
+                let moff = b.ins().imul_imm_s(ci, t_all as i64);
                 let mt = emit::elem(b, m0, moff);
                 let yoff = b.ins().imul_imm_s(ci, (oh * ow) as i64);
                 let y = emit::elem(b, y0, yoff);
@@ -1306,7 +1307,7 @@ pub fn winograd_output(jit: &Jit, s: &ConvShape) -> Pending {
                     let base = b.ins().imul_imm_s(ty, tw as i64);
                     let src: Vec<Value> = (0..16)
                         .map(|xi| {
-                            let off = b.ins().iadd_imm_s(base, (xi * t_all) as i64);
+                            let off = b.ins().iadd_imm_s(base, (xi * xs) as i64);
                             emit::elem(b, mt, off)
                         })
                         .collect();

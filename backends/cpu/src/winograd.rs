@@ -1,9 +1,9 @@
 //! Winograd F(2x2, 3x3) for 3x3 stride-1 pad-1 ungrouped convolutions: 16 GEMMs of
 //! `M × C × T` (T = 2x2 output tiles) instead of one of `M × 9C × 4T`, 2.25x fewer
 //! multiplications. Weights are transformed once (`U = G g Gᵀ`, laid out `[16][M][C]`); per
-//! image the input tiles are transformed (`V = Bᵀ d B`, laid out `[C][16][T]`), each block of
-//! output channels runs its 16 GEMMs into `[M][16][T]` and transforms its tiles back
-//! (`Y = Aᵀ m A`), one block per task. Both transforms are generated kernels
+//! image the input tiles are transformed (`V = Bᵀ d B`, laid out `[C][16][T]`), the 16 GEMMs
+//! write `[16][M][T]` (one task per GEMM), and each block of output channels transforms its
+//! tiles back (`Y = Aᵀ m A`) and runs its epilogue, one block per task. Both transforms are generated kernels
 //! ([`crate::kernels::winograd_input`], [`crate::kernels::winograd_output`]).
 
 use rayon::prelude::*;
@@ -119,56 +119,48 @@ pub fn run_image(
             .try_for_each(transform)?;
     }
     let v = &*v;
-    // Output channels per task: an equal share per thread, rounded up to 16 rows. (Smaller
-    // blocks on one thread were slower: each re-packs `V` in all 16 GEMMs.)
-    let per = if threads > 1 {
-        m.div_ceil(threads).next_multiple_of(16).min(m)
-    } else {
-        m
+    // The 16 GEMMs, `M[xi] = U[xi] · V[xi]` into `[16][M][T]`, one task per `xi` on several
+    // threads: every operand is packed once (splitting by output channels instead had each
+    // task re-pack all 16 `V[xi]`).
+    let mbuf = &mut mbuf[..16 * m * t];
+    let gemm = |(xi, mx): (usize, &mut [f32])| {
+        let lhs = &u[xi * m * c..];
+        sgemm((m, t, c), mx, t, lhs, c, &v[xi * t..], 16 * t, false, 1)
     };
-    let task = |bi: usize, mb: &mut [f32], yb: &mut [f32], mc: &mut [f32]| {
+    if threads > 1 {
+        mbuf.par_chunks_mut(m * t).enumerate().try_for_each(gemm)?;
+    } else {
+        mbuf.chunks_mut(m * t).enumerate().try_for_each(gemm)?;
+    }
+    let mbuf = &*mbuf;
+    // Output transform and epilogue per block of output channels.
+    let per = if threads > 1 {
+        m.div_ceil(threads * 2).max(1)
+    } else {
+        m.max(1)
+    };
+    let task = |bi: usize, yb: &mut [f32], mc: &mut [f32]| {
         let (m0, mn) = (bi * per, yb.len() / ohw);
-        for xi in 0..16 {
-            let lhs = &u[xi * m * c + m0 * c..];
-            let rhs = &v[xi * t..];
-            sgemm(
-                (mn, t, c),
-                &mut mb[xi * t..],
-                16 * t,
-                lhs,
-                c,
-                rhs,
-                16 * t,
-                false,
-                1,
-            )?;
-        }
         let mut buf = vec![0f32; 4 * (s.ow.div_ceil(2) + 4)];
-        k_out.call(mn, &mut [Arg::In(mb), Arg::Out(yb), Arg::Out(&mut buf)])?;
+        let mt = mbuf.get(m0 * t..).unwrap_or_default();
+        k_out.call(mn, &mut [Arg::In(mt), Arg::Out(yb), Arg::Out(&mut buf)])?;
         after(m0, yb, mc)
     };
-    let mbuf = &mut mbuf[..16 * m * t];
     let y = &mut y[..m * ohw];
     if threads < 2 {
         let mut means = means.chunks_mut(per);
-        for (bi, (mb, yb)) in mbuf
-            .chunks_mut(per * 16 * t)
-            .zip(y.chunks_mut(per * ohw))
-            .enumerate()
-        {
-            task(bi, mb, yb, means.next().unwrap_or_default())?;
+        for (bi, yb) in y.chunks_mut(per * ohw).enumerate() {
+            task(bi, yb, means.next().unwrap_or_default())?;
         }
         Ok(())
     } else if means.is_empty() {
-        mbuf.par_chunks_mut(per * 16 * t)
-            .zip(y.par_chunks_mut(per * ohw))
+        y.par_chunks_mut(per * ohw)
             .enumerate()
-            .try_for_each(|(bi, (mb, yb))| task(bi, mb, yb, &mut []))
+            .try_for_each(|(bi, yb)| task(bi, yb, &mut []))
     } else {
-        mbuf.par_chunks_mut(per * 16 * t)
-            .zip(y.par_chunks_mut(per * ohw))
+        y.par_chunks_mut(per * ohw)
             .zip(means.par_chunks_mut(per))
             .enumerate()
-            .try_for_each(|(bi, ((mb, yb), mc))| task(bi, mb, yb, mc))
+            .try_for_each(|(bi, (yb, mc))| task(bi, yb, mc))
     }
 }
