@@ -25,13 +25,16 @@ fn rel_l2(a: &[f32], b: &[f32]) -> f64 {
 /// `(c, m, h, w, kernel, stride, pad, expect Winograd)`.
 type Case = (usize, usize, usize, usize, usize, usize, usize, bool);
 
-const CASES: [Case; 6] = [
+const CASES: [Case; 8] = [
     (3, 20, 23, 25, 3, 1, 1, true),
     (5, 40, 24, 24, 3, 1, 1, true),
     (4, 17, 16, 32, 3, 1, 1, true),
     (6, 40, 9, 9, 3, 1, 1, false),
     (6, 40, 15, 17, 3, 2, 1, false),
     (7, 37, 12, 11, 1, 1, 0, false),
+    // Wide: at least 32 output columns per output channel (the stem's shape, and a 1x1).
+    (3, 4, 24, 24, 7, 2, 3, false),
+    (8, 4, 16, 16, 1, 1, 0, false),
 ];
 
 #[test]
@@ -41,7 +44,7 @@ fn conv_paths_with_fused_epilogue_match_the_interpreter() {
         .num_threads(2)
         .build()
         .expect("pool");
-    let mut cases = 0;
+    let (mut cases, mut wide) = (0, 0);
     for (c, m, h, w, k, stride, pad, wino) in CASES {
         // Three images: on two threads, two run side by side and the third on both threads.
         let n = 3;
@@ -82,6 +85,7 @@ fn conv_paths_with_fused_epilogue_match_the_interpreter() {
             attrs,
         };
         assert_eq!(winograd::eligible(&shape), wino, "{shape:?}");
+        wide += usize::from(shape.is_wide());
         let ck = ConvKernel::new(shape, wt.data().to_vec(), b.data().to_vec());
         assert_eq!(ck.is_winograd(), wino);
         let e = Epilogue {
@@ -108,5 +112,5 @@ fn conv_paths_with_fused_epilogue_match_the_interpreter() {
             cases += 1;
         }
     }
-    assert_eq!(cases, 12);
+    assert_eq!((cases, wide), (16, 2));
 }
