@@ -849,16 +849,7 @@ pub fn pool(
                             let o = emit::elem(b, t, at);
                             let chunks = int(b, row_len / 8);
                             let flags = MemFlagsData::new().with_endianness(Endianness::Little);
-                            let pick = |b: &mut FunctionBuilder, odd: u8| {
-                                let bytes: Vec<u8> = (0..4u8)
-                                    .flat_map(|l| {
-                                        let lane = 2 * l + odd;
-                                        (0..4u8).map(move |k| lane * 4 + k)
-                                    })
-                                    .collect();
-                                b.func.dfg.immediates.push(bytes.into())
-                            };
-                            let (me, mo) = (pick(b, 0), pick(b, 1));
+                            let (me, mo) = (lane_mask(b, [0, 2, 4, 6]), lane_mask(b, [1, 3, 5, 7]));
                             for_range(b, (zero, chunks, 1), |b, i| {
                                 let i8 = b.ins().imul_imm_s(i, 8);
                                 let lo = load(b, F32X4, t, i8);
@@ -1337,43 +1328,44 @@ pub fn winograd_output(jit: &Jit, s: &ConvShape) -> Pending {
                         let oy = b.ins().imul_imm_s(ty, 2);
                         let oy = b.ins().iadd_imm_s(oy, r as i64);
                         let inside = b.ins().icmp_imm_s(IntCC::SignedLessThan, oy, oh as i64);
-                        let then = b.create_block();
-                        let done = b.create_block();
-                        b.ins().brif(inside, then, &[], done, &[]);
-                        b.switch_to_block(then);
-                        let roff = b.ins().imul_imm_s(oy, ow as i64);
-                        let row = emit::elem(b, y, roff);
-                        let (e, o) = (bufs[2 * r], bufs[2 * r + 1]);
-                        // Whole groups of four tiles: eight output columns by two shuffles.
-                        let groups = int(b, ow / 8);
-                        for_range(b, (zero, groups, 1), |b, g| {
-                            let q = b.ins().imul_imm_s(g, 4);
-                            let ev = load(b, F32X4, e, q);
-                            let od = load(b, F32X4, o, q);
-                            let ev = b.ins().bitcast(I8X16, flags, ev);
-                            let od = b.ins().bitcast(I8X16, flags, od);
-                            let lo = b.ins().shuffle(ev, od, lo_mask);
-                            let hi = b.ins().shuffle(ev, od, hi_mask);
-                            let lo = b.ins().bitcast(F32X4, flags, lo);
-                            let hi = b.ins().bitcast(F32X4, flags, hi);
-                            let at = b.ins().imul_imm_s(g, 8);
-                            store(b, lo, row, at);
-                            let at4 = b.ins().iadd_imm_s(at, 4);
-                            store(b, hi, row, at4);
-                        });
-                        // The remaining columns one at a time.
-                        let from = int(b, (ow / 8) * 8);
-                        let end = int(b, ow);
-                        for_range(b, (from, end, 1), |b, col| {
-                            let tx = b.ins().ushr_imm_u(col, 1);
-                            let is_odd = b.ins().band_imm_u(col, 1);
-                            let ve = load(b, F32, e, tx);
-                            let vo = load(b, F32, o, tx);
-                            let v = b.ins().select(is_odd, vo, ve);
-                            store(b, v, row, col);
-                        });
-                        b.ins().jump(done, &[]);
-                        b.switch_to_block(done);
+                        emit::if_else(
+                            b,
+                            inside,
+                            |b| {
+                                let roff = b.ins().imul_imm_s(oy, ow as i64);
+                                let row = emit::elem(b, y, roff);
+                                let (e, o) = (bufs[2 * r], bufs[2 * r + 1]);
+                                // Whole groups of four tiles: eight output columns by two shuffles.
+                                let groups = int(b, ow / 8);
+                                for_range(b, (zero, groups, 1), |b, g| {
+                                    let q = b.ins().imul_imm_s(g, 4);
+                                    let ev = load(b, F32X4, e, q);
+                                    let od = load(b, F32X4, o, q);
+                                    let ev = b.ins().bitcast(I8X16, flags, ev);
+                                    let od = b.ins().bitcast(I8X16, flags, od);
+                                    let lo = b.ins().shuffle(ev, od, lo_mask);
+                                    let hi = b.ins().shuffle(ev, od, hi_mask);
+                                    let lo = b.ins().bitcast(F32X4, flags, lo);
+                                    let hi = b.ins().bitcast(F32X4, flags, hi);
+                                    let at = b.ins().imul_imm_s(g, 8);
+                                    store(b, lo, row, at);
+                                    let at4 = b.ins().iadd_imm_s(at, 4);
+                                    store(b, hi, row, at4);
+                                });
+                                // The remaining columns one at a time.
+                                let from = int(b, (ow / 8) * 8);
+                                let end = int(b, ow);
+                                for_range(b, (from, end, 1), |b, col| {
+                                    let tx = b.ins().ushr_imm_u(col, 1);
+                                    let is_odd = b.ins().band_imm_u(col, 1);
+                                    let ve = load(b, F32, e, tx);
+                                    let vo = load(b, F32, o, tx);
+                                    let v = b.ins().select(is_odd, vo, ve);
+                                    store(b, v, row, col);
+                                });
+                            },
+                            |_| {},
+                        );
                     }
                 });
             });

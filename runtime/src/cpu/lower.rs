@@ -321,12 +321,7 @@ impl Lowerer<'_> {
                 presq_at: None,
             };
             let r = if se.residual { r.clone() } else { None };
-            let conv_part = steps[p]
-                .kernel
-                .split(" + ")
-                .next()
-                .unwrap_or("conv")
-                .to_string();
+            let conv_part = conv_part(&steps[p].kernel);
             let conv_node = steps[p].node.clone();
             let Kind::Conv {
                 conv, x: cx, ks, ..
@@ -403,28 +398,8 @@ impl Lowerer<'_> {
             if last_fused.is_some_and(|l| l > p) || !matches!(steps[p].kind, Kind::Conv { .. }) {
                 continue;
             }
-            if let Kind::Conv {
-                conv,
-                epi,
-                epi_spec,
-                ..
-            } = &mut steps[p].kind
-            {
-                let spec = Epilogue {
-                    means: true,
-                    ..*epi_spec
-                };
-                let hw = conv.shape.oh * conv.shape.ow;
-                let (k, name) = self.kernel(kernels::epilogue(&self.jit, hw, spec))?;
-                means_len = means_len.max(conv.shape.n * conv.shape.m);
-                (*epi, *epi_spec) = (k, spec);
-                let conv_part = steps[p]
-                    .kernel
-                    .split(" + ")
-                    .next()
-                    .unwrap_or("conv")
-                    .to_string();
-                steps[p].kernel = format!("{conv_part} + {name}");
+            if let Some(len) = self.write_means(&mut steps[p], 0)? {
+                means_len = means_len.max(len);
             }
             if let Kind::Se {
                 k,
@@ -481,32 +456,19 @@ impl Lowerer<'_> {
             };
             let Kind::Conv {
                 conv: qc,
-                epi,
                 epi_spec,
                 gate: None,
-                means_at,
                 ..
-            } = &mut steps[q].kind
+            } = &steps[q].kind
             else {
                 continue;
             };
             if epi_spec.means || qc.shape.m != c_in || qc.shape.oh * qc.shape.ow == 0 {
                 continue;
             }
-            let spec = Epilogue {
-                means: true,
-                ..*epi_spec
-            };
-            let hw = qc.shape.oh * qc.shape.ow;
-            let (k, name) = self.kernel(kernels::epilogue(&self.jit, hw, spec))?;
-            (*epi, *epi_spec, *means_at) = (k, spec, end);
-            let conv_part = steps[q]
-                .kernel
-                .split(" + ")
-                .next()
-                .unwrap_or("conv")
-                .to_string();
-            steps[q].kernel = format!("{conv_part} + {name}");
+            if self.write_means(&mut steps[q], end)?.is_none() {
+                continue;
+            }
             let (gk, gname) = self.kernel(kernels::se_gate(&self.jit, c_in, sh, &se, true))?;
             if let Kind::Conv { gate: Some(g), .. } = &mut steps[j].kind {
                 (g.k, g.presq_at) = (gk, Some(end));
@@ -518,6 +480,32 @@ impl Lowerer<'_> {
             end += n * c_in;
         }
         Ok(end)
+    }
+
+    /// Switches conv step `step` to the epilogue variant that also writes each output
+    /// channel's mean, into the means buffer from `at` on. Returns the values written
+    /// (`n·M`), or `None` when the step is not a conv.
+    fn write_means(&mut self, step: &mut Step, at: usize) -> Result<Option<usize>, CpuError> {
+        let Kind::Conv {
+            conv,
+            epi,
+            epi_spec,
+            means_at,
+            ..
+        } = &mut step.kind
+        else {
+            return Ok(None);
+        };
+        let spec = Epilogue {
+            means: true,
+            ..*epi_spec
+        };
+        let hw = conv.shape.oh * conv.shape.ow;
+        let (k, name) = self.kernel(kernels::epilogue(&self.jit, hw, spec))?;
+        (*epi, *epi_spec, *means_at) = (k, spec, at);
+        let len = conv.shape.n * conv.shape.m;
+        step.kernel = format!("{} + {name}", conv_part(&step.kernel));
+        Ok(Some(len))
     }
 
     fn kernel(&mut self, p: Pending) -> Result<(usize, String), CpuError> {
@@ -1128,6 +1116,11 @@ fn dims4(s: &[usize], node: &str) -> Result<[usize; 4], CpuError> {
         node: node.to_string(),
         msg: format!("expected a 4-D tensor, got shape {s:?}"),
     })
+}
+
+/// The convolution part of a conv step's kernel description (`"conv 1x1 ... + epilogue..."`).
+fn conv_part(kernel: &str) -> String {
+    kernel.split(" + ").next().unwrap_or("conv").to_string()
 }
 
 /// Row-major strides of `shape`.

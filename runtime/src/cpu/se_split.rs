@@ -16,6 +16,50 @@ fn tail(s: &[f32], at: usize) -> &[f32] {
     s.get(at..).unwrap_or(&[])
 }
 
+/// `s[c] = mean(x[c, :])` for the `s.len()` planes of `hw` values in `x`, channel ranges split
+/// across `threads` tasks (the `mean` kernel per range).
+fn means_by_channels(
+    mean: &Kernel,
+    x: &[f32],
+    hw: usize,
+    s: &mut [f32],
+    threads: usize,
+) -> Result<(), CpuError> {
+    let per = s.len().div_ceil(threads.max(1)).max(1);
+    s.par_chunks_mut(per).enumerate().try_for_each(|(j, sj)| {
+        let len = sj.len();
+        let args = &mut [Arg::In(tail(x, j * per * hw)), Arg::Out(sj)];
+        mean.call(len, args)
+    })?;
+    Ok(())
+}
+
+/// `out[j] = act(W[j, :] · v + b[j])` (one FC of an SE block, kernel `k` from
+/// `kernels::fc_rows`), row ranges split across `threads` tasks; `W` has `cols` columns, `b`
+/// may be empty.
+fn fc_by_rows(
+    k: &Kernel,
+    (w, b, cols): (&[f32], &[f32], usize),
+    v: &[f32],
+    out: &mut [f32],
+    threads: usize,
+) -> Result<(), CpuError> {
+    let per = out.len().div_ceil(threads.max(1)).max(1);
+    out.par_chunks_mut(per)
+        .enumerate()
+        .try_for_each(|(j, oj)| {
+            let (j0, len) = (j * per, oj.len());
+            let args = &mut [
+                Arg::In(v),
+                Arg::In(tail(w, j0 * cols)),
+                Arg::In(tail(b, j0)),
+                Arg::Out(oj),
+            ];
+            k.call(len, args)
+        })?;
+    Ok(())
+}
+
 /// Runs the SE block on `imgs` images with the `[mean, fc1, scale]` kernels of the split path.
 /// `srcs`: `x, w1, b1, w2, b2, r` (absent ones empty); `pre_squeezed`: the channel means of
 /// every image (`C` each) when the producing conv computed them. `scratch` holds `z ++ s`.
@@ -56,25 +100,11 @@ pub fn run(
                 .get(i * c..(i + 1) * c)
                 .ok_or_else(|| err("channel means shorter than the batch".into()))?,
             None => {
-                s.par_chunks_mut(ch).enumerate().try_for_each(|(j, sj)| {
-                    let n = sj.len();
-                    let args = &mut [Arg::In(tail(xi, j * ch * hw)), Arg::Out(sj)];
-                    mean.call(n, args)
-                })?;
+                means_by_channels(mean, xi, hw, s, threads)?;
                 &*s
             }
         };
-        let rows = cr.div_ceil(threads.max(1)).max(1);
-        z.par_chunks_mut(rows).enumerate().try_for_each(|(j, zj)| {
-            let (j0, n) = (j * rows, zj.len());
-            let args = &mut [
-                Arg::In(s),
-                Arg::In(tail(w1, j0 * c)),
-                Arg::In(tail(b1, j0)),
-                Arg::Out(zj),
-            ];
-            fc1.call(n, args)
-        })?;
+        fc_by_rows(fc1, (w1, b1, c), s, z, threads)?;
         let z: &[f32] = z;
         y.par_chunks_mut(ch * hw)
             .enumerate()
@@ -145,38 +175,17 @@ pub fn gates(
         .get_mut(..c_in + cr)
         .ok_or_else(|| err("SE gate scratch too small"))?;
     let (s, z) = scr.split_at_mut(c_in);
-    // Rows per task: an equal share per thread.
-    let share = |rows: usize| rows.div_ceil(threads).max(1);
-    // `out[j0..] = act(W[j0.., :] · v + b[j0..])` by row ranges.
-    let rows = |k: &Kernel, (w, b, cols): (&[f32], &[f32], usize), v: &[f32], out: &mut [f32]| {
-        let per = share(out.len());
-        out.par_chunks_mut(per).enumerate().try_for_each(|(j, oj)| {
-            let (j0, len) = (j * per, oj.len());
-            let args = &mut [
-                Arg::In(v),
-                Arg::In(tail(w, j0 * cols)),
-                Arg::In(tail(b, j0)),
-                Arg::Out(oj),
-            ];
-            k.call(len, args)
-        })
-    };
     for (i, gi) in g.chunks_exact_mut(c.max(1)).take(n).enumerate() {
         let xi = tail(x, i * chw);
         let s: &[f32] = if presq {
             xi.get(..c_in)
                 .ok_or_else(|| err("channel means shorter than the batch"))?
         } else {
-            let per = share(c_in);
-            s.par_chunks_mut(per).enumerate().try_for_each(|(j, sj)| {
-                let len = sj.len();
-                let args = &mut [Arg::In(tail(xi, j * per * hw)), Arg::Out(sj)];
-                mean.call(len, args)
-            })?;
+            means_by_channels(mean, xi, hw, s, threads)?;
             s
         };
-        rows(fc1, (w13, b13, c_in), s, z)?;
-        rows(fc2, (w2, b2, cr), z, gi)?;
+        fc_by_rows(fc1, (w13, b13, c_in), s, z, threads)?;
+        fc_by_rows(fc2, (w2, b2, cr), z, gi, threads)?;
     }
     Ok(())
 }
