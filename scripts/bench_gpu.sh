@@ -16,8 +16,11 @@
 #   then the timings, then one per-dispatch profile (timestamp queries) per network and batch,
 #   kept as JSON in $OUT (the device tool's folder; a temporary one elsewhere) and summarised
 #   by scripts/gpu_profile.py. SWEEP="0 256 1024" also times each value of the split-K knob
-#   EXCITE_GPU_MIN_WORKGROUPS; COMPARE="FILE..." times other builds of excite (e.g. the
-#   previous commit's, gzipped into .gl) in the same call.
+#   EXCITE_GPU_MIN_WORKGROUPS; VARIANTS="EXCITE_GPU_FOLD_SE=0 ..." times the build once per
+#   environment setting listed (the GPU backend's A/B knobs); COMPARE="FILE..." times other
+#   builds of excite (e.g. the previous commit's, gzipped into .gl) in the same call.
+#   ZOO_FILTER=NAME runs only the gpu_zoo tests matching NAME (the full run takes ~2 minutes
+#   of device time, mostly the reference interpreter on the CPU).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MODELS="se-resnet50 resnet50"
@@ -86,7 +89,8 @@ case "$mode" in
     keep="${OUT:-$dir}"
     if [ -x .gl/gpu_zoo ]; then
         echo "correctness: every zoo network on this GPU vs the interpreter (.gl/gpu_zoo)"
-        if EXCITE_REQUIRE_GPU=1 timeout 300 .gl/gpu_zoo >"$keep/gpu_zoo.log" 2>&1; then
+        # shellcheck disable=SC2086
+        if EXCITE_REQUIRE_GPU=1 timeout 300 .gl/gpu_zoo ${ZOO_FILTER:-} >"$keep/gpu_zoo.log" 2>&1; then
             grep -E "^test result" "$keep/gpu_zoo.log"
         else
             echo "gpu_zoo FAILED (log in $keep/gpu_zoo.log):"
@@ -125,6 +129,15 @@ case "$mode" in
             for m in $MODELS; do
                 ms="$(median_ms "$exe" "$dir/$m.seir" "$b")" || ms=FAILED
                 echo "compare $(basename "$exe") $m batch $b: $ms ms"
+            done
+        done
+    done
+    # VARIANTS="EXCITE_GPU_FOLD_SE=0 ...": the same timings under each environment setting.
+    for v in ${VARIANTS:-}; do
+        for b in $BATCHES; do
+            for m in $MODELS; do
+                ms="$(export "${v?}"; median_ms "$EXCITE" "$dir/$m.seir" "$b")" || ms=FAILED
+                echo "variant $v $m batch $b: $ms ms"
             done
         done
     done

@@ -495,7 +495,8 @@ fn se_scales_applied_by_the_next_conv_match_the_interpreter() {
             residual: false,
             post_act: None,
         };
-        let t = b.node(Op::FusedConv(fc(None)), &[x, w0, b0]);
+        // With an activation, so the SE block is not folded into this conv.
+        let t = b.node(Op::FusedConv(fc(Some(Act::Relu))), &[x, w0, b0]);
         let cr = c.div_ceil(4);
         let mut ins = vec![t, b.weight(&[cr, c, 1, 1]), b.weight(&[cr])];
         ins.push(b.weight(&[c, cr, 1, 1]));
@@ -529,4 +530,129 @@ fn se_scales_applied_by_the_next_conv_match_the_interpreter() {
         cases += usize::from(b.check_kernels(out, TOL, &kernels));
     }
     eprintln!("compared {cases} SE blocks scaled by their consumer conv");
+}
+
+#[test]
+fn se_blocks_folded_into_their_conv_match_the_interpreter() {
+    // x -> conv2 (k x k, stride s, act; squeezes its output) -> conv3 (1x1, linear) -> SE: the
+    // SE block folds into conv3 (gates from conv2's squeeze through W13 = W1 W3, then gate,
+    // residual and act in conv3's epilogue). conv2's squeeze: straddling tiles meeting 1 to 4
+    // images, split-K, a 1x1 conv2, none (a depthwise conv2, planes under 16 pixels: se_fc
+    // reads the tensor); conv3 with and without bias, split-K (160 channels in). conv3 computes
+    // its tiles' gates itself, except when it splits K or a tile meets over 4 images (planes
+    // of 9 pixels): then `se_gates` writes them.
+    let mut cases = 0;
+    // (cin, cmid, c, batch, [h, w], k, stride, depthwise, conv3 bias, SE residual, squeeze kernel)
+    let shapes = [
+        (8, 16, 24, 2, [8, 8], 3, 1, false, true, true, "conv"),
+        (4, 12, 20, 3, [14, 14], 3, 2, false, false, false, "conv"),
+        (6, 8, 16, 4, [5, 5], 3, 1, false, true, true, "conv"),
+        (
+            32,
+            24,
+            40,
+            2,
+            [6, 6],
+            3,
+            1,
+            false,
+            true,
+            true,
+            "splitk_squeeze",
+        ),
+        (
+            5,
+            7,
+            9,
+            8,
+            [3, 3],
+            3,
+            1,
+            false,
+            false,
+            true,
+            "!splitk_squeeze",
+        ),
+        (12, 16, 32, 2, [14, 14], 1, 1, false, true, false, "conv1x1"),
+        (16, 16, 24, 2, [10, 10], 3, 1, true, true, true, "grouped"),
+        (24, 160, 48, 1, [4, 4], 1, 1, false, true, true, "splitk"),
+    ];
+    for (i, (cin, cmid, c, batch, [h, w], k, s, dw, bias3, se_res, kernel)) in
+        shapes.into_iter().enumerate()
+    {
+        let mut b = Builder::new(&format!("fold{i}"), 2000 + i as u64, batch);
+        let x = b.input("x", &[cin, h, w]);
+        let (cmid, group) = if dw { (cin, cin) } else { (cmid, 1) };
+        let conv2 = FusedConv {
+            conv: Conv {
+                strides: [s, s],
+                pads: [k / 2; 4],
+                group,
+                ..Conv::default()
+            },
+            bias: true,
+            act: Some(acts()[i % 6]),
+            residual: false,
+            post_act: None,
+        };
+        let w2 = b.weight(&[cmid, cin / group, k, k]);
+        let b2 = b.weight(&[cmid]);
+        let t = b.node(Op::FusedConv(conv2), &[x, w2, b2]);
+        let w3 = b.weight(&[c, cmid, 1, 1]);
+        let x3 = if bias3 {
+            let b3 = b.weight(&[c]);
+            let f = FusedConv {
+                conv: Conv::default(),
+                bias: true,
+                act: None,
+                residual: false,
+                post_act: None,
+            };
+            b.node(Op::FusedConv(f), &[t, w3, b3])
+        } else {
+            b.node(Op::Conv(Conv::default()), &[t, w3])
+        };
+        let cr = c.div_ceil(4);
+        let mut ins = vec![x3, b.weight(&[cr, c, 1, 1])];
+        if i % 2 == 0 {
+            ins.push(b.weight(&[cr]));
+        }
+        ins.push(b.weight(&[c, cr, 1, 1]));
+        if i % 3 != 0 {
+            ins.push(b.weight(&[c]));
+        }
+        let oh = (h + 2 * (k / 2) - k) / s + 1;
+        let ow = (w + 2 * (k / 2) - k) / s + 1;
+        if se_res {
+            let r = b.input("r", &[c, oh, ow]);
+            ins.push(r);
+        }
+        let se = SeBlock {
+            act: acts()[(i + 2) % 6],
+            gate: if i % 4 == 3 {
+                Act::HardSigmoid {
+                    alpha: 1.0 / 6.0,
+                    beta: 0.5,
+                }
+            } else {
+                Act::Sigmoid
+            },
+            bias1: i % 2 == 0,
+            bias2: i % 3 != 0,
+            residual: se_res,
+            post_act: se_res.then_some(Act::Relu),
+        };
+        let y = b.node(Op::SeBlock(se), &ins);
+        let gates = if i == 4 || i == 7 {
+            "se_gates"
+        } else {
+            "!se_gates"
+        };
+        let kernels = ["se_fc", gates, "!se_scale", kernel];
+        cases += usize::from(b.check_program(y, TOL, &kernels, 1));
+    }
+    eprintln!("compared {cases} SE blocks folded into their conv");
+    if std::env::var("EXCITE_REQUIRE_GPU").as_deref() == Ok("1") {
+        assert_eq!(cases, 8);
+    }
 }

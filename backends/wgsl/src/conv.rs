@@ -6,11 +6,11 @@
 use std::sync::Arc;
 
 use excite_ir::op::Conv;
-use excite_ir::{FusedConv, Node, ValueId};
+use excite_ir::{Act, FusedConv, Node, ValueId};
 
 use crate::WgslError;
-use crate::expr::{Step, conv_epilogue, emit, emit_with};
-use crate::lower::{Deferred, Lower, bindings, unsupported};
+use crate::expr::{Step, act_expr, conv_epilogue, emit, emit_with};
+use crate::lower::{Deferred, Lower, Partials, bindings, unsupported};
 use crate::render::{i, render, u};
 
 const GEMM: &str = include_str!("kernels/conv.wgsl");
@@ -41,7 +41,7 @@ pub(crate) fn fused_conv(
     } else {
         None
     };
-    lower(l, node, &f.conv, bias, res, &steps, y)
+    lower(l, node, &f.conv, bias, res, &steps, None, y)
 }
 
 pub(crate) fn conv(
@@ -52,9 +52,79 @@ pub(crate) fn conv(
     steps: &[Step],
     y: usize,
 ) -> Result<(), WgslError> {
-    lower(l, node, c, bias, None, steps, y)
+    lower(l, node, c, bias, None, steps, None, y)
 }
 
+/// Where a conv with an SE block folded into it gets the gates its epilogue multiplies by.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Gating {
+    /// A `[N, C]` buffer written by `se_gates` ([`Step::Gate`]).
+    Buffer(usize),
+    /// Computed by the conv itself before its main loop, for the tile's channels and images,
+    /// from the SE hidden values `z` (`[N, cr]`), FC2 `w2` (`[C, cr]`), `b2` and the gate
+    /// activation ([`Step::TileGate`]); only for a conv that does not split K.
+    Tile {
+        z: usize,
+        w2: usize,
+        b2: Option<usize>,
+        cr: usize,
+        gate: Act,
+    },
+}
+
+/// A linear 1x1 conv with an SE block folded into it (se::folded_conv): `post` after the bias
+/// multiplies by the gates (`gating`) and adds the SE's residual `res`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn gated(
+    l: &mut Lower<'_>,
+    node: &Node,
+    c: &Conv,
+    bias: Option<ValueId>,
+    res: Option<ValueId>,
+    post: &[Step],
+    gating: Gating,
+    y: usize,
+) -> Result<(), WgslError> {
+    lower(l, node, c, bias, res, post, Some(gating), y)
+}
+
+/// How [`lower`] splits K for conv `node`: `(parts, K per part)`, `(1, K padded)` when whole.
+pub(crate) fn k_split(l: &Lower<'_>, node: &Node, c: &Conv) -> Result<(usize, usize), WgslError> {
+    let xs = l.shape(node.inputs[0])?;
+    let ws = l.shape(node.inputs[1])?;
+    let os = l.shape(node.outputs[0])?;
+    let (&[n, cin, ..], &[m, cg, kh, kw], &[_, _, oh, ow]) = (&xs[..], &ws[..], &os[..]) else {
+        return Err(unsupported(
+            node,
+            "only 2-D convolutions (4-D tensors) are supported",
+        ));
+    };
+    let g = c.group;
+    if g == 0 || cin != cg * g || m % g != 0 {
+        return Err(unsupported(node, "channels do not match the groups"));
+    }
+    let mg = m / g;
+    let kpad = (cg * kh * kw).next_multiple_of(16);
+    if narrow_groups(g, cg, mg) || l.weight_data(node.inputs[1]).is_none() {
+        return Ok((1, kpad)); // the direct kernel
+    }
+    let ntot = n * oh * ow;
+    let tiles = ntot.div_ceil(64) * mg.div_ceil(64) * g;
+    // The partial products must fit one binding: fewer parts, or none, where they would not.
+    let max_bytes = l
+        .limits
+        .max_storage_buffer_binding_size
+        .min(l.limits.max_buffer_size);
+    let max_parts = usize::try_from(max_bytes / 4).unwrap_or(usize::MAX) / (ntot * m).max(1);
+    Ok(split_k(
+        tiles,
+        kpad,
+        l.limits.min_workgroups as usize,
+        max_parts,
+    ))
+}
+
+#[allow(clippy::too_many_arguments)]
 fn lower(
     l: &mut Lower<'_>,
     node: &Node,
@@ -62,6 +132,7 @@ fn lower(
     bias: Option<ValueId>,
     res: Option<ValueId>,
     post: &[Step],
+    gating: Option<Gating>,
     y: usize,
 ) -> Result<(), WgslError> {
     let (xv, wv) = (node.inputs[0], node.inputs[1]);
@@ -90,9 +161,13 @@ fn lower(
     let direct = narrow_groups(g, cg, mg) || l.weight_data(wv).is_none();
     let one_by_one = !direct && [kh, kw] == [1, 1] && c.strides == [1, 1] && c.pads == [0; 4];
     let aligned = (h * w).is_multiple_of(4);
-    // A 1x1 conv feeding an SE block also writes the squeeze's partial sums.
-    let squeeze = one_by_one && l.squeezed.contains_key(&node.outputs[0]);
+    // A GEMM conv feeding an SE block (or a conv an SE block is folded into) also writes the
+    // squeeze's partial sums.
+    let squeeze = !direct && l.squeezed.contains_key(&node.outputs[0]);
     let pointwise = one_by_one && aligned;
+    let ntot = n * oh * ow;
+    // Images a 64-column tile meets at most, for squeezes over tiles that straddle images.
+    let parts = tile_parts(ntot, oh * ow);
     // An SE block left its scale to this conv (se::scale_into_consumers chose it).
     let deferred = l.deferred.remove(&xv);
     if deferred.is_some() && (!pointwise || squeeze || g != 1) {
@@ -134,13 +209,28 @@ fn lower(
         decl.push(("res", false, "f32"));
         binds.push(l.buffer_of(r)?);
     }
+    match gating {
+        None => {}
+        Some(Gating::Buffer(gb)) => {
+            decl.push(("gates", false, "f32"));
+            binds.push(gb);
+        }
+        Some(Gating::Tile { z, w2, b2, .. }) => {
+            decl.extend([("z", false, "f32"), ("w2", false, "f32")]);
+            binds.extend([z, w2]);
+            if let Some(b2) = b2 {
+                decl.push(("b2", false, "f32"));
+                binds.push(b2);
+            }
+        }
+    }
+    let gate = gate_holes(gating, parts)?;
     decl.push(("y", true, "f32"));
     binds.push(y);
     let epilogue = ("epilogue", epilogue);
-    let (pro_decl, pro_binds, holes) = pointwise_holes(deferred.as_ref(), false)?;
+    let (pro_decl, pro_binds, holes) = pointwise_holes(deferred.as_ref())?;
     let k = cg * kh * kw;
     let kpad = k.next_multiple_of(16);
-    let ntot = n * oh * ow;
     let gemm = [
         ("cin", u(cin)),
         ("cg", u(cg)),
@@ -152,18 +242,13 @@ fn lower(
         ("cout", u(m)),
         ("gemm_step", GEMM_STEP.trim_end().to_string()),
     ];
-    let tiles = ntot.div_ceil(64) * mg.div_ceil(64) * g;
-    // The partial products must fit one binding: fewer parts, or none, where they would not.
-    let max_bytes = l
-        .limits
-        .max_storage_buffer_binding_size
-        .min(l.limits.max_buffer_size);
-    let max_parts = usize::try_from(max_bytes / 4).unwrap_or(usize::MAX) / (ntot * m).max(1);
-    let (ks, kch) = if direct {
-        (1, kpad)
-    } else {
-        split_k(tiles, kpad, l.limits.min_workgroups as usize, max_parts)
-    };
+    let (ks, kch) = k_split(l, node, c)?;
+    if ks > 1 && matches!(gating, Some(Gating::Tile { .. })) {
+        return Err(unsupported(
+            node,
+            "internal: tile gates asked of a conv that splits K",
+        ));
+    }
     if ks > 1 {
         // Split K: the GEMM writes ks partial products, splitk.wgsl adds them and runs the
         // epilogue (and the squeeze, for a conv feeding an SE block).
@@ -186,12 +271,14 @@ fn lower(
             mg.div_ceil(64) as u32,
             (g * ks) as u32,
         ];
+        v.extend(gate_holes(None, 0)?);
         let module = if pointwise {
             v.push(("hw", u(h * w)));
             v.extend(holes.clone());
             l.module("conv1x1", POINTWISE, &v)?
         } else {
             v.extend(window(h, w, oh, ow, kh, kw, c));
+            v.extend(squeeze_holes(0));
             l.module("conv", GEMM, &v)?
         };
         l.dispatch(node, module, gemm_binds, groups)?;
@@ -204,8 +291,14 @@ fn lower(
             let partials = l.temp(&format!("{}.partials", node.name), n * m)?;
             rdecl.push(("partials", true, "f32"));
             rbinds.push(partials);
-            l.squeezed
-                .insert(node.outputs[0], Some((partials, 1, false)));
+            l.squeezed.insert(
+                node.outputs[0],
+                Some(Partials {
+                    buf: partials,
+                    tiles: 1,
+                    parts: 0,
+                }),
+            );
         }
         let mut v = vec![
             ("bindings", bindings(&rdecl)),
@@ -230,25 +323,42 @@ fn lower(
     }
     let unsplit = [("ks", u(1)), ("kch", u(kpad)), ("ysplit", String::new())];
     let gemm_groups = [ntot.div_ceil(64) as u32, mg.div_ceil(64) as u32, g as u32];
-    let straddle = aligned && h * w >= 64 && !(h * w).is_multiple_of(64);
-    if squeeze && straddle && l.limits.max_compute_workgroup_storage_size >= 16384 {
-        // Per-image tiles would compute padding columns (a quarter of them at 14x14; that conv
-        // ran 16% slower on an H100): conv1x1.wgsl squeezes over tiles that straddle images.
+    // Workgroup memory of a GEMM tile (8 KiB) and of the squeeze's row sums (4 KiB).
+    let room = l.limits.max_compute_workgroup_storage_size >= 12288 && parts <= MAX_PARTS;
+    let straddle = pointwise && h * w >= 64 && !(h * w).is_multiple_of(64);
+    if squeeze && room && (straddle || !one_by_one) {
+        // Per-image tiles would compute padding columns (a quarter of them at 14x14; that 1x1
+        // conv ran 16% slower on an H100): squeeze over tiles that straddle images instead,
+        // `parts` partial sums per tile and channel.
         let tiles = ntot.div_ceil(64);
-        let partials = l.temp(&format!("{}.partials", node.name), tiles * 2 * m)?;
+        let partials = l.temp(&format!("{}.partials", node.name), tiles * parts * m)?;
         decl.push(("partials", true, "f32"));
         binds.push(partials);
-        let mut v = vec![("bindings", bindings(&decl)), ("hw", u(h * w)), epilogue];
+        let mut v = vec![("bindings", bindings(&decl)), epilogue];
         v.extend(gemm);
         v.extend(unsplit);
-        v.extend(pointwise_holes(None, true)?.2);
-        let module = l.module("conv1x1", POINTWISE, &v)?;
+        v.extend(squeeze_holes(parts));
+        v.extend(gate_holes(None, 0)?);
+        let module = if one_by_one {
+            v.push(("hw", u(h * w)));
+            v.push(("prologue", String::new()));
+            l.module("conv1x1", POINTWISE, &v)?
+        } else {
+            v.extend(window(h, w, oh, ow, kh, kw, c));
+            l.module("conv", GEMM, &v)?
+        };
         l.dispatch(node, module, binds, gemm_groups)?;
-        l.squeezed
-            .insert(node.outputs[0], Some((partials, tiles, true)));
+        l.squeezed.insert(
+            node.outputs[0],
+            Some(Partials {
+                buf: partials,
+                tiles,
+                parts,
+            }),
+        );
         return Ok(());
     }
-    if squeeze {
+    if squeeze && one_by_one {
         let out = node.outputs[0];
         let hw = h * w;
         let tiles = hw.div_ceil(64);
@@ -271,7 +381,14 @@ fn lower(
         let module = l.module("conv1x1_squeeze", POINTWISE_SQUEEZE, &v)?;
         let groups = [(n * tiles) as u32, mg.div_ceil(64) as u32, g as u32];
         l.dispatch(node, module, binds, groups)?;
-        l.squeezed.insert(out, Some((partials, tiles, false)));
+        l.squeezed.insert(
+            out,
+            Some(Partials {
+                buf: partials,
+                tiles,
+                parts: 0,
+            }),
+        );
         return Ok(());
     }
     if pointwise {
@@ -279,6 +396,7 @@ fn lower(
         binds.extend_from_slice(&pro_binds);
         let mut v = vec![("bindings", bindings(&decl)), ("hw", u(h * w)), epilogue];
         v.extend(holes);
+        v.extend(gate);
         v.extend(gemm);
         v.extend(unsplit);
         let module = l.module("conv1x1", POINTWISE, &v)?;
@@ -314,6 +432,8 @@ fn lower(
     v.extend(window);
     v.extend(gemm);
     v.extend(unsplit);
+    v.extend(squeeze_holes(0));
+    v.extend(gate);
     let module = l.module("conv", GEMM, &v)?;
     l.dispatch(node, module, binds, gemm_groups)
 }
@@ -326,9 +446,9 @@ type Hole = (&'static str, String);
 type Extras = (Vec<Binding>, Vec<usize>, Vec<Hole>);
 
 /// The optional holes of conv1x1.wgsl, with the extra bindings they need: a deferred SE
-/// scale applied to each loaded quad `bv` (channel `kb`, image `nq / HW`, quad index `xi`),
-/// and the squeeze of the output (straddling tiles, two parts each).
-fn pointwise_holes(d: Option<&Deferred>, squeeze: bool) -> Result<Extras, WgslError> {
+/// scale applied to each loaded quad `bv` (channel `kb`, image `nq / HW`, quad index `xi`);
+/// no squeeze.
+fn pointwise_holes(d: Option<&Deferred>) -> Result<Extras, WgslError> {
     let mut decl = Vec::new();
     let mut binds = Vec::new();
     let mut code = String::new();
@@ -358,51 +478,133 @@ fn pointwise_holes(d: Option<&Deferred>, squeeze: bool) -> Result<Extras, WgslEr
         .trim_end()
         .to_string();
     }
-    let sq = |s: &str| {
-        if squeeze {
-            s.to_string()
-        } else {
-            String::new()
-        }
-    };
-    let holes = vec![
-        ("prologue", code),
-        (
-            "squeeze_decl",
-            sq(
-                "var<workgroup> red: array<f32, 1024>; // [64 m][16 tx], first image\n\
-                var<workgroup> red2: array<f32, 1024>; // the next image\n",
-            ),
-        ),
-        (
-            "rowsum_init",
-            sq("        var ra = 0.0;\n        var rb = 0.0;"),
-        ),
-        (
-            "rowsum",
-            sq(
-                "            if (n / HW == n0 / HW) {\n                ra = ra + v;\n            \
-                } else {\n                rb = rb + v;\n            }",
-            ),
-        ),
-        (
-            "rowsum_store",
-            sq("        red[(ty * 4u + i) * 16u + tx] = ra;\n        \
-                red2[(ty * 4u + i) * 16u + tx] = rb;"),
-        ),
-        (
-            "squeeze_end",
-            sq(
-                "    workgroupBarrier();\n    if (tid < 64u && m0 + tid < MG) {\n        \
-                var a = 0.0;\n        var b = 0.0;\n        \
-                for (var t = 0u; t < 16u; t = t + 1u) {\n            \
-                a = a + red[tid * 16u + t];\n            b = b + red2[tid * 16u + t];\n        }\n        \
-                let c = g * MG + m0 + tid;\n        partials[(wg.x * 2u) * COUT + c] = a;\n        \
-                partials[(wg.x * 2u + 1u) * COUT + c] = b;\n    }",
-            ),
-        ),
-    ];
+    let mut holes = vec![("prologue", code)];
+    holes.extend(squeeze_holes(0));
     Ok((decl, binds, holes))
+}
+
+/// The gate holes of conv.wgsl and conv1x1.wgsl: for [`Gating::Tile`], workgroup memory and
+/// a prologue computing `gs[part * 64 + channel]`, the gate of each of the tile's 64 channels
+/// in each of the (at most `parts`) images it meets, 4 lanes per channel and image reading
+/// FC2's row and the hidden values; empty otherwise.
+fn gate_holes(gating: Option<Gating>, parts: usize) -> Result<[Hole; 2], WgslError> {
+    let Some(Gating::Tile { b2, cr, gate, .. }) = gating else {
+        return Ok([
+            ("gate_decl", String::new()),
+            ("gate_prologue", String::new()),
+        ]);
+    };
+    let decl = format!(
+        "var<workgroup> gred: array<f32, 256>;   // FC2 lane sums\n\
+         var<workgroup> gs: array<f32, {}>;     // [image part][64 channels] gates\n",
+        64 * parts
+    );
+    let b2 = if b2.is_some() {
+        " + b2[g * MG + gc]"
+    } else {
+        ""
+    };
+    let prologue = format!(
+        "    // The SE gates of this tile's channels in each image it meets (an SE block folded
+    // into this conv), read by the epilogue's `gs[...]`.
+    let gimg0 = n0 / HW;
+    for (var p = 0u; p < {parts}u; p = p + 1u) {{
+        let gimg = gimg0 + p;
+        let gch = m0 + tid / 4u;
+        var ga = 0.0;
+        if (gimg * HW < NTOT && gch < MG) {{
+            for (var j = tid % 4u; j < {cr}u; j = j + 4u) {{
+                ga = ga + w2[(g * MG + gch) * {cr}u + j] * z[gimg * {cr}u + j];
+            }}
+        }}
+        gred[tid] = ga;
+        workgroupBarrier();
+        if (tid < 64u) {{
+            let gc = min(m0 + tid, MG - 1u);
+            let v = gred[tid * 4u] + gred[tid * 4u + 1u] + gred[tid * 4u + 2u] + gred[tid * 4u + 3u]{b2};
+            gs[p * 64u + tid] = {};
+        }}
+        workgroupBarrier();
+    }}",
+        act_expr(gate, "v")?
+    );
+    Ok([("gate_decl", decl), ("gate_prologue", prologue)])
+}
+
+/// Most images one squeeze tile may meet (row sums kept in registers per image).
+pub(crate) const MAX_PARTS: usize = 4;
+
+/// The most images any of the 64-column tiles over `ntot` columns (`hw` per image) meets.
+pub(crate) fn tile_parts(ntot: usize, hw: usize) -> usize {
+    let hw = hw.max(1);
+    (0..ntot.div_ceil(64))
+        .map(|t| ((t * 64 + 63).min(ntot.saturating_sub(1))) / hw - (t * 64) / hw + 1)
+        .max()
+        .unwrap_or(1)
+}
+
+/// The squeeze holes shared by conv.wgsl and conv1x1.wgsl (empty for `parts == 0`): each thread
+/// sums its outputs per row and per image of the tile (`rs0`.. in registers), then, one image
+/// at a time, the workgroup adds the 16 row sums of each channel in `red` and writes
+/// `partials[(tile * PARTS + part) * COUT + c]`.
+fn squeeze_holes(parts: usize) -> [Hole; 4] {
+    if parts == 0 {
+        return [
+            ("squeeze_decl", String::new()),
+            ("rowsum_init", String::new()),
+            ("rowsum", String::new()),
+            ("squeeze_end", String::new()),
+        ];
+    }
+    let decl = format!(
+        "var<workgroup> red: array<f32, 1024>; // [64 m][16 tx] row sums of one image\n\
+         const PARTS: u32 = {parts}u;          // images a tile meets at most\n"
+    );
+    let mut init = "    let img0 = n0 / HW;\n".to_string();
+    for p in 0..parts {
+        init.push_str(&format!("    var rs{p} = vec4<f32>(0.0);\n"));
+    }
+    let mut sum = String::new();
+    if parts == 1 {
+        sum.push_str("            rs0[i] = rs0[i] + v;\n");
+    } else {
+        sum.push_str("            let part = n / HW - img0;\n");
+        for p in 0..parts {
+            let open = match p {
+                0 => "            if (part == 0u) {\n".to_string(),
+                _ if p + 1 == parts => " else {\n".to_string(),
+                _ => format!(" else if (part == {p}u) {{\n"),
+            };
+            sum.push_str(&open);
+            sum.push_str(&format!(
+                "                rs{p}[i] = rs{p}[i] + v;\n            }}"
+            ));
+        }
+        sum.push('\n');
+    }
+    let mut end = String::new();
+    for p in 0..parts {
+        end.push_str(&format!(
+            "    workgroupBarrier();\n\
+             \x20   for (var i = 0u; i < 4u; i = i + 1u) {{\n\
+             \x20       red[(ty * 4u + i) * 16u + tx] = rs{p}[i];\n\
+             \x20   }}\n\
+             \x20   workgroupBarrier();\n\
+             \x20   if (tid < 64u && m0 + tid < MG) {{\n\
+             \x20       var s = 0.0;\n\
+             \x20       for (var t = 0u; t < 16u; t = t + 1u) {{\n\
+             \x20           s = s + red[tid * 16u + t];\n\
+             \x20       }}\n\
+             \x20       partials[(wg.x * PARTS + {p}u) * COUT + g * MG + m0 + tid] = s;\n\
+             \x20   }}\n"
+        ));
+    }
+    [
+        ("squeeze_decl", decl),
+        ("rowsum_init", init.trim_end().to_string()),
+        ("rowsum", sum.trim_end().to_string()),
+        ("squeeze_end", end.trim_end().to_string()),
+    ]
 }
 
 /// Frees what a deferred SE scale kept alive until its conv ran.

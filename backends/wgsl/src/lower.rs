@@ -28,18 +28,44 @@ pub fn compile(g: &Graph, batch: usize, limits: &Limits) -> Result<WgslProgram, 
         squeezed: HashMap::new(),
         defer_scale: HashSet::new(),
         deferred: HashMap::new(),
+        folds: HashMap::new(),
     };
-    // SE inputs that a conv may squeeze in its epilogue (filled when that conv is lowered).
+    // SE blocks folded into the linear 1x1 conv feeding them: that conv runs in the SE block's
+    // place (its residual may be computed after the conv) and writes the SE output.
+    l.folds = se::folds(&l, &order);
+    let folded_se: HashMap<NodeId, NodeId> = l
+        .folds
+        .iter()
+        .filter_map(|(&x, &se)| Some((se, g.producer(x)?)))
+        .collect();
+    let folded_convs: HashSet<NodeId> = folded_se.values().copied().collect();
+    // SE inputs that a conv may squeeze in its epilogue (filled when that conv is lowered); for
+    // a folded block, the input of the conv it is folded into.
     for &id in &order {
         let node = g.node(id);
         if let (Op::SeBlock(_), Some(&x)) = (&node.op, node.inputs.first()) {
-            l.squeezed.insert(x, None);
+            let sq = match folded_se.get(&id) {
+                Some(&conv) => g.node(conv).inputs[0],
+                None => x,
+            };
+            l.squeezed.insert(sq, None);
         }
     }
+    l.p.folded_se = order
+        .iter()
+        .filter(|id| folded_se.contains_key(id))
+        .map(|&id| g.node(id).name.clone())
+        .collect();
     // SE blocks whose scale the next 1x1 conv applies as it loads its input: that conv then
     // also reads the SE input and residual, which must live until it runs.
     let fused = se::scale_into_consumers(&l, &order);
     let mut late_reads: HashMap<NodeId, Vec<ValueId>> = HashMap::new();
+    for (&se_node, &conv) in &folded_se {
+        late_reads
+            .entry(se_node)
+            .or_default()
+            .extend(&g.node(conv).inputs);
+    }
     for (se_node, conv_node) in &fused {
         let n = g.node(*se_node);
         l.defer_scale.insert(n.outputs[0]);
@@ -91,7 +117,15 @@ pub fn compile(g: &Graph, batch: usize, limits: &Limits) -> Result<WgslProgram, 
     }
     for (pos, &id) in order.iter().enumerate() {
         let node = g.node(id);
-        let temps = l.lower_node(node)?;
+        let temps = if folded_convs.contains(&id) {
+            Vec::new() // runs in its SE block's place
+        } else if let Some(&conv) = folded_se.get(&id) {
+            let y = l.out_buffer(node.outputs[0])?;
+            se::folded_conv(&mut l, g.node(conv), node, y)?;
+            Vec::new()
+        } else {
+            l.lower_node(node)?
+        };
         for t in temps {
             l.alloc.release(t);
         }
@@ -143,11 +177,24 @@ pub(crate) struct Lower<'a> {
     /// `(buffer, tiles, straddling)`: `tiles` per image, or, when `straddling`, 64-column tiles
     /// over all images with two parts each (see conv1x1.wgsl); `None` where the SE block must
     /// squeeze it itself.
-    pub squeezed: HashMap<ValueId, Option<(usize, usize, bool)>>,
+    pub squeezed: HashMap<ValueId, Option<Partials>>,
     /// SE outputs whose scale pass is folded into their first consumer, a 1x1 conv.
     pub defer_scale: HashSet<ValueId>,
     /// For those, once the SE block is lowered: what the conv needs to apply the scale.
     pub deferred: HashMap<ValueId, Deferred>,
+    /// SE blocks folded into the linear 1x1 conv that feeds them, by that conv's output (the
+    /// conv runs where the SE block was, as one node writing the SE output).
+    pub folds: HashMap<ValueId, NodeId>,
+}
+
+/// The partial channel sums a conv wrote for an SE squeeze: `tiles` 64-column tiles per image
+/// (`parts == 0`), or `tiles` tiles over all columns, straddling images, with `parts` sums
+/// each (the tile's first image and the next ones).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Partials {
+    pub buf: usize,
+    pub tiles: usize,
+    pub parts: usize,
 }
 
 /// An SE block's scale, left for the 1x1 conv that reads its output to apply on load: the

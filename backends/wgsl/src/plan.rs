@@ -23,6 +23,12 @@ pub struct Limits {
     /// each). A conv with fewer splits its K dimension across workgroups and adds the parts in
     /// a second dispatch. 0 never splits.
     pub min_workgroups: u32,
+    /// Fold SE blocks into the linear 1x1 conv feeding them (`se::folds`); a tuning knob (the
+    /// unfolded kernels stay for A/B measurements).
+    pub fold_se: bool,
+    /// Let a folded conv that does not split K compute its gates itself instead of reading
+    /// them from a separate `se_gates` dispatch; a tuning knob.
+    pub tile_gates: bool,
 }
 
 impl Default for Limits {
@@ -34,6 +40,8 @@ impl Default for Limits {
             max_compute_workgroup_storage_size: 16384,
             max_storage_buffers_per_shader_stage: 8,
             min_workgroups: 512,
+            fold_se: true,
+            tile_gates: true,
         }
     }
 }
@@ -90,6 +98,9 @@ pub struct WgslProgram {
     pub dispatches: Vec<Dispatch>,
     pub inputs: Vec<Io>,
     pub outputs: Vec<Io>,
+    /// SE blocks folded into the 1x1 conv that feeds them (no dispatch of their own over the
+    /// tensor: the conv's epilogue applies gate, residual and act).
+    pub folded_se: Vec<String>,
 }
 
 impl WgslProgram {

@@ -1,14 +1,20 @@
 //! The SE block in two dispatches: `se_fc` (finish the squeeze, FC1, act: the `[N, Cr]` hidden
 //! values, many workgroups per image) then `se_scale` (per block of channels: FC2 and the gates
 //! of those channels, then scale -> residual add -> act over their planes, vectorised). When
-//! the SE input comes straight from a 1x1 convolution, that conv already wrote partial channel
-//! sums (`conv1x1_squeeze.wgsl` per image tile, `conv1x1.wgsl` over tiles straddling images,
-//! or `splitk_squeeze.wgsl` for a split-K conv), so `se_fc` only adds a few partials per
-//! channel; otherwise one `se_fc` workgroup per image reads the image itself.
+//! the SE input comes straight from a GEMM convolution, that conv already wrote partial channel
+//! sums (`conv1x1_squeeze.wgsl` per image tile, `conv1x1.wgsl` / `conv.wgsl` over tiles
+//! straddling images, or `splitk_squeeze.wgsl` for a split-K conv), so `se_fc` only adds a few
+//! partials per channel; otherwise one `se_fc` workgroup per image reads the image itself.
 //!
-//! When the SE output's first reader is a plain 1x1 conv ([`scale_into_consumers`]), the second
-//! dispatch only stores the gates (`se_gates`) and that conv applies the scale as it loads its
-//! input (see `conv.rs`), so the block makes no pass over its tensor of its own.
+//! An SE block fed by a linear 1x1 conv (a bottleneck's conv3, BN folded) is folded into that
+//! conv ([`folds`], [`folded_conv`]): FC1 is composed with the conv (`W13 = W1 W3`, on the host),
+//! so `se_fc` and the gates run *before* the conv, from the squeeze of the conv's input, and the
+//! conv's epilogue applies gate, residual and act: the block adds two small dispatches and no
+//! pass over any tensor.
+//!
+//! Otherwise, when the SE output's first reader is a plain 1x1 conv ([`scale_into_consumers`]),
+//! the second dispatch only stores the gates (`se_gates`) and that conv applies the scale as it
+//! loads its input (see `conv.rs`), so the block makes no pass over its tensor of its own.
 //!
 //! WGSL has no grid-wide barrier and no float atomics, so the sums must be complete (a finished
 //! dispatch) before FC1, and FC1 complete before any gate: the block's two global dependencies,
@@ -18,10 +24,10 @@ use std::collections::HashMap;
 
 use excite_ir::{Node, NodeId, Op, SeBlock, ValueId};
 
-use crate::WgslError;
 use crate::expr::{Step, act_expr, emit_with, lit};
 use crate::lower::{Deferred, Lower, bindings, unsupported};
 use crate::render::{render, u};
+use crate::{WgslError, conv};
 
 const FC: &str = include_str!("kernels/se_fc.wgsl");
 const SCALE: &str = include_str!("kernels/se_scale.wgsl");
@@ -58,10 +64,103 @@ pub(crate) fn se_block(
         .first()
         .ok_or_else(|| unsupported(node, "w1 has no shape"))?)
     .max(1);
-    let mut cb = 16;
-    while cb > 1 && cb * hw > ELEMS_PER_GROUP {
-        cb /= 2;
+    let xb = l.buffer_of(xv)?;
+    let w1 = fc_weight(l, node, node.inputs[1], cr * c)?;
+    let b1 = slots.b1.map(|b| l.buffer_of(node.inputs[b])).transpose()?;
+    let (z, temps) = hidden(l, node, se, xv, [n, c, hw, cr], w1, b1)?;
+    let w2 = fc_weight(l, node, node.inputs[slots.w2], cr * c)?;
+    let b2 = slots.b2.map(|b| l.buffer_of(node.inputs[b])).transpose()?;
+
+    // Gates and scale, four elements per access when every plane is a whole number of vec4s.
+    let mut steps = vec![Step::Scale];
+    let res = match slots.r {
+        Some(r) => {
+            steps.push(Step::Residual);
+            Some(l.buffer_of(node.inputs[r])?)
+        }
+        None => None,
+    };
+    steps.extend(se.post_act.map(Step::Act));
+    let out = node.outputs[0];
+    if l.defer_scale.contains(&out) {
+        // The consumer conv scales as it loads (conv1x1.wgsl's prologue): store the gates.
+        let gates = store_gates(l, node, se, [n, c, hw, cr], z, w2, b2)?;
+        l.deferred.insert(
+            out,
+            Deferred {
+                x: xb,
+                gates,
+                res,
+                steps,
+                y,
+                temps: vec![gates],
+            },
+        );
+        return Ok(temps);
     }
+    let width = if hw.is_multiple_of(4) { 4 } else { 1 };
+    let vt = if width == 4 { "vec4<f32>" } else { "f32" };
+    let mut decl = vec![("x", false, vt), ("z", false, "f32"), ("w2", false, "f32")];
+    let mut binds = vec![xb, z, w2];
+    if let Some(b2) = b2 {
+        decl.push(("b2", false, "f32"));
+        binds.push(b2);
+    }
+    let mut load_res = String::new();
+    if let Some(r) = res {
+        decl.push(("res", false, vt));
+        binds.push(r);
+        load_res = "        let rq = res[q];".to_string();
+    }
+    decl.push(("y", true, vt));
+    binds.push(y);
+    let lane = |v: &str| {
+        if width == 4 {
+            format!("{v}[j]")
+        } else {
+            v.to_string()
+        }
+    };
+    let epilogue: String = emit_with(&steps, &lane("rq"))?
+        .lines()
+        .map(|l| format!("            {l}\n"))
+        .collect();
+    let finish = render(
+        "se_scale_apply",
+        APPLY,
+        &[
+            ("load_res", load_res),
+            ("vt", vt.to_string()),
+            ("xj", lane("xq")),
+            ("epilogue", epilogue.trim_end().to_string()),
+            ("outj", lane("out")),
+        ],
+    )?;
+    gates_dispatch(
+        l,
+        node,
+        se,
+        [n, c, hw, cr],
+        (decl, binds),
+        b2.is_some(),
+        ("se_scale", finish.trim_end().to_string()),
+    )?;
+    Ok(temps)
+}
+
+/// The SE block's dispatch 1 (`se_fc`): `z[n, :] = act(W1 . mean(x[n]) + b1)` for the
+/// `c`-channel tensor `x` (`hw` pixels per plane, `cr` hidden units), from the partial sums
+/// its producing conv wrote where it did (else one workgroup per image reads `x`). Returns `z`
+/// and the temporaries to free once the block has run (the partial sums; `z` is one of them).
+fn hidden(
+    l: &mut Lower<'_>,
+    node: &Node,
+    se: &SeBlock,
+    xv: ValueId,
+    [n, c, hw, cr]: [usize; 4],
+    w1: usize,
+    b1: Option<usize>,
+) -> Result<(usize, Vec<usize>), WgslError> {
     // Workgroup memory: the C means and 256 sums (se_fc); 256 sums and CB gates (se_scale).
     let need = 4 * (c + 256);
     if need > l.limits.max_compute_workgroup_storage_size as usize {
@@ -74,31 +173,34 @@ pub(crate) fn se_block(
             ),
         ));
     }
-    let xb = l.buffer_of(xv)?;
     let mut temps = Vec::new();
     let (mut decl, mut binds, squeeze, tiles, jb) = match l.squeezed.get(&xv).copied().flatten() {
-        Some((buf, tiles, straddle)) => {
+        Some(p) => {
             // Used once: another SE block reading the same tensor squeezes it itself.
             l.squeezed.insert(xv, None);
-            temps.push(buf);
-            let code = if straddle { STRADDLE } else { PARTIALS };
+            temps.push(p.buf);
+            let code = if p.parts == 0 {
+                PARTIALS.to_string()
+            } else {
+                render("se_fc_straddle", STRADDLE, &[("parts", u(p.parts))])?
+            };
             let decl = vec![("partials", false, "f32")];
-            (decl, vec![buf], code, tiles, UNITS_PER_GROUP)
+            (decl, vec![p.buf], code, p.tiles, UNITS_PER_GROUP)
         }
         // One workgroup per image then computes every hidden unit.
         None => (
             vec![("x", false, "f32")],
-            vec![xb],
-            POOL,
+            vec![l.buffer_of(xv)?],
+            POOL.to_string(),
             1,
             cr.next_multiple_of(2),
         ),
     };
     decl.push(("w1", false, "f32"));
-    binds.push(fc_weight(l, node, node.inputs[1], cr * c)?);
-    if let Some(b1) = slots.b1 {
+    binds.push(w1);
+    if let Some(b1) = b1 {
         decl.push(("b1", false, "f32"));
-        binds.push(l.buffer_of(node.inputs[b1])?);
+        binds.push(b1);
     }
     let z = l.temp(&format!("{}.hidden", node.name), n * cr)?;
     temps.push(z);
@@ -116,93 +218,57 @@ pub(crate) fn se_block(
             ("scale", lit(1.0 / hw.max(1) as f32)?),
             ("jb", u(jb)),
             ("squeeze", squeeze.trim_end().to_string()),
-            (
-                "b1",
-                if slots.b1.is_some() { "b1[j]" } else { "0.0" }.into(),
-            ),
+            ("b1", if b1.is_some() { "b1[j]" } else { "0.0" }.into()),
             ("act", act_expr(se.act, "v")?),
         ],
     )?;
     l.dispatch(node, m, binds, [cr.div_ceil(jb) as u32, n as u32, 1])?;
+    Ok((z, temps))
+}
 
-    // Gates and scale, four elements per access when every plane is a whole number of vec4s.
-    let mut steps = vec![Step::Scale];
-    let res = match slots.r {
-        Some(r) => {
-            steps.push(Step::Residual);
-            Some(l.buffer_of(node.inputs[r])?)
-        }
-        None => None,
-    };
-    steps.extend(se.post_act.map(Step::Act));
-    let out = node.outputs[0];
-    let deferred = l.defer_scale.contains(&out);
-    let width = if hw.is_multiple_of(4) { 4 } else { 1 };
-    let vt = if width == 4 { "vec4<f32>" } else { "f32" };
-    let mut decl = if deferred {
-        vec![("z", false, "f32"), ("w2", false, "f32")]
-    } else {
-        vec![("x", false, vt), ("z", false, "f32"), ("w2", false, "f32")]
-    };
-    let mut binds = if deferred { vec![] } else { vec![xb] };
-    binds.extend([z, fc_weight(l, node, node.inputs[slots.w2], cr * c)?]);
-    if let Some(b2) = slots.b2 {
+/// The SE block's dispatch 2 with the `se_gates` finish: `gates[n, c] = gate(W2[c] . z[n] +
+/// b2[c])` into a new `[N, C]` buffer, which it returns.
+fn store_gates(
+    l: &mut Lower<'_>,
+    node: &Node,
+    se: &SeBlock,
+    dims: [usize; 4],
+    z: usize,
+    w2: usize,
+    b2: Option<usize>,
+) -> Result<usize, WgslError> {
+    let [n, c, ..] = dims;
+    let mut decl = vec![("z", false, "f32"), ("w2", false, "f32")];
+    let mut binds = vec![z, w2];
+    if let Some(b2) = b2 {
         decl.push(("b2", false, "f32"));
-        binds.push(l.buffer_of(node.inputs[b2])?);
+        binds.push(b2);
     }
-    let finish = if deferred {
-        // The consumer conv scales as it loads (conv1x1.wgsl's prologue): store the gates.
-        let gates = l.temp(&format!("{}.gates", node.name), n * c)?;
-        decl.push(("gates", true, "f32"));
-        binds.push(gates);
-        l.deferred.insert(
-            out,
-            Deferred {
-                x: xb,
-                gates,
-                res,
-                steps,
-                y,
-                temps: vec![gates],
-            },
-        );
-        GATES_STORE.trim_end().to_string()
-    } else {
-        let mut load_res = String::new();
-        if let Some(r) = res {
-            decl.push(("res", false, vt));
-            binds.push(r);
-            load_res = "        let rq = res[q];".to_string();
-        }
-        decl.push(("y", true, vt));
-        binds.push(y);
-        let lane = |v: &str| {
-            if width == 4 {
-                format!("{v}[j]")
-            } else {
-                v.to_string()
-            }
-        };
-        let epilogue: String = emit_with(&steps, &lane("rq"))?
-            .lines()
-            .map(|l| format!("            {l}\n"))
-            .collect();
-        render(
-            "se_scale_apply",
-            APPLY,
-            &[
-                ("load_res", load_res),
-                ("vt", vt.to_string()),
-                ("xj", lane("xq")),
-                ("epilogue", epilogue.trim_end().to_string()),
-                ("outj", lane("out")),
-            ],
-        )?
-        .trim_end()
-        .to_string()
-    };
+    let gates = l.temp(&format!("{}.gates", node.name), n * c)?;
+    decl.push(("gates", true, "f32"));
+    binds.push(gates);
+    let finish = ("se_gates", GATES_STORE.trim_end().to_string());
+    gates_dispatch(l, node, se, dims, (decl, binds), b2.is_some(), finish)?;
+    Ok(gates)
+}
+
+/// se_scale.wgsl over `(decl, binds)`, one workgroup per (block of channels, image), finished
+/// by `finish`: `(module name, code)`.
+fn gates_dispatch(
+    l: &mut Lower<'_>,
+    node: &Node,
+    se: &SeBlock,
+    [n, c, hw, cr]: [usize; 4],
+    (decl, binds): (Vec<(&str, bool, &str)>, Vec<usize>),
+    b2: bool,
+    (name, finish): (&str, String),
+) -> Result<(), WgslError> {
+    let mut cb = 16;
+    while cb > 1 && cb * hw > ELEMS_PER_GROUP {
+        cb /= 2;
+    }
     let m = l.module(
-        if deferred { "se_gates" } else { "se_scale" },
+        name,
         SCALE,
         &[
             ("bindings", bindings(&decl)),
@@ -210,17 +276,210 @@ pub(crate) fn se_block(
             ("cr", u(cr)),
             ("hw", u(hw.max(1))),
             ("cb", u(cb)),
-            ("width", u(width)),
-            (
-                "b2",
-                if slots.b2.is_some() { "b2[c]" } else { "0.0" }.into(),
-            ),
+            ("width", u(if hw.is_multiple_of(4) { 4 } else { 1 })),
+            ("b2", if b2 { "b2[c]" } else { "0.0" }.into()),
             ("gate", act_expr(se.gate, "v")?),
             ("finish", finish),
         ],
     )?;
-    l.dispatch(node, m, binds, [c.div_ceil(cb) as u32, n as u32, 1])?;
-    Ok(temps)
+    l.dispatch(node, m, binds, [c.div_ceil(cb) as u32, n as u32, 1])
+}
+
+/// The SE blocks folded into the conv that feeds them, by that conv's output value. The conv
+/// must be linear (no activation or residual), 1x1, stride 1, unpadded, ungrouped, with constant
+/// weight and bias, and read by the SE block alone (as its data input); the SE FC1 weights
+/// must be constants. Then `mean(W3 x + b3) = W3 mean(x) + b3`, so with `W13 = W1 W3` and
+/// `b13 = W1 b3 + b1` the gates follow from the conv's *input* `x` (squeezed by its own
+/// producer): `se_fc` and `se_gates` run before the conv, whose epilogue applies gate,
+/// residual and act ([`folded_conv`]). The SE block makes no pass over its tensor, and the
+/// squeeze covers the conv's input, which in a bottleneck has a quarter of the channels.
+pub(crate) fn folds(l: &Lower<'_>, order: &[NodeId]) -> HashMap<ValueId, NodeId> {
+    let g = l.g;
+    let mut out = HashMap::new();
+    if !l.limits.fold_se {
+        return out;
+    }
+    for &id in order {
+        let node = g.node(id);
+        let Op::SeBlock(se) = &node.op else {
+            continue;
+        };
+        let x = node.inputs[0];
+        let Some(p) = g.producer(x) else {
+            continue;
+        };
+        let conv = g.node(p);
+        let (c, bias) = match &conv.op {
+            Op::Conv(c) => (c, conv.inputs.get(2).copied()),
+            Op::FusedConv(f) if f.act.is_none() && !f.residual && f.post_act.is_none() => (
+                &f.conv,
+                f.bias.then(|| conv.inputs.get(2).copied()).flatten(),
+            ),
+            _ => continue,
+        };
+        let plain = c.group == 1 && c.strides == [1, 1] && c.pads == [0; 4];
+        let ws = l.shape(conv.inputs[1]).unwrap_or_default();
+        let one_by_one = ws.len() == 4 && ws[2] == 1 && ws[3] == 1;
+        let constants = l.weight_data(conv.inputs[1]).is_some()
+            && bias.is_none_or(|b| l.weight_data(b).is_some())
+            && l.weight_data(node.inputs[1]).is_some()
+            && se
+                .input_slots()
+                .b1
+                .is_none_or(|b| l.weight_data(node.inputs[b]).is_some());
+        let only_reader = g.users(x) == [id] && !node.inputs[1..].contains(&x);
+        let shapes = l.shape(x).is_ok_and(|s| s.len() == 4) && l.shape(conv.inputs[0]).is_ok();
+        if plain && one_by_one && constants && only_reader && shapes && !g.outputs().contains(&x) {
+            out.insert(x, id);
+        }
+    }
+    out
+}
+
+/// Lowers `node`, a conv with SE block `se_node` folded into it (see [`folds`]), into `y`, the
+/// SE output: `se_fc` over the conv's input with `W13`/`b13`, `se_gates`, then the conv with
+/// the epilogue `post_act(gate * (conv + b3) + r)`.
+pub(crate) fn folded_conv(
+    l: &mut Lower<'_>,
+    node: &Node,
+    se_node: &Node,
+    y: usize,
+) -> Result<(), WgslError> {
+    let Op::SeBlock(se) = &se_node.op else {
+        return Err(unsupported(
+            node,
+            "internal: folded into a node that is not an SE block",
+        ));
+    };
+    let (conv, bias) = match &node.op {
+        Op::Conv(c) => (c, node.inputs.get(2).copied()),
+        Op::FusedConv(f) => (
+            &f.conv,
+            f.bias.then(|| node.inputs.get(2).copied()).flatten(),
+        ),
+        _ => {
+            return Err(unsupported(
+                node,
+                "internal: an SE block folded into a non-conv",
+            ));
+        }
+    };
+    let slots = se.input_slots();
+    let xs = l.shape(node.inputs[0])?;
+    let ys = l.shape(node.outputs[0])?;
+    let (&[n, cin, h, w], &[_, c, ..]) = (&xs[..], &ys[..]) else {
+        return Err(unsupported(node, "the input must be 4-D"));
+    };
+    let cr = l
+        .shape(se_node.inputs[1])?
+        .first()
+        .copied()
+        .unwrap_or(0)
+        .max(1);
+    let constant = |l: &Lower<'_>, v: ValueId, len: usize, what: &str| match l.weight_data(v) {
+        Some(d) if d.len() == len => Ok(d.to_vec()),
+        _ => Err(unsupported(
+            se_node,
+            &format!("{what} must be a constant of {len} values"),
+        )),
+    };
+    let w1 = constant(l, se_node.inputs[1], cr * c, "w1")?;
+    let w3 = constant(l, node.inputs[1], c * cin, "the conv weight")?;
+    let b1 = match slots.b1 {
+        Some(b) => Some(constant(l, se_node.inputs[b], cr, "b1")?),
+        None => None,
+    };
+    let b3 = match bias {
+        Some(b) => Some(constant(l, b, c, "the conv bias")?),
+        None => None,
+    };
+    let (w13, b13) = fold_fc1(&w1, b1.as_deref(), &w3, b3.as_deref(), [cr, c, cin]);
+    let w13 = l.weight(&format!("{}.w13", se_node.name), w13.into())?;
+    let b13 = l.weight(&format!("{}.b13", se_node.name), b13.into())?;
+    let dims = [n, cin, h * w, cr];
+    let (z, mut temps) = hidden(l, se_node, se, node.inputs[0], dims, w13, Some(b13))?;
+    let w2 = fc_weight(l, se_node, se_node.inputs[slots.w2], cr * c)?;
+    let b2 = slots
+        .b2
+        .map(|b| l.buffer_of(se_node.inputs[b]))
+        .transpose()?;
+    // The conv computes its tiles' gates itself (no `se_gates` dispatch) unless it splits K
+    // (its epilogue then runs elementwise in splitk.wgsl), a tile meets too many images, or
+    // the extra bindings do not fit.
+    let bindings = 5
+        + usize::from(bias.is_some())
+        + usize::from(slots.r.is_some())
+        + usize::from(b2.is_some());
+    let parts = conv::tile_parts(n * h * w, h * w);
+    let tile = l.limits.tile_gates
+        && conv::k_split(l, node, conv)?.0 == 1
+        && parts <= conv::MAX_PARTS
+        && bindings <= l.limits.max_storage_buffers_per_shader_stage as usize;
+    let (gating, gate_step) = if tile {
+        let gate = se.gate;
+        (
+            conv::Gating::Tile {
+                z,
+                w2,
+                b2,
+                cr,
+                gate,
+            },
+            Step::TileGate,
+        )
+    } else {
+        let gates = store_gates(l, se_node, se, [n, c, h * w, cr], z, w2, b2)?;
+        temps.push(gates);
+        (conv::Gating::Buffer(gates), Step::Gate)
+    };
+    let mut post = vec![gate_step];
+    let res = slots.r.map(|r| se_node.inputs[r]);
+    if res.is_some() {
+        post.push(Step::Residual);
+        post.extend(se.post_act.map(Step::Act));
+    }
+    conv::gated(l, node, conv, bias, res, &post, gating, y)?;
+    for t in temps {
+        l.release(t);
+    }
+    Ok(())
+}
+
+/// `W13 = W1 W3` (`cr x cin`) and `b13 = W1 b3 + b1` for FC1 `w1` (`cr x c`) after the 1x1
+/// conv `w3` (`c x cin`), accumulated in f64.
+fn fold_fc1(
+    w1: &[f32],
+    b1: Option<&[f32]>,
+    w3: &[f32],
+    b3: Option<&[f32]>,
+    [cr, c, cin]: [usize; 3],
+) -> (Vec<f32>, Vec<f32>) {
+    let mut w13 = vec![0f32; cr * cin];
+    let mut row = vec![0f64; cin];
+    for (r, out) in w13.chunks_exact_mut(cin.max(1)).enumerate().take(cr) {
+        row.iter_mut().for_each(|v| *v = 0.0);
+        for k in 0..c {
+            let a = f64::from(w1[r * c + k]);
+            for (acc, &b) in row.iter_mut().zip(&w3[k * cin..(k + 1) * cin]) {
+                *acc += a * f64::from(b);
+            }
+        }
+        for (o, v) in out.iter_mut().zip(&row) {
+            *o = *v as f32;
+        }
+    }
+    let b13 = (0..cr)
+        .map(|r| {
+            let wb: f64 = match b3 {
+                Some(b3) => (0..c)
+                    .map(|k| f64::from(w1[r * c + k]) * f64::from(b3[k]))
+                    .sum(),
+                None => 0.0,
+            };
+            (wb + b1.map_or(0.0, |b| f64::from(b[r]))) as f32
+        })
+        .collect();
+    (w13, b13)
 }
 
 /// The buffer of an FC weight of `SeBlock` `node`, which must be a constant of `len` values.
@@ -250,7 +509,7 @@ pub(crate) fn scale_into_consumers(l: &Lower<'_>, order: &[NodeId]) -> Vec<(Node
             continue;
         };
         let y = node.outputs[0];
-        if g.outputs().contains(&y) {
+        if g.outputs().contains(&y) || l.folds.values().any(|&s| s == id) {
             continue;
         }
         let Some(&first) = g.users(y).iter().min_by_key(|u| pos.get(u).copied()) else {
@@ -271,7 +530,9 @@ pub(crate) fn scale_into_consumers(l: &Lower<'_>, order: &[NodeId]) -> Vec<(Node
         let aligned = ys.len() == 4 && (ys[2] * ys[3]).is_multiple_of(4);
         let only_data = user.inputs[0] == y && !user.inputs[1..].contains(&y);
         let constant = l.weight_data(user.inputs[1]).is_some();
-        let squeezes = l.squeezed.contains_key(&user.outputs[0]);
+        // A conv an SE block is folded into squeezes its input before it runs.
+        let squeezes =
+            l.squeezed.contains_key(&user.outputs[0]) || l.folds.contains_key(&user.outputs[0]);
         // x4, wp, bias, conv residual, y, gates, SE residual, materialised SE output.
         let bindings = 6 + usize::from(user.inputs.len() > 2) + usize::from(user.inputs.len() > 3)
             - usize::from(!se.residual);

@@ -262,19 +262,25 @@ fn zoo_se_networks_compile_with_buffer_reuse() {
                 .count()
         };
         assert_eq!(dispatches("se_fc"), ses, "{name}");
-        // Each block ends in a scale pass or in gates that the next 1x1 conv applies.
+        // Each block ends in a scale pass, or in gates that a conv applies (the next 1x1 conv,
+        // or the conv the block is folded into), or that conv computes its gates itself.
+        let tile_gated = p
+            .dispatches
+            .iter()
+            .filter(|d| p.modules[d.module].source.contains("let gimg0"))
+            .count();
         assert_eq!(
-            dispatches("se_scale") + dispatches("se_gates"),
+            dispatches("se_scale") + dispatches("se_gates") + tile_gated,
             ses,
             "{name}"
         );
         if name.starts_with("se-res") {
-            // Every block but the last feeds the next block's 1x1 conv.
-            assert_eq!(dispatches("se_gates"), ses - 1, "{name}");
+            // Every block folds into its conv3; in SE-ResNets conv2 (not grouped) squeezes for
+            // it in its epilogue (or its split-K reduction), so `se_fc` only adds partial sums.
+            assert_eq!(p.folded_se.len(), ses, "{name}");
+            assert_eq!(dispatches("se_scale"), 0, "{name}");
         }
-        if name.starts_with("se-res") {
-            // Every SE input there comes from a 1x1 conv, which squeezes it in its epilogue
-            // (or in its split-K reduction), so the gate kernel only adds partial sums.
+        if name.starts_with("se-resnet") {
             let squeezing = p
                 .dispatches
                 .iter()
@@ -282,7 +288,7 @@ fn zoo_se_networks_compile_with_buffer_reuse() {
                     let m = &p.modules[d.module];
                     m.name == "conv1x1_squeeze"
                         || m.name == "splitk_squeeze"
-                        || (m.name == "conv1x1" && m.source.contains("partials[(wg.x"))
+                        || m.source.contains("partials[(wg.x")
                 })
                 .count();
             assert_eq!(squeezing, ses, "{name}");

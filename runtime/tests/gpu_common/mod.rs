@@ -129,7 +129,19 @@ impl Builder {
     /// [`Builder::check`], after asserting that the program for the default limits uses
     /// every kernel in `kernels` and none named `!kernel` (so the check covers the path it is
     /// meant to).
-    pub fn check_kernels(mut self, out: ValueId, tol: f64, kernels: &[&str]) -> bool {
+    pub fn check_kernels(self, out: ValueId, tol: f64, kernels: &[&str]) -> bool {
+        self.check_program(out, tol, kernels, 0)
+    }
+
+    /// [`Builder::check_kernels`], also asserting that `folded` SE blocks were folded into
+    /// the conv feeding them.
+    pub fn check_program(
+        mut self,
+        out: ValueId,
+        tol: f64,
+        kernels: &[&str],
+        folded: usize,
+    ) -> bool {
         self.g.add_output(out).expect("output");
         if let Err(e) = verify::verify(&mut self.g) {
             panic!("test graph `{}` does not verify: {e}", self.g.name);
@@ -148,6 +160,12 @@ impl Builder {
                 self.g.name
             );
         }
+        assert_eq!(
+            p.folded_se.len(),
+            folded,
+            "`{}`: folded SE blocks",
+            self.g.name
+        );
         check(&self.g, &self.inputs, self.batch, tol)
     }
 

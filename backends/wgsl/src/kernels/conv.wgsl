@@ -3,6 +3,8 @@
 // (im2col on the fly). A 256-thread workgroup computes a 64x64 tile, each thread a 4x4 block
 // in registers; K advances 16 at a time through workgroup memory. Weights are packed on the
 // host as [group][K padded to 16][M padded to 64], so every weight load is an aligned vec4.
+// When the output feeds an SE block, the `rowsum*` / `squeeze_*` holes (conv.rs) also write
+// the squeeze's partial channel sums of each tile, one per image the tile meets.
 {{bindings}}
 const CIN: u32 = {{cin}};     // input channels (all groups)
 const CG: u32 = {{cg}};       // input channels per group
@@ -23,13 +25,14 @@ const MPAD: u32 = {{mpad}};   // MG rounded up to 64
 const K: u32 = {{k}};         // CG * KH * KW
 const KPAD: u32 = {{kpad}};   // K rounded up to 16
 const NTOT: u32 = {{ntot}};   // batch * OH * OW
+const HW: u32 = OH * OW;
 const COUT: u32 = {{cout}};
 const KS: u32 = {{ks}};       // K split over this many workgroups (1: no split)
 const KCH: u32 = {{kch}};     // K per split, a multiple of 16
 
 var<workgroup> As: array<vec4<f32>, 256>; // [16 k][16 m-quads]
 var<workgroup> Bs: array<vec4<f32>, 256>; // [16 k][16 n-quads]
-
+{{squeeze_decl}}{{gate_decl}}
 @compute @workgroup_size(16, 16)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     let tx = lid.x;
@@ -39,6 +42,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
     let ks = wg.z % KS;
     let m0 = wg.y * 64u;
     let n0 = wg.x * 64u;
+{{gate_prologue}}
     var acc: array<vec4<f32>, 4>;
     let lk = tid / 16u;
     let lq = tid % 16u;
@@ -75,6 +79,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
         Bs[tid] = bv;
 {{gemm_step}}
     }
+{{rowsum_init}}
     for (var i = 0u; i < 4u; i = i + 1u) {
         let m = m0 + ty * 4u + i;
         if (m >= MG) {
@@ -86,12 +91,12 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
             if (n >= NTOT) {
                 continue;
             }
-            let b = n / (OH * OW);
-            let p = n % (OH * OW);
-            let o = (b * COUT + c) * OH * OW + p;
+            let o = ((n / HW) * COUT + c) * HW + n % HW;
             var v = acc[i][j];
 {{epilogue}}
             y[{{ysplit}}o] = v;
+{{rowsum}}
         }
     }
+{{squeeze_end}}
 }

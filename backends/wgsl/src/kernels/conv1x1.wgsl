@@ -7,10 +7,10 @@
 // - an SE block's scale, left to this conv: the `prologue` hole applies that block's gate,
 //   residual and act to each loaded quad before it enters workgroup memory, and the first row
 //   of workgroups also stores the result (the SE output): the SE block needs no scale pass;
-// - the SE squeeze of this conv's output (`rowsum*`, `squeeze_*`): per tile and output channel,
-//   the sums of the tile's columns in its first image and in the next (H*W >= 64, so a tile
-//   meets at most two images), written as partials[(tile * 2 + part) * COUT + c]. Unlike
-//   conv1x1_squeeze.wgsl (tiles per image), no tile computes padding columns.
+// - the SE squeeze of this conv's output (`rowsum*`, `squeeze_*`, shared with conv.wgsl): per
+//   tile and output channel, the sums of the tile's columns in each image it meets, written as
+//   partials[(tile * PARTS + part) * COUT + c]. Unlike conv1x1_squeeze.wgsl (tiles per image),
+//   no tile computes padding columns.
 {{bindings}}
 const CIN: u32 = {{cin}};     // input channels (all groups)
 const CG: u32 = {{cg}};       // input channels per group
@@ -26,7 +26,7 @@ const KCH: u32 = {{kch}};     // K per split, a multiple of 16
 
 var<workgroup> As: array<vec4<f32>, 256>; // [16 k][16 m-quads]
 var<workgroup> Bs: array<vec4<f32>, 256>; // [16 k][16 n-quads]
-{{squeeze_decl}}
+{{squeeze_decl}}{{gate_decl}}
 @compute @workgroup_size(16, 16)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     let tx = lid.x;
@@ -36,6 +36,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
     let ks = wg.z % KS;
     let m0 = wg.y * 64u;
     let n0 = wg.x * 64u;
+{{gate_prologue}}
     var acc: array<vec4<f32>, 4>;
     let lk = tid / 16u;
     let lq = tid % 16u;
@@ -54,13 +55,13 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
         Bs[tid] = bv;
 {{gemm_step}}
     }
+{{rowsum_init}}
     for (var i = 0u; i < 4u; i = i + 1u) {
         let m = m0 + ty * 4u + i;
         if (m >= MG) {
             continue;
         }
         let c = g * MG + m;
-{{rowsum_init}}
         for (var j = 0u; j < 4u; j = j + 1u) {
             let n = n0 + tx * 4u + j;
             if (n >= NTOT) {
@@ -72,7 +73,6 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
             y[{{ysplit}}o] = v;
 {{rowsum}}
         }
-{{rowsum_store}}
     }
 {{squeeze_end}}
 }
