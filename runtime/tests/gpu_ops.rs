@@ -538,9 +538,7 @@ fn se_blocks_folded_into_their_conv_match_the_interpreter() {
     // SE block folds into conv3 (gates from conv2's squeeze through W13 = W1 W3, then gate,
     // residual and act in conv3's epilogue). conv2's squeeze: straddling tiles meeting 1 to 4
     // images, split-K, a 1x1 conv2, none (a depthwise conv2, planes under 16 pixels: se_fc
-    // reads the tensor); conv3 with and without bias, split-K (160 channels in). conv3 computes
-    // its tiles' gates itself, except when it splits K or a tile meets over 4 images (planes
-    // of 9 pixels): then `se_gates` writes them.
+    // reads the tensor); conv3 with and without bias, split-K (160 channels in).
     let mut cases = 0;
     // (cin, cmid, c, batch, [h, w], k, stride, depthwise, conv3 bias, SE residual, squeeze kernel)
     let shapes = [
@@ -643,12 +641,7 @@ fn se_blocks_folded_into_their_conv_match_the_interpreter() {
             post_act: se_res.then_some(Act::Relu),
         };
         let y = b.node(Op::SeBlock(se), &ins);
-        let gates = if i == 4 || i == 7 {
-            "se_gates"
-        } else {
-            "!se_gates"
-        };
-        let kernels = ["se_fc", gates, "!se_scale", kernel];
+        let kernels = ["se_fc", "se_gates", "!se_scale", kernel];
         cases += usize::from(b.check_program(y, TOL, &kernels, 1));
     }
     eprintln!("compared {cases} SE blocks folded into their conv");

@@ -6,10 +6,10 @@
 use std::sync::Arc;
 
 use excite_ir::op::Conv;
-use excite_ir::{Act, FusedConv, Node, ValueId};
+use excite_ir::{FusedConv, Node, ValueId};
 
 use crate::WgslError;
-use crate::expr::{Step, act_expr, conv_epilogue, emit, emit_with};
+use crate::expr::{Step, conv_epilogue, emit, emit_with};
 use crate::lower::{Deferred, Lower, Partials, bindings, unsupported};
 use crate::render::{i, render, u};
 
@@ -55,25 +55,8 @@ pub(crate) fn conv(
     lower(l, node, c, bias, None, steps, None, y)
 }
 
-/// Where a conv with an SE block folded into it gets the gates its epilogue multiplies by.
-#[derive(Clone, Copy, Debug)]
-pub(crate) enum Gating {
-    /// A `[N, C]` buffer written by `se_gates` ([`Step::Gate`]).
-    Buffer(usize),
-    /// Computed by the conv itself before its main loop, for the tile's channels and images,
-    /// from the SE hidden values `z` (`[N, cr]`), FC2 `w2` (`[C, cr]`), `b2` and the gate
-    /// activation ([`Step::TileGate`]); only for a conv that does not split K.
-    Tile {
-        z: usize,
-        w2: usize,
-        b2: Option<usize>,
-        cr: usize,
-        gate: Act,
-    },
-}
-
 /// A linear 1x1 conv with an SE block folded into it (se::folded_conv): `post` after the bias
-/// multiplies by the gates (`gating`) and adds the SE's residual `res`.
+/// multiplies by `gates` (a `[N, C]` buffer, [`Step::Gate`]) and adds the SE's residual `res`.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn gated(
     l: &mut Lower<'_>,
@@ -82,14 +65,14 @@ pub(crate) fn gated(
     bias: Option<ValueId>,
     res: Option<ValueId>,
     post: &[Step],
-    gating: Gating,
+    gates: usize,
     y: usize,
 ) -> Result<(), WgslError> {
-    lower(l, node, c, bias, res, post, Some(gating), y)
+    lower(l, node, c, bias, res, post, Some(gates), y)
 }
 
 /// How [`lower`] splits K for conv `node`: `(parts, K per part)`, `(1, K padded)` when whole.
-pub(crate) fn k_split(l: &Lower<'_>, node: &Node, c: &Conv) -> Result<(usize, usize), WgslError> {
+fn k_split(l: &Lower<'_>, node: &Node, c: &Conv) -> Result<(usize, usize), WgslError> {
     let xs = l.shape(node.inputs[0])?;
     let ws = l.shape(node.inputs[1])?;
     let os = l.shape(node.outputs[0])?;
@@ -132,7 +115,7 @@ fn lower(
     bias: Option<ValueId>,
     res: Option<ValueId>,
     post: &[Step],
-    gating: Option<Gating>,
+    gates: Option<usize>,
     y: usize,
 ) -> Result<(), WgslError> {
     let (xv, wv) = (node.inputs[0], node.inputs[1]);
@@ -209,22 +192,10 @@ fn lower(
         decl.push(("res", false, "f32"));
         binds.push(l.buffer_of(r)?);
     }
-    match gating {
-        None => {}
-        Some(Gating::Buffer(gb)) => {
-            decl.push(("gates", false, "f32"));
-            binds.push(gb);
-        }
-        Some(Gating::Tile { z, w2, b2, .. }) => {
-            decl.extend([("z", false, "f32"), ("w2", false, "f32")]);
-            binds.extend([z, w2]);
-            if let Some(b2) = b2 {
-                decl.push(("b2", false, "f32"));
-                binds.push(b2);
-            }
-        }
+    if let Some(gb) = gates {
+        decl.push(("gates", false, "f32"));
+        binds.push(gb);
     }
-    let gate = gate_holes(gating, parts)?;
     decl.push(("y", true, "f32"));
     binds.push(y);
     let epilogue = ("epilogue", epilogue);
@@ -243,12 +214,6 @@ fn lower(
         ("gemm_step", GEMM_STEP.trim_end().to_string()),
     ];
     let (ks, kch) = k_split(l, node, c)?;
-    if ks > 1 && matches!(gating, Some(Gating::Tile { .. })) {
-        return Err(unsupported(
-            node,
-            "internal: tile gates asked of a conv that splits K",
-        ));
-    }
     if ks > 1 {
         // Split K: the GEMM writes ks partial products, splitk.wgsl adds them and runs the
         // epilogue (and the squeeze, for a conv feeding an SE block).
@@ -271,7 +236,6 @@ fn lower(
             mg.div_ceil(64) as u32,
             (g * ks) as u32,
         ];
-        v.extend(gate_holes(None, 0)?);
         let module = if pointwise {
             v.push(("hw", u(h * w)));
             v.extend(holes.clone());
@@ -338,7 +302,6 @@ fn lower(
         v.extend(gemm);
         v.extend(unsplit);
         v.extend(squeeze_holes(parts));
-        v.extend(gate_holes(None, 0)?);
         let module = if one_by_one {
             v.push(("hw", u(h * w)));
             v.push(("prologue", String::new()));
@@ -396,7 +359,6 @@ fn lower(
         binds.extend_from_slice(&pro_binds);
         let mut v = vec![("bindings", bindings(&decl)), ("hw", u(h * w)), epilogue];
         v.extend(holes);
-        v.extend(gate);
         v.extend(gemm);
         v.extend(unsplit);
         let module = l.module("conv1x1", POINTWISE, &v)?;
@@ -433,7 +395,6 @@ fn lower(
     v.extend(gemm);
     v.extend(unsplit);
     v.extend(squeeze_holes(0));
-    v.extend(gate);
     let module = l.module("conv", GEMM, &v)?;
     l.dispatch(node, module, binds, gemm_groups)
 }
@@ -483,59 +444,11 @@ fn pointwise_holes(d: Option<&Deferred>) -> Result<Extras, WgslError> {
     Ok((decl, binds, holes))
 }
 
-/// The gate holes of conv.wgsl and conv1x1.wgsl: for [`Gating::Tile`], workgroup memory and
-/// a prologue computing `gs[part * 64 + channel]`, the gate of each of the tile's 64 channels
-/// in each of the (at most `parts`) images it meets, 4 lanes per channel and image reading
-/// FC2's row and the hidden values; empty otherwise.
-fn gate_holes(gating: Option<Gating>, parts: usize) -> Result<[Hole; 2], WgslError> {
-    let Some(Gating::Tile { b2, cr, gate, .. }) = gating else {
-        return Ok([
-            ("gate_decl", String::new()),
-            ("gate_prologue", String::new()),
-        ]);
-    };
-    let decl = format!(
-        "var<workgroup> gred: array<f32, 256>;   // FC2 lane sums\n\
-         var<workgroup> gs: array<f32, {}>;     // [image part][64 channels] gates\n",
-        64 * parts
-    );
-    let b2 = if b2.is_some() {
-        " + b2[g * MG + gc]"
-    } else {
-        ""
-    };
-    let prologue = format!(
-        "    // The SE gates of this tile's channels in each image it meets (an SE block folded
-    // into this conv), read by the epilogue's `gs[...]`.
-    let gimg0 = n0 / HW;
-    for (var p = 0u; p < {parts}u; p = p + 1u) {{
-        let gimg = gimg0 + p;
-        let gch = m0 + tid / 4u;
-        var ga = 0.0;
-        if (gimg * HW < NTOT && gch < MG) {{
-            for (var j = tid % 4u; j < {cr}u; j = j + 4u) {{
-                ga = ga + w2[(g * MG + gch) * {cr}u + j] * z[gimg * {cr}u + j];
-            }}
-        }}
-        gred[tid] = ga;
-        workgroupBarrier();
-        if (tid < 64u) {{
-            let gc = min(m0 + tid, MG - 1u);
-            let v = gred[tid * 4u] + gred[tid * 4u + 1u] + gred[tid * 4u + 2u] + gred[tid * 4u + 3u]{b2};
-            gs[p * 64u + tid] = {};
-        }}
-        workgroupBarrier();
-    }}",
-        act_expr(gate, "v")?
-    );
-    Ok([("gate_decl", decl), ("gate_prologue", prologue)])
-}
-
 /// Most images one squeeze tile may meet (row sums kept in registers per image).
-pub(crate) const MAX_PARTS: usize = 4;
+const MAX_PARTS: usize = 4;
 
 /// The most images any of the 64-column tiles over `ntot` columns (`hw` per image) meets.
-pub(crate) fn tile_parts(ntot: usize, hw: usize) -> usize {
+fn tile_parts(ntot: usize, hw: usize) -> usize {
     let hw = hw.max(1);
     (0..ntot.div_ceil(64))
         .map(|t| ((t * 64 + 63).min(ntot.saturating_sub(1))) / hw - (t * 64) / hw + 1)

@@ -23,9 +23,6 @@ pub enum Step {
     /// `v *= gates[o / HW]`: the gate of output `o`'s (image, channel) from a `gates` binding
     /// (an SE block folded into the conv that feeds it; every conv kernel has `o` and `HW`).
     Gate,
-    /// `v *= gs[...]`: the same gate, computed by the conv's gate prologue into workgroup
-    /// memory for the tile's channels and images (conv.rs `gate_holes`).
-    TileGate,
 }
 
 /// The steps of `post_act(act(x + b) + r)`, the FusedConv epilogue.
@@ -56,7 +53,6 @@ pub fn emit_with(steps: &[Step], res: &str) -> Result<String, WgslError> {
             Step::Residual => format!("v = v + {res};"),
             Step::Scale => "v = v * g;".to_string(),
             Step::Gate => "v = v * gates[o / HW];".to_string(),
-            Step::TileGate => "v = v * gs[(n / HW - gimg0) * 64u + m - m0];".to_string(),
             Step::Act(a) => format!("v = {};", act_expr(a, "v")?),
         };
         out.push_str(&line);

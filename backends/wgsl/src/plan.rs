@@ -26,9 +26,6 @@ pub struct Limits {
     /// Fold SE blocks into the linear 1x1 conv feeding them (`se::folds`); a tuning knob (the
     /// unfolded kernels stay for A/B measurements).
     pub fold_se: bool,
-    /// Let a folded conv that does not split K compute its gates itself instead of reading
-    /// them from a separate `se_gates` dispatch; a tuning knob.
-    pub tile_gates: bool,
 }
 
 impl Default for Limits {
@@ -41,7 +38,6 @@ impl Default for Limits {
             max_storage_buffers_per_shader_stage: 8,
             min_workgroups: 512,
             fold_se: true,
-            tile_gates: true,
         }
     }
 }

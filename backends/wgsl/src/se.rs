@@ -403,42 +403,15 @@ pub(crate) fn folded_conv(
         .b2
         .map(|b| l.buffer_of(se_node.inputs[b]))
         .transpose()?;
-    // The conv computes its tiles' gates itself (no `se_gates` dispatch) unless it splits K
-    // (its epilogue then runs elementwise in splitk.wgsl), a tile meets too many images, or
-    // the extra bindings do not fit.
-    let bindings = 5
-        + usize::from(bias.is_some())
-        + usize::from(slots.r.is_some())
-        + usize::from(b2.is_some());
-    let parts = conv::tile_parts(n * h * w, h * w);
-    let tile = l.limits.tile_gates
-        && conv::k_split(l, node, conv)?.0 == 1
-        && parts <= conv::MAX_PARTS
-        && bindings <= l.limits.max_storage_buffers_per_shader_stage as usize;
-    let (gating, gate_step) = if tile {
-        let gate = se.gate;
-        (
-            conv::Gating::Tile {
-                z,
-                w2,
-                b2,
-                cr,
-                gate,
-            },
-            Step::TileGate,
-        )
-    } else {
-        let gates = store_gates(l, se_node, se, [n, c, h * w, cr], z, w2, b2)?;
-        temps.push(gates);
-        (conv::Gating::Buffer(gates), Step::Gate)
-    };
-    let mut post = vec![gate_step];
+    let gates = store_gates(l, se_node, se, [n, c, h * w, cr], z, w2, b2)?;
+    temps.push(gates);
+    let mut post = vec![Step::Gate];
     let res = slots.r.map(|r| se_node.inputs[r]);
     if res.is_some() {
         post.push(Step::Residual);
         post.extend(se.post_act.map(Step::Act));
     }
-    conv::gated(l, node, conv, bias, res, &post, gating, y)?;
+    conv::gated(l, node, conv, bias, res, &post, gates, y)?;
     for t in temps {
         l.release(t);
     }

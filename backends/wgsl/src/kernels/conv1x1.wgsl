@@ -26,7 +26,7 @@ const KCH: u32 = {{kch}};     // K per split, a multiple of 16
 
 var<workgroup> As: array<vec4<f32>, 256>; // [16 k][16 m-quads]
 var<workgroup> Bs: array<vec4<f32>, 256>; // [16 k][16 n-quads]
-{{squeeze_decl}}{{gate_decl}}
+{{squeeze_decl}}
 @compute @workgroup_size(16, 16)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     let tx = lid.x;
@@ -36,7 +36,6 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
     let ks = wg.z % KS;
     let m0 = wg.y * 64u;
     let n0 = wg.x * 64u;
-{{gate_prologue}}
     var acc: array<vec4<f32>, 4>;
     let lk = tid / 16u;
     let lq = tid % 16u;
