@@ -537,7 +537,7 @@ fn se_blocks_folded_into_their_conv_match_the_interpreter() {
     // x -> conv2 (k x k, stride s, act; squeezes its output) -> conv3 (1x1, linear) -> SE: the
     // SE block folds into conv3 (gates from conv2's squeeze through W13 = W1 W3, then gate,
     // residual and act in conv3's epilogue). conv2's squeeze: straddling tiles meeting 1 to 4
-    // images, split-K, a 1x1 conv2, none (a depthwise conv2, planes under 16 pixels: se_fc
+    // images, split-K (planes of 576 pixels: two chunks), a 1x1 conv2, none (a depthwise conv2, planes under 16 pixels: se_fc
     // reads the tensor); conv3 with and without bias, split-K (160 channels in).
     let mut cases = 0;
     // (cin, cmid, c, batch, [h, w], k, stride, depthwise, conv3 bias, SE residual, squeeze kernel)
@@ -549,8 +549,8 @@ fn se_blocks_folded_into_their_conv_match_the_interpreter() {
             32,
             24,
             40,
-            2,
-            [6, 6],
+            1,
+            [24, 24],
             3,
             1,
             false,

@@ -251,15 +251,20 @@ fn lower(
         rdecl.extend_from_slice(&decl[2..]);
         let mut rbinds = vec![part];
         rbinds.extend_from_slice(&binds[2..]);
+        // With a squeeze: THREADS lanes per plane, PLANES planes per workgroup, planes over
+        // SPAN pixels split in chunks (partial sums per chunk).
+        let hw = oh * ow;
+        let threads = hw.next_power_of_two().clamp(32, 256);
+        let chunks = hw.div_ceil(SQUEEZE_SPAN);
         if squeeze {
-            let partials = l.temp(&format!("{}.partials", node.name), n * m)?;
+            let partials = l.temp(&format!("{}.partials", node.name), n * chunks * m)?;
             rdecl.push(("partials", true, "f32"));
             rbinds.push(partials);
             l.squeezed.insert(
                 node.outputs[0],
                 Some(Partials {
                     buf: partials,
-                    tiles: 1,
+                    tiles: chunks,
                     parts: 0,
                 }),
             );
@@ -273,8 +278,14 @@ fn lower(
             epilogue,
         ];
         if squeeze {
+            v.extend([
+                ("threads", u(threads)),
+                ("chunks", u(chunks)),
+                ("span", u(SQUEEZE_SPAN)),
+            ]);
             let module = l.module("splitk_squeeze", SPLITK_SQUEEZE, &v)?;
-            l.dispatch(node, module, rbinds, [m as u32, n as u32, 1])?;
+            let groups = [m.div_ceil(256 / threads), n, chunks].map(|d| d as u32);
+            l.dispatch(node, module, rbinds, groups)?;
         } else {
             let (groups, row) = l.grid(slab);
             v.push(("row", row));
@@ -443,6 +454,10 @@ fn pointwise_holes(d: Option<&Deferred>) -> Result<Extras, WgslError> {
     holes.extend(squeeze_holes(0));
     Ok((decl, binds, holes))
 }
+
+/// Pixels of one plane that a `splitk_squeeze` workgroup reduces (planes are split into chunks
+/// of this many, so a large plane still spreads over many workgroups at batch 1).
+const SQUEEZE_SPAN: usize = 512;
 
 /// Most images one squeeze tile may meet (row sums kept in registers per image).
 const MAX_PARTS: usize = 4;

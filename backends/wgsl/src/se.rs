@@ -179,10 +179,16 @@ fn hidden(
             // Used once: another SE block reading the same tensor squeezes it itself.
             l.squeezed.insert(xv, None);
             temps.push(p.buf);
+            // Lanes per channel: what leaves no thread idle, at most one per partial sum.
+            let per_image = if p.parts == 0 { p.tiles } else { hw / 64 + 2 };
+            let lanes = (256 / c.next_power_of_two())
+                .min(per_image.next_power_of_two())
+                .max(1);
             let code = if p.parts == 0 {
-                PARTIALS.to_string()
+                render("se_fc_partials", PARTIALS, &[("lanes", u(lanes))])?
             } else {
-                render("se_fc_straddle", STRADDLE, &[("parts", u(p.parts))])?
+                let holes = [("parts", u(p.parts)), ("lanes", u(lanes))];
+                render("se_fc_straddle", STRADDLE, &holes)?
             };
             let decl = vec![("partials", false, "f32")];
             (decl, vec![p.buf], code, p.tiles, UNITS_PER_GROUP)

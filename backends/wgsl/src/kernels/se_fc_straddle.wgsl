@@ -1,11 +1,25 @@
     // (se_fc's `squeeze`: the producing conv wrote {{parts}} partial sums per 64-column tile, for
-    // the tile's first image and the next ones; add those of the tiles meeting image n.)
+    // the tile's first image and the next ones; {{lanes}} lanes per channel add those of the
+    // tiles meeting image n, then their sums are added in workgroup memory.)
     let ta = (n * HW) / 64u;
     let tb = ((n + 1u) * HW - 1u) / 64u;
-    for (var c = t; c < C; c = c + 256u) {
+    let sl = t % {{lanes}};
+    for (var c0 = 0u; c0 < C; c0 = c0 + 256u / {{lanes}}) {
+        let c = c0 + t / {{lanes}};
         var s = 0.0;
-        for (var i = ta; i <= tb; i = i + 1u) {
-            s = s + partials[(i * {{parts}} + n - (i * 64u) / HW) * C + c];
+        if (c < C) {
+            for (var i = ta + sl; i <= tb; i = i + {{lanes}}) {
+                s = s + partials[(i * {{parts}} + n - (i * 64u) / HW) * C + c];
+            }
         }
-        sm[c] = s * SCALE;
+        red[t] = s;
+        workgroupBarrier();
+        if (sl == 0u && c < C) {
+            var a = 0.0;
+            for (var k = 0u; k < {{lanes}}; k = k + 1u) {
+                a = a + red[t + k];
+            }
+            sm[c] = a * SCALE;
+        }
+        workgroupBarrier();
     }
