@@ -644,7 +644,7 @@ fn se_blocks_folded_into_their_conv_match_the_interpreter() {
         };
         let y = b.node(Op::SeBlock(se), &ins);
         // The gates in one dispatch, except where each of its workgroups would repeat too much
-        // of FC1 (the last case: 128 x 512 > 4096 multiply-adds): two.
+        // of FC1 (the last case: 5 images x 16 blocks of gates x 128 x 512 > 4M): two.
         let gates: [&str; 3] = if i == 8 {
             ["se_fc", "se_gates", "!se_fc_gates"]
         } else {

@@ -55,35 +55,20 @@ pub(crate) fn conv(
     lower(l, node, c, bias, None, steps, None, y)
 }
 
-/// Dispatches that write a conv's gates (an SE block's), returning temporaries to free.
-pub(crate) type GateWork<'w, 'a> =
-    &'w mut dyn FnMut(&mut Lower<'a>) -> Result<Vec<usize>, WgslError>;
-
 /// A linear 1x1 conv with an SE block folded into it (se::folded_conv): `post` after the bias
 /// multiplies by `gates` (a `[N, C]` buffer, [`Step::Gate`]) and adds the SE's residual `res`.
-/// `work` emits the dispatches writing `gates`: before the conv, or, when it splits K, between
-/// its GEMM and the reduction that applies the epilogue, so the two need not wait for each
-/// other. Returns `work`'s temporaries.
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn gated<'a>(
-    l: &mut Lower<'a>,
+pub(crate) fn gated(
+    l: &mut Lower<'_>,
     node: &Node,
     c: &Conv,
     bias: Option<ValueId>,
     res: Option<ValueId>,
     post: &[Step],
     gates: usize,
-    work: GateWork<'_, 'a>,
     y: usize,
-) -> Result<Vec<usize>, WgslError> {
-    let mut temps = Vec::new();
-    if k_split(l, node, c)?.0 == 1 {
-        temps = work(l)?;
-        lower(l, node, c, bias, res, post, Some((gates, None)), y)?;
-    } else {
-        lower(l, node, c, bias, res, post, Some((gates, Some(work))), y)?;
-    }
-    Ok(temps)
+) -> Result<(), WgslError> {
+    lower(l, node, c, bias, res, post, Some(gates), y)
 }
 
 /// How [`lower`] splits K for conv `node`: `(parts, K per part)`, `(1, K padded)` when whole.
@@ -122,17 +107,15 @@ fn k_split(l: &Lower<'_>, node: &Node, c: &Conv) -> Result<(usize, usize), WgslE
     ))
 }
 
-/// Lowers a conv with the epilogue `post` after its bias (and optional residual `res`), and,
-/// for a conv with an SE block folded into it, its gates buffer and the work writing it.
 #[allow(clippy::too_many_arguments)]
-fn lower<'a>(
-    l: &mut Lower<'a>,
+fn lower(
+    l: &mut Lower<'_>,
     node: &Node,
     c: &Conv,
     bias: Option<ValueId>,
     res: Option<ValueId>,
     post: &[Step],
-    gates: Option<(usize, Option<GateWork<'_, 'a>>)>,
+    gates: Option<usize>,
     y: usize,
 ) -> Result<(), WgslError> {
     let (xv, wv) = (node.inputs[0], node.inputs[1]);
@@ -209,11 +192,9 @@ fn lower<'a>(
         decl.push(("res", false, "f32"));
         binds.push(l.buffer_of(r)?);
     }
-    let mut work = None;
-    if let Some((gb, w)) = gates {
+    if let Some(gb) = gates {
         decl.push(("gates", false, "f32"));
         binds.push(gb);
-        work = w;
     }
     decl.push(("y", true, "f32"));
     binds.push(y);
@@ -265,10 +246,6 @@ fn lower<'a>(
             l.module("conv", GEMM, &v)?
         };
         l.dispatch(node, module, gemm_binds, groups)?;
-        let work_temps = match work {
-            Some(w) => w(l)?,
-            None => Vec::new(),
-        };
         // The reduction reads the parts instead of x and the weight.
         let mut rdecl = vec![("part", false, "f32")];
         rdecl.extend_from_slice(&decl[2..]);
@@ -315,9 +292,7 @@ fn lower<'a>(
             let module = l.module("splitk", SPLITK, &v)?;
             l.dispatch(node, module, rbinds, groups)?;
         }
-        for t in work_temps.into_iter().chain([part]) {
-            l.release(t);
-        }
+        l.release(part);
         release(l, deferred);
         return Ok(());
     }

@@ -27,8 +27,8 @@ pub struct Limits {
     /// unfolded kernels stay for A/B measurements).
     pub fold_se: bool,
     /// A folded SE block computes its gates in one dispatch (`se_fc_gates`, every workgroup
-    /// repeating FC1) when FC1 has at most this many multiply-adds, else in two (`se_fc` then
-    /// `se_gates`); a tuning knob (on an H100 one dispatch won up to 64 x 128, ~4K).
+    /// repeating FC1) when that repeats at most this many multiply-adds in all, else in two
+    /// (`se_fc` then `se_gates`); a tuning knob.
     pub se_fused_macs: u64,
 }
 
@@ -42,7 +42,7 @@ impl Default for Limits {
             max_storage_buffers_per_shader_stage: 8,
             min_workgroups: 512,
             fold_se: true,
-            se_fused_macs: 4096,
+            se_fused_macs: 4 << 20,
         }
     }
 }

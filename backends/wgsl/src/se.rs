@@ -85,8 +85,7 @@ pub(crate) fn se_block(
     let out = node.outputs[0];
     if l.defer_scale.contains(&out) {
         // The consumer conv scales as it loads (conv1x1.wgsl's prologue): store the gates.
-        let gates = l.temp(&format!("{}.gates", node.name), n * c)?;
-        store_gates(l, node, se, [n, c, hw, cr], z, (w2, b2), gates)?;
+        let gates = store_gates(l, node, se, [n, c, hw, cr], z, w2, b2)?;
         l.deferred.insert(
             out,
             Deferred {
@@ -266,18 +265,19 @@ fn hidden(
 const FUSED_CB: usize = 32;
 
 /// The SE block's gates in one dispatch (`se_fc_gates.wgsl`): squeeze of `x` (`c` channels),
-/// FC1 (`w1`: `cr x c`), act, FC2 (`w2`: `co x cr`) and gate for `co` channels, into `gates`
-/// (`[N, co]`). Returns the temporaries to free once the block has run.
+/// FC1 (`w1`: `cr x c`), act, FC2 (`w2`: `co x cr`) and gate for `co` channels, into a new
+/// `[N, co]` buffer. Returns it and the temporaries to free once the block has run.
+#[allow(clippy::too_many_arguments)]
 fn fused_gates(
     l: &mut Lower<'_>,
     node: &Node,
     se: &SeBlock,
     xv: ValueId,
     [n, c, hw, cr, co]: [usize; 5],
-    ([w1, w2], [b1, b2]): ([usize; 2], [Option<usize>; 2]),
-    gates: usize,
-) -> Result<Vec<usize>, WgslError> {
-    let (src, buf, squeeze, tiles, temps) = squeeze_source(l, node, xv, [c, hw, cr])?;
+    [w1, w2]: [usize; 2],
+    [b1, b2]: [Option<usize>; 2],
+) -> Result<(usize, Vec<usize>), WgslError> {
+    let (src, buf, squeeze, tiles, mut temps) = squeeze_source(l, node, xv, [c, hw, cr])?;
     let mut decl = vec![src, ("w1", false, "f32")];
     let mut binds = vec![buf, w1];
     for (name, b) in [("b1", b1), ("w2", Some(w2)), ("b2", b2)] {
@@ -286,6 +286,8 @@ fn fused_gates(
             binds.push(b);
         }
     }
+    let gates = l.temp(&format!("{}.gates", node.name), n * co)?;
+    temps.push(gates);
     decl.push(("gates", true, "f32"));
     binds.push(gates);
     // Lanes per hidden unit: all 256 threads busy, at most one input channel each.
@@ -314,30 +316,33 @@ fn fused_gates(
     )?;
     let groups = [co.div_ceil(FUSED_CB) as u32, n as u32, 1];
     l.dispatch(node, m, binds, groups)?;
-    Ok(temps)
+    Ok((gates, temps))
 }
 
 /// The SE block's dispatch 2 with the `se_gates` finish: `gates[n, c] = gate(W2[c] . z[n] +
-/// b2[c])` into `gates` (`[N, C]`).
+/// b2[c])` into a new `[N, C]` buffer, which it returns.
 fn store_gates(
     l: &mut Lower<'_>,
     node: &Node,
     se: &SeBlock,
     dims: [usize; 4],
     z: usize,
-    (w2, b2): (usize, Option<usize>),
-    gates: usize,
-) -> Result<(), WgslError> {
+    w2: usize,
+    b2: Option<usize>,
+) -> Result<usize, WgslError> {
+    let [n, c, ..] = dims;
     let mut decl = vec![("z", false, "f32"), ("w2", false, "f32")];
     let mut binds = vec![z, w2];
     if let Some(b2) = b2 {
         decl.push(("b2", false, "f32"));
         binds.push(b2);
     }
+    let gates = l.temp(&format!("{}.gates", node.name), n * c)?;
     decl.push(("gates", true, "f32"));
     binds.push(gates);
     let finish = ("se_gates", GATES_STORE.trim_end().to_string());
-    gates_dispatch(l, node, se, dims, (decl, binds), b2.is_some(), finish)
+    gates_dispatch(l, node, se, dims, (decl, binds), b2.is_some(), finish)?;
+    Ok(gates)
 }
 
 /// se_scale.wgsl over `(decl, binds)`, one workgroup per (block of channels, image), finished
@@ -489,41 +494,42 @@ pub(crate) fn folded_conv(
         .b2
         .map(|b| l.buffer_of(se_node.inputs[b]))
         .transpose()?;
+    // One dispatch where every workgroup repeating FC1 costs little (small batches), else
+    // se_fc then se_gates.
+    let repeated = n * c.div_ceil(FUSED_CB) * cr * cin;
+    let (gates, temps) = if repeated as u64 <= l.limits.se_fused_macs {
+        let dims = [n, cin, h * w, cr, c];
+        fused_gates(
+            l,
+            se_node,
+            se,
+            node.inputs[0],
+            dims,
+            [w13, w2],
+            [Some(b13), b2],
+        )?
+    } else {
+        let (z, mut temps) = hidden(
+            l,
+            se_node,
+            se,
+            node.inputs[0],
+            [n, cin, h * w, cr],
+            w13,
+            Some(b13),
+        )?;
+        let gates = store_gates(l, se_node, se, [n, c, h * w, cr], z, w2, b2)?;
+        temps.push(gates);
+        (gates, temps)
+    };
     let mut post = vec![Step::Gate];
     let res = slots.r.map(|r| se_node.inputs[r]);
     if res.is_some() {
         post.push(Step::Residual);
         post.extend(se.post_act.map(Step::Act));
     }
-    let gates = l.temp(&format!("{}.gates", se_node.name), n * c)?;
-    // One dispatch where FC1 is small enough for every workgroup to repeat it, else se_fc
-    // then se_gates. The conv runs them before its GEMM, or, when it splits K, between its
-    // GEMM and the reduction that applies the gates (they need not wait for each other).
-    let x = node.inputs[0];
-    let mut se_dispatches = |l: &mut Lower<'_>| {
-        if (cr * cin) as u64 <= l.limits.se_fused_macs {
-            let dims = [n, cin, h * w, cr, c];
-            let ws = ([w13, w2], [Some(b13), b2]);
-            fused_gates(l, se_node, se, x, dims, ws, gates)
-        } else {
-            let dims = [n, cin, h * w, cr];
-            let (z, temps) = hidden(l, se_node, se, x, dims, w13, Some(b13))?;
-            store_gates(l, se_node, se, [n, c, h * w, cr], z, (w2, b2), gates)?;
-            Ok(temps)
-        }
-    };
-    let temps = conv::gated(
-        l,
-        node,
-        conv,
-        bias,
-        res,
-        &post,
-        gates,
-        &mut se_dispatches,
-        y,
-    )?;
-    for t in temps.into_iter().chain([gates]) {
+    conv::gated(l, node, conv, bias, res, &post, gates, y)?;
+    for t in temps {
         l.release(t);
     }
     Ok(())
