@@ -26,10 +26,6 @@ pub struct Limits {
     /// Fold SE blocks into the linear 1x1 conv feeding them (`se::folds`); a tuning knob (the
     /// unfolded kernels stay for A/B measurements).
     pub fold_se: bool,
-    /// A folded SE block computes its gates in one dispatch (`se_fc_gates`, every workgroup
-    /// repeating FC1) when that repeats at most this many multiply-adds in all, else in two
-    /// (`se_fc` then `se_gates`); a tuning knob.
-    pub se_fused_macs: u64,
 }
 
 impl Default for Limits {
@@ -42,7 +38,6 @@ impl Default for Limits {
             max_storage_buffers_per_shader_stage: 8,
             min_workgroups: 512,
             fold_se: true,
-            se_fused_macs: 4 << 20,
         }
     }
 }

@@ -30,7 +30,6 @@ use crate::render::{render, u};
 use crate::{WgslError, conv};
 
 const FC: &str = include_str!("kernels/se_fc.wgsl");
-const FC_GATES: &str = include_str!("kernels/se_fc_gates.wgsl");
 const SCALE: &str = include_str!("kernels/se_scale.wgsl");
 // The variants of se_fc's `squeeze` and se_scale's `finish` holes.
 const PARTIALS: &str = include_str!("kernels/se_fc_partials.wgsl");
@@ -149,26 +148,21 @@ pub(crate) fn se_block(
     Ok(temps)
 }
 
-/// Where `se_fc` (or `se_fc_gates`) finds the squeeze of `x` (`c` channels, `hw` pixels per
-/// plane): its WGSL declaration and buffer, the `squeeze` snippet, the partial sums per image
-/// (`TILES`), and the temporaries to free once the block has run. Reads the partial sums its
-/// producing conv wrote where it did, else `x` itself.
-type Squeeze = (
-    (&'static str, bool, &'static str),
-    usize,
-    String,
-    usize,
-    Vec<usize>,
-);
-
-fn squeeze_source(
+/// The SE block's dispatch 1 (`se_fc`): `z[n, :] = act(W1 . mean(x[n]) + b1)` for the
+/// `c`-channel tensor `x` (`hw` pixels per plane, `cr` hidden units), from the partial sums
+/// its producing conv wrote where it did (else one workgroup per image reads `x`). Returns `z`
+/// and the temporaries to free once the block has run (the partial sums; `z` is one of them).
+fn hidden(
     l: &mut Lower<'_>,
     node: &Node,
+    se: &SeBlock,
     xv: ValueId,
-    [c, hw, cr]: [usize; 3],
-) -> Result<Squeeze, WgslError> {
-    // Workgroup memory: the C means, 256 sums and at most CR hidden values.
-    let need = 4 * (c + 256 + cr);
+    [n, c, hw, cr]: [usize; 4],
+    w1: usize,
+    b1: Option<usize>,
+) -> Result<(usize, Vec<usize>), WgslError> {
+    // Workgroup memory: the C means and 256 sums (se_fc); 256 sums and CB gates (se_scale).
+    let need = 4 * (c + 256);
     if need > l.limits.max_compute_workgroup_storage_size as usize {
         return Err(unsupported(
             node,
@@ -179,10 +173,12 @@ fn squeeze_source(
             ),
         ));
     }
-    Ok(match l.squeezed.get(&xv).copied().flatten() {
+    let mut temps = Vec::new();
+    let (mut decl, mut binds, squeeze, tiles, jb) = match l.squeezed.get(&xv).copied().flatten() {
         Some(p) => {
             // Used once: another SE block reading the same tensor squeezes it itself.
             l.squeezed.insert(xv, None);
+            temps.push(p.buf);
             // Lanes per channel: what leaves no thread idle, at most one per partial sum.
             let per_image = if p.parts == 0 { p.tiles } else { hw / 64 + 2 };
             let lanes = (256 / c.next_power_of_two())
@@ -194,45 +190,20 @@ fn squeeze_source(
                 let holes = [("parts", u(p.parts)), ("lanes", u(lanes))];
                 render("se_fc_straddle", STRADDLE, &holes)?
             };
-            (
-                ("partials", false, "f32"),
-                p.buf,
-                code,
-                p.tiles,
-                vec![p.buf],
-            )
+            let decl = vec![("partials", false, "f32")];
+            (decl, vec![p.buf], code, p.tiles, UNITS_PER_GROUP)
         }
+        // One workgroup per image then computes every hidden unit.
         None => (
-            ("x", false, "f32"),
-            l.buffer_of(xv)?,
+            vec![("x", false, "f32")],
+            vec![l.buffer_of(xv)?],
             POOL.to_string(),
             1,
-            Vec::new(),
+            cr.next_multiple_of(2),
         ),
-    })
-}
-
-/// The SE block's dispatch 1 (`se_fc`): `z[n, :] = act(W1 . mean(x[n]) + b1)` for the
-/// `c`-channel tensor `x` (`hw` pixels per plane, `cr` hidden units). Returns `z` and the
-/// temporaries to free once the block has run (the partial sums; `z` is one of them).
-fn hidden(
-    l: &mut Lower<'_>,
-    node: &Node,
-    se: &SeBlock,
-    xv: ValueId,
-    [n, c, hw, cr]: [usize; 4],
-    w1: usize,
-    b1: Option<usize>,
-) -> Result<(usize, Vec<usize>), WgslError> {
-    let (src, buf, squeeze, tiles, mut temps) = squeeze_source(l, node, xv, [c, hw, cr])?;
-    // Without partial sums one workgroup per image computes every hidden unit.
-    let jb = if src.0 == "x" {
-        cr.next_multiple_of(2)
-    } else {
-        UNITS_PER_GROUP
     };
-    let mut decl = vec![src, ("w1", false, "f32")];
-    let mut binds = vec![buf, w1];
+    decl.push(("w1", false, "f32"));
+    binds.push(w1);
     if let Some(b1) = b1 {
         decl.push(("b1", false, "f32"));
         binds.push(b1);
@@ -259,64 +230,6 @@ fn hidden(
     )?;
     l.dispatch(node, m, binds, [cr.div_ceil(jb) as u32, n as u32, 1])?;
     Ok((z, temps))
-}
-
-/// Gated channels per `se_fc_gates` workgroup.
-const FUSED_CB: usize = 32;
-
-/// The SE block's gates in one dispatch (`se_fc_gates.wgsl`): squeeze of `x` (`c` channels),
-/// FC1 (`w1`: `cr x c`), act, FC2 (`w2`: `co x cr`) and gate for `co` channels, into a new
-/// `[N, co]` buffer. Returns it and the temporaries to free once the block has run.
-#[allow(clippy::too_many_arguments)]
-fn fused_gates(
-    l: &mut Lower<'_>,
-    node: &Node,
-    se: &SeBlock,
-    xv: ValueId,
-    [n, c, hw, cr, co]: [usize; 5],
-    [w1, w2]: [usize; 2],
-    [b1, b2]: [Option<usize>; 2],
-) -> Result<(usize, Vec<usize>), WgslError> {
-    let (src, buf, squeeze, tiles, mut temps) = squeeze_source(l, node, xv, [c, hw, cr])?;
-    let mut decl = vec![src, ("w1", false, "f32")];
-    let mut binds = vec![buf, w1];
-    for (name, b) in [("b1", b1), ("w2", Some(w2)), ("b2", b2)] {
-        if let Some(b) = b {
-            decl.push((name, false, "f32"));
-            binds.push(b);
-        }
-    }
-    let gates = l.temp(&format!("{}.gates", node.name), n * co)?;
-    temps.push(gates);
-    decl.push(("gates", true, "f32"));
-    binds.push(gates);
-    // Lanes per hidden unit: all 256 threads busy, at most one input channel each.
-    let lj = (256 / cr.next_power_of_two())
-        .min(c.next_power_of_two())
-        .max(1);
-    let m = l.module(
-        "se_fc_gates",
-        FC_GATES,
-        &[
-            ("bindings", bindings(&decl)),
-            ("c", u(c)),
-            ("cr", u(cr)),
-            ("hw", u(hw)),
-            ("tiles", u(tiles)),
-            ("scale", lit(1.0 / hw.max(1) as f32)?),
-            ("co", u(co)),
-            ("cb", u(FUSED_CB)),
-            ("lj", u(lj)),
-            ("squeeze", squeeze.trim_end().to_string()),
-            ("b1", if b1.is_some() { "b1[j]" } else { "0.0" }.into()),
-            ("act", act_expr(se.act, "v")?),
-            ("b2", if b2.is_some() { "b2[c]" } else { "0.0" }.into()),
-            ("gate", act_expr(se.gate, "v")?),
-        ],
-    )?;
-    let groups = [co.div_ceil(FUSED_CB) as u32, n as u32, 1];
-    l.dispatch(node, m, binds, groups)?;
-    Ok((gates, temps))
 }
 
 /// The SE block's dispatch 2 with the `se_gates` finish: `gates[n, c] = gate(W2[c] . z[n] +
@@ -489,39 +402,15 @@ pub(crate) fn folded_conv(
     let (w13, b13) = fold_fc1(&w1, b1.as_deref(), &w3, b3.as_deref(), [cr, c, cin]);
     let w13 = l.weight(&format!("{}.w13", se_node.name), w13.into())?;
     let b13 = l.weight(&format!("{}.b13", se_node.name), b13.into())?;
+    let dims = [n, cin, h * w, cr];
+    let (z, mut temps) = hidden(l, se_node, se, node.inputs[0], dims, w13, Some(b13))?;
     let w2 = fc_weight(l, se_node, se_node.inputs[slots.w2], cr * c)?;
     let b2 = slots
         .b2
         .map(|b| l.buffer_of(se_node.inputs[b]))
         .transpose()?;
-    // One dispatch where every workgroup repeating FC1 costs little (small batches), else
-    // se_fc then se_gates.
-    let repeated = n * c.div_ceil(FUSED_CB) * cr * cin;
-    let (gates, temps) = if repeated as u64 <= l.limits.se_fused_macs {
-        let dims = [n, cin, h * w, cr, c];
-        fused_gates(
-            l,
-            se_node,
-            se,
-            node.inputs[0],
-            dims,
-            [w13, w2],
-            [Some(b13), b2],
-        )?
-    } else {
-        let (z, mut temps) = hidden(
-            l,
-            se_node,
-            se,
-            node.inputs[0],
-            [n, cin, h * w, cr],
-            w13,
-            Some(b13),
-        )?;
-        let gates = store_gates(l, se_node, se, [n, c, h * w, cr], z, w2, b2)?;
-        temps.push(gates);
-        (gates, temps)
-    };
+    let gates = store_gates(l, se_node, se, [n, c, h * w, cr], z, w2, b2)?;
+    temps.push(gates);
     let mut post = vec![Step::Gate];
     let res = slots.r.map(|r| se_node.inputs[r]);
     if res.is_some() {

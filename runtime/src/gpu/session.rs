@@ -127,10 +127,6 @@ impl GpuSession {
                 .unwrap_or(Limits::default().min_workgroups),
             // An A/B knob for benchmarks: `=0` turns off the SE fold.
             fold_se: std::env::var("EXCITE_GPU_FOLD_SE").as_deref() != Ok("0"),
-            se_fused_macs: std::env::var("EXCITE_GPU_SE_FUSED_MACS")
-                .ok()
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(Limits::default().se_fused_macs),
         };
         let program = excite_wgsl::compile(g, batch, &wl)?;
         let info = adapter.get_info();
