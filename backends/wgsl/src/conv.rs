@@ -72,7 +72,7 @@ pub(crate) fn gated(
 }
 
 /// How [`lower`] splits K for conv `node`: `(parts, K per part)`, `(1, K padded)` when whole.
-fn k_split(l: &Lower<'_>, node: &Node, c: &Conv, mq: usize) -> Result<(usize, usize), WgslError> {
+fn k_split(l: &Lower<'_>, node: &Node, c: &Conv) -> Result<(usize, usize), WgslError> {
     let xs = l.shape(node.inputs[0])?;
     let ws = l.shape(node.inputs[1])?;
     let os = l.shape(node.outputs[0])?;
@@ -92,7 +92,7 @@ fn k_split(l: &Lower<'_>, node: &Node, c: &Conv, mq: usize) -> Result<(usize, us
         return Ok((1, kpad)); // the direct kernel
     }
     let ntot = n * oh * ow;
-    let tiles = ntot.div_ceil(64) * mg.div_ceil(64 * mq) * g;
+    let tiles = ntot.div_ceil(64) * mg.div_ceil(64) * g;
     // The partial products must fit one binding: fewer parts, or none, where they would not.
     let max_bytes = l
         .limits
@@ -151,14 +151,6 @@ fn lower(
     let ntot = n * oh * ow;
     // Images a 64-column tile meets at most, for squeezes over tiles that straddle images.
     let parts = tile_parts(ntot, oh * ow);
-    // Tiles of 128 output channels (each thread 8 x 4 outputs: every B quad read from workgroup
-    // memory feeds twice the FMAs) where a conv has that many; 64 otherwise and for the squeeze
-    // kernels, whose row sums assume 64.
-    let mq = if l.limits.wide_tiles && mg >= 128 && !squeeze {
-        2
-    } else {
-        1
-    };
     // An SE block left its scale to this conv (se::scale_into_consumers chose it).
     let deferred = l.deferred.remove(&xv);
     if deferred.is_some() && (!pointwise || squeeze || g != 1) {
@@ -183,7 +175,7 @@ fn lower(
             .weight_data(wv)
             .ok_or_else(|| unsupported(node, "the weight must be a constant"))?;
         let k = cg * kh * kw;
-        let packed = pack(data, g, mg, k, mq);
+        let packed = pack(data, g, mg, k);
         l.weight(&format!("{}.packed", l.g.value(wv).name), packed)?
     };
     decl.push((
@@ -214,17 +206,14 @@ fn lower(
         ("cin", u(cin)),
         ("cg", u(cg)),
         ("mg", u(mg)),
-        ("mpad", u(mg.next_multiple_of(64 * mq))),
-        ("mq", u(mq)),
-        ("as_len", u(256 * mq)),
-        ("acc_len", u(4 * mq)),
+        ("mpad", u(mg.next_multiple_of(64))),
         ("k", u(k)),
         ("kpad", u(kpad)),
         ("ntot", u(ntot)),
         ("cout", u(m)),
         ("gemm_step", GEMM_STEP.trim_end().to_string()),
     ];
-    let (ks, kch) = k_split(l, node, c, mq)?;
+    let (ks, kch) = k_split(l, node, c)?;
     if ks > 1 {
         // Split K: the GEMM writes ks partial products, splitk.wgsl adds them and runs the
         // epilogue (and the squeeze, for a conv feeding an SE block).
@@ -244,7 +233,7 @@ fn lower(
         v.extend(gemm);
         let groups = [
             ntot.div_ceil(64) as u32,
-            mg.div_ceil(64 * mq) as u32,
+            mg.div_ceil(64) as u32,
             (g * ks) as u32,
         ];
         let module = if pointwise {
@@ -308,11 +297,7 @@ fn lower(
         return Ok(());
     }
     let unsplit = [("ks", u(1)), ("kch", u(kpad)), ("ysplit", String::new())];
-    let gemm_groups = [
-        ntot.div_ceil(64) as u32,
-        mg.div_ceil(64 * mq) as u32,
-        g as u32,
-    ];
+    let gemm_groups = [ntot.div_ceil(64) as u32, mg.div_ceil(64) as u32, g as u32];
     // Workgroup memory of a GEMM tile (8 KiB) and of the squeeze's row sums (4 KiB).
     let room = l.limits.max_compute_workgroup_storage_size >= 12288 && parts <= MAX_PARTS;
     let straddle = pointwise && h * w >= 64 && !(h * w).is_multiple_of(64);
@@ -368,7 +353,7 @@ fn lower(
         ];
         v.extend(gemm);
         let module = l.module("conv1x1_squeeze", POINTWISE_SQUEEZE, &v)?;
-        let groups = [(n * tiles) as u32, mg.div_ceil(64 * mq) as u32, g as u32];
+        let groups = [(n * tiles) as u32, mg.div_ceil(64) as u32, g as u32];
         l.dispatch(node, module, binds, groups)?;
         l.squeezed.insert(
             out,
@@ -603,11 +588,10 @@ fn narrow_groups(groups: usize, cg: usize, mg: usize) -> bool {
     groups > 1 && mg <= 16 && cg <= 16
 }
 
-/// Repacks `w[g*mg + m][k]` as `[g][k padded to 16][m padded to 64 * mq]`, zero-filled, so the
-/// kernel's weight tile loads (tiles of `64 * mq` rows) are aligned `vec4`s along `m` with no
-/// bounds checks.
-fn pack(w: &[f32], groups: usize, mg: usize, k: usize, mq: usize) -> Arc<[f32]> {
-    let (kpad, mpad) = (k.next_multiple_of(16), mg.next_multiple_of(64 * mq));
+/// Repacks `w[g*mg + m][k]` as `[g][k padded to 16][m padded to 64]`, zero-filled, so the
+/// kernel's weight tile loads are aligned `vec4`s along `m` with no bounds checks.
+fn pack(w: &[f32], groups: usize, mg: usize, k: usize) -> Arc<[f32]> {
+    let (kpad, mpad) = (k.next_multiple_of(16), mg.next_multiple_of(64));
     let mut out = vec![0f32; groups * kpad * mpad];
     for g in 0..groups {
         for m in 0..mg {
@@ -644,7 +628,7 @@ mod tests {
     #[test]
     fn pack_transposes_and_pads() {
         // 2 groups of 1 output channel, k = 2: w = [[1, 2], [3, 4]].
-        let p = pack(&[1.0, 2.0, 3.0, 4.0], 2, 1, 2, 1);
+        let p = pack(&[1.0, 2.0, 3.0, 4.0], 2, 1, 2);
         assert_eq!(p.len(), 2 * 16 * 64);
         let at = |g: usize, k: usize, m: usize| p[(g * 16 + k) * 64 + m];
         assert_eq!(
@@ -652,8 +636,5 @@ mod tests {
             [1.0, 2.0, 3.0, 4.0]
         );
         assert_eq!(p.iter().filter(|&&v| v != 0.0).count(), 4);
-        // 128-row tiles pad the rows to 128.
-        let p = pack(&[1.0, 2.0, 3.0, 4.0], 2, 1, 2, 2);
-        assert_eq!((p.len(), p[128], p[16 * 128]), (2 * 16 * 128, 2.0, 3.0));
     }
 }
