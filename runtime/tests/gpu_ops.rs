@@ -642,10 +642,52 @@ fn se_blocks_folded_into_their_conv_match_the_interpreter() {
         };
         let y = b.node(Op::SeBlock(se), &ins);
         let kernels = ["se_fc", "se_gates", "!se_scale", kernel];
-        cases += usize::from(b.check_program(y, TOL, &kernels, 1));
+        cases += usize::from(b.check_program(y, TOL, &kernels, 1, false));
     }
     eprintln!("compared {cases} SE blocks folded into their conv");
     if std::env::var("EXCITE_REQUIRE_GPU").as_deref() == Ok("1") {
         assert_eq!(cases, 8);
+    }
+}
+
+#[test]
+fn wide_tile_convs_match_the_interpreter() {
+    // Convs with at least 128 output channels per group run on 128-row tiles (each thread
+    // 8 x 4 outputs): pointwise (rows padded 160 -> 256), 3x3 grouped (136 per group), 3x3
+    // split-K, and a deferred SE scale applied by a wide 1x1 consumer.
+    let mut cases = 0;
+    // (cin, cout, groups, kernel, batch, [h, w], split-K)
+    let shapes = [
+        (24, 160, 1, 1, 2, [6, 6], false),
+        (8, 272, 2, 3, 2, [7, 5], false),
+        (96, 256, 1, 3, 1, [4, 4], true),
+    ];
+    for (i, (cin, m, group, k, batch, [h, w], split)) in shapes.into_iter().enumerate() {
+        let mut b = Builder::new(&format!("wide{i}"), 3000 + i as u64, batch);
+        let x = b.input("x", &[cin, h, w]);
+        let wt = b.weight(&[m, cin / group, k, k]);
+        let bias = b.weight(&[m]);
+        let f = FusedConv {
+            conv: Conv {
+                group,
+                pads: [k / 2; 4],
+                ..Conv::default()
+            },
+            bias: true,
+            act: Some(acts()[i]),
+            residual: false,
+            post_act: None,
+        };
+        let y = b.node(Op::FusedConv(f), &[x, wt, bias]);
+        let kernels = if split {
+            vec!["splitk"]
+        } else {
+            vec!["!splitk"]
+        };
+        cases += usize::from(b.check_program(y, TOL, &kernels, 0, true));
+    }
+    eprintln!("compared {cases} wide-tile convolutions");
+    if std::env::var("EXCITE_REQUIRE_GPU").as_deref() == Ok("1") {
+        assert_eq!(cases, 3);
     }
 }

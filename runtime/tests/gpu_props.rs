@@ -151,7 +151,7 @@ fn check(case: &Case, seed: u64) -> bool {
         let conv = b.node(Op::Conv(Conv::default()), &[y, wt]);
         y = b.node(Op::Add, &[conv, y]);
     }
-    b.check_program(y, TOL, &[], usize::from(case.producer == 2))
+    b.check_program(y, TOL, &[], usize::from(case.producer == 2), false)
 }
 
 #[test]

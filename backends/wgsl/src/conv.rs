@@ -72,7 +72,7 @@ pub(crate) fn gated(
 }
 
 /// How [`lower`] splits K for conv `node`: `(parts, K per part)`, `(1, K padded)` when whole.
-fn k_split(l: &Lower<'_>, node: &Node, c: &Conv) -> Result<(usize, usize), WgslError> {
+fn k_split(l: &Lower<'_>, node: &Node, c: &Conv, mq: usize) -> Result<(usize, usize), WgslError> {
     let xs = l.shape(node.inputs[0])?;
     let ws = l.shape(node.inputs[1])?;
     let os = l.shape(node.outputs[0])?;
@@ -92,7 +92,7 @@ fn k_split(l: &Lower<'_>, node: &Node, c: &Conv) -> Result<(usize, usize), WgslE
         return Ok((1, kpad)); // the direct kernel
     }
     let ntot = n * oh * ow;
-    let tiles = ntot.div_ceil(64) * mg.div_ceil(64) * g;
+    let tiles = ntot.div_ceil(64) * mg.div_ceil(64 * mq) * g;
     // The partial products must fit one binding: fewer parts, or none, where they would not.
     let max_bytes = l
         .limits
@@ -151,6 +151,14 @@ fn lower(
     let ntot = n * oh * ow;
     // Images a 64-column tile meets at most, for squeezes over tiles that straddle images.
     let parts = tile_parts(ntot, oh * ow);
+    // Tiles of 128 output channels (each thread 8 x 4 outputs: every B quad read from workgroup
+    // memory feeds twice the FMAs) where a conv has that many; 64 otherwise and for the squeeze
+    // kernels, whose row sums assume 64.
+    let mq = if l.limits.wide_tiles && mg >= 128 && !squeeze {
+        2
+    } else {
+        1
+    };
     // An SE block left its scale to this conv (se::scale_into_consumers chose it).
     let deferred = l.deferred.remove(&xv);
     if deferred.is_some() && (!pointwise || squeeze || g != 1) {
@@ -175,7 +183,7 @@ fn lower(
             .weight_data(wv)
             .ok_or_else(|| unsupported(node, "the weight must be a constant"))?;
         let k = cg * kh * kw;
-        let packed = pack(data, g, mg, k);
+        let packed = pack(data, g, mg, k, mq);
         l.weight(&format!("{}.packed", l.g.value(wv).name), packed)?
     };
     decl.push((
@@ -206,14 +214,18 @@ fn lower(
         ("cin", u(cin)),
         ("cg", u(cg)),
         ("mg", u(mg)),
-        ("mpad", u(mg.next_multiple_of(64))),
+        ("mpad", u(mg.next_multiple_of(64 * mq))),
+        ("mq", u(mq)),
+        ("as_len", u(256 * mq)),
+        ("acc_len", u(4 * mq)),
         ("k", u(k)),
         ("kpad", u(kpad)),
         ("ntot", u(ntot)),
         ("cout", u(m)),
-        ("gemm_step", GEMM_STEP.trim_end().to_string()),
+        ("gemm_step", gemm_step(mq)?),
+        ("load_a", load_a(mq)),
     ];
-    let (ks, kch) = k_split(l, node, c)?;
+    let (ks, kch) = k_split(l, node, c, mq)?;
     if ks > 1 {
         // Split K: the GEMM writes ks partial products, splitk.wgsl adds them and runs the
         // epilogue (and the squeeze, for a conv feeding an SE block).
@@ -233,7 +245,7 @@ fn lower(
         v.extend(gemm);
         let groups = [
             ntot.div_ceil(64) as u32,
-            mg.div_ceil(64) as u32,
+            mg.div_ceil(64 * mq) as u32,
             (g * ks) as u32,
         ];
         let module = if pointwise {
@@ -297,7 +309,11 @@ fn lower(
         return Ok(());
     }
     let unsplit = [("ks", u(1)), ("kch", u(kpad)), ("ysplit", String::new())];
-    let gemm_groups = [ntot.div_ceil(64) as u32, mg.div_ceil(64) as u32, g as u32];
+    let gemm_groups = [
+        ntot.div_ceil(64) as u32,
+        mg.div_ceil(64 * mq) as u32,
+        g as u32,
+    ];
     // Workgroup memory of a GEMM tile (8 KiB) and of the squeeze's row sums (4 KiB).
     let room = l.limits.max_compute_workgroup_storage_size >= 12288 && parts <= MAX_PARTS;
     let straddle = pointwise && h * w >= 64 && !(h * w).is_multiple_of(64);
@@ -353,7 +369,7 @@ fn lower(
         ];
         v.extend(gemm);
         let module = l.module("conv1x1_squeeze", POINTWISE_SQUEEZE, &v)?;
-        let groups = [(n * tiles) as u32, mg.div_ceil(64) as u32, g as u32];
+        let groups = [(n * tiles) as u32, mg.div_ceil(64 * mq) as u32, g as u32];
         l.dispatch(node, module, binds, groups)?;
         l.squeezed.insert(
             out,
@@ -408,6 +424,43 @@ fn lower(
     v.extend(squeeze_holes(0));
     let module = l.module("conv", GEMM, &v)?;
     l.dispatch(node, module, binds, gemm_groups)
+}
+
+/// The `gemm_step` hole: GEMM_STEP with straight-line FMAs for `mq` A quads (loops over the
+/// quads measured 4-5x slower on an H100: the accumulators left registers).
+fn gemm_step(mq: usize) -> Result<String, WgslError> {
+    let mut fma = String::new();
+    for q in 0..mq {
+        fma.push_str(&format!(
+            "            let a{q} = As[(kk * MQ + {q}u) * 16u + ty];\n"
+        ));
+        for (r, lane) in ["x", "y", "z", "w"].iter().enumerate() {
+            let i = q * 4 + r;
+            fma.push_str(&format!(
+                "            acc[{i}] = acc[{i}] + a{q}.{lane} * bq;\n"
+            ));
+        }
+    }
+    let step = render(
+        "gemm_step",
+        GEMM_STEP,
+        &[("fma", fma.trim_end().to_string())],
+    )?;
+    Ok(step.trim_end().to_string())
+}
+
+/// The `load_a` hole: each thread's `mq` weight quads of the A tile for k-row `lk`, from
+/// `wp` row offset `wrow`.
+fn load_a(mq: usize) -> String {
+    (0..mq)
+        .map(|q| {
+            format!(
+                "        As[(lk * MQ + {q}u) * 16u + lq] = wp[wrow + {}u];",
+                q * 16
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// A storage binding's declaration: name, writable, element type.
@@ -588,10 +641,11 @@ fn narrow_groups(groups: usize, cg: usize, mg: usize) -> bool {
     groups > 1 && mg <= 16 && cg <= 16
 }
 
-/// Repacks `w[g*mg + m][k]` as `[g][k padded to 16][m padded to 64]`, zero-filled, so the
-/// kernel's weight tile loads are aligned `vec4`s along `m` with no bounds checks.
-fn pack(w: &[f32], groups: usize, mg: usize, k: usize) -> Arc<[f32]> {
-    let (kpad, mpad) = (k.next_multiple_of(16), mg.next_multiple_of(64));
+/// Repacks `w[g*mg + m][k]` as `[g][k padded to 16][m padded to 64 * mq]`, zero-filled, so the
+/// kernel's weight tile loads (tiles of `64 * mq` rows) are aligned `vec4`s along `m` with no
+/// bounds checks.
+fn pack(w: &[f32], groups: usize, mg: usize, k: usize, mq: usize) -> Arc<[f32]> {
+    let (kpad, mpad) = (k.next_multiple_of(16), mg.next_multiple_of(64 * mq));
     let mut out = vec![0f32; groups * kpad * mpad];
     for g in 0..groups {
         for m in 0..mg {
@@ -628,7 +682,7 @@ mod tests {
     #[test]
     fn pack_transposes_and_pads() {
         // 2 groups of 1 output channel, k = 2: w = [[1, 2], [3, 4]].
-        let p = pack(&[1.0, 2.0, 3.0, 4.0], 2, 1, 2);
+        let p = pack(&[1.0, 2.0, 3.0, 4.0], 2, 1, 2, 1);
         assert_eq!(p.len(), 2 * 16 * 64);
         let at = |g: usize, k: usize, m: usize| p[(g * 16 + k) * 64 + m];
         assert_eq!(
@@ -636,5 +690,8 @@ mod tests {
             [1.0, 2.0, 3.0, 4.0]
         );
         assert_eq!(p.iter().filter(|&&v| v != 0.0).count(), 4);
+        // 128-row tiles pad the rows to 128.
+        let p = pack(&[1.0, 2.0, 3.0, 4.0], 2, 1, 2, 2);
+        assert_eq!((p.len(), p[128], p[16 * 128]), (2 * 16 * 128, 2.0, 3.0));
     }
 }

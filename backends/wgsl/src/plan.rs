@@ -26,6 +26,9 @@ pub struct Limits {
     /// Fold SE blocks into the linear 1x1 conv feeding them (`se::folds`); a tuning knob (the
     /// unfolded kernels stay for A/B measurements).
     pub fold_se: bool,
+    /// GEMM conv tiles of 128 output channels where a conv has that many (else 64); a tuning
+    /// knob.
+    pub wide_tiles: bool,
 }
 
 impl Default for Limits {
@@ -38,6 +41,7 @@ impl Default for Limits {
             max_storage_buffers_per_shader_stage: 8,
             min_workgroups: 512,
             fold_se: true,
+            wide_tiles: true,
         }
     }
 }

@@ -125,8 +125,9 @@ impl GpuSession {
                 .ok()
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(Limits::default().min_workgroups),
-            // An A/B knob for benchmarks: `=0` turns off the SE fold.
+            // A/B knobs for benchmarks: `=0` turns off the SE fold, or the 128-row conv tiles.
             fold_se: std::env::var("EXCITE_GPU_FOLD_SE").as_deref() != Ok("0"),
+            wide_tiles: std::env::var("EXCITE_GPU_WIDE_TILES").as_deref() != Ok("0"),
         };
         let program = excite_wgsl::compile(g, batch, &wl)?;
         let info = adapter.get_info();

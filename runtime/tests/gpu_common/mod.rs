@@ -130,17 +130,18 @@ impl Builder {
     /// every kernel in `kernels` and none named `!kernel` (so the check covers the path it is
     /// meant to).
     pub fn check_kernels(self, out: ValueId, tol: f64, kernels: &[&str]) -> bool {
-        self.check_program(out, tol, kernels, 0)
+        self.check_program(out, tol, kernels, 0, false)
     }
 
     /// [`Builder::check_kernels`], also asserting that `folded` SE blocks were folded into
-    /// the conv feeding them.
+    /// the conv feeding them and, if `wide`, that every conv runs on 128-row tiles.
     pub fn check_program(
         mut self,
         out: ValueId,
         tol: f64,
         kernels: &[&str],
         folded: usize,
+        wide: bool,
     ) -> bool {
         self.g.add_output(out).expect("output");
         if let Err(e) = verify::verify(&mut self.g) {
@@ -166,6 +167,15 @@ impl Builder {
             "`{}`: folded SE blocks",
             self.g.name
         );
+        if wide {
+            let convs = p.modules.iter().filter(|m| m.name.starts_with("conv"));
+            assert!(
+                convs.clone().count() > 0
+                    && convs.clone().all(|m| m.source.contains("MQ: u32 = 2u")),
+                "`{}`: convs on 128-row tiles",
+                self.g.name
+            );
+        }
         check(&self.g, &self.inputs, self.batch, tol)
     }
 

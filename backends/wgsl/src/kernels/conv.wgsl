@@ -24,13 +24,14 @@ const MG: u32 = {{mg}};       // output channels per group
 const MPAD: u32 = {{mpad}};   // MG rounded up to 64
 const K: u32 = {{k}};         // CG * KH * KW
 const KPAD: u32 = {{kpad}};   // K rounded up to 16
+const MQ: u32 = {{mq}};       // 64-row blocks per tile: each thread computes 4 * MQ rows
 const NTOT: u32 = {{ntot}};   // batch * OH * OW
 const HW: u32 = OH * OW;
 const COUT: u32 = {{cout}};
 const KS: u32 = {{ks}};       // K split over this many workgroups (1: no split)
 const KCH: u32 = {{kch}};     // K per split, a multiple of 16
 
-var<workgroup> As: array<vec4<f32>, 256>; // [16 k][16 m-quads]
+var<workgroup> As: array<vec4<f32>, {{as_len}}>; // [16 k][MQ][16 m-quads]
 var<workgroup> Bs: array<vec4<f32>, 256>; // [16 k][16 n-quads]
 {{squeeze_decl}}
 @compute @workgroup_size(16, 16)
@@ -40,9 +41,9 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
     let tid = ty * 16u + tx;
     let g = wg.z / KS;
     let ks = wg.z % KS;
-    let m0 = wg.y * 64u;
+    let m0 = wg.y * 64u * MQ;
     let n0 = wg.x * 64u;
-    var acc: array<vec4<f32>, 4>;
+    var acc: array<vec4<f32>, {{acc_len}}>; // [MQ * 4 rows] x 4 columns
     let lk = tid / 16u;
     let lq = tid % 16u;
     // The four output columns this thread gathers for the B tile never change with k, so
@@ -62,7 +63,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
         ix0[j] = i32(ox * SW) - PL;
     }
     for (var k0 = ks * KCH; k0 < min(KPAD, ks * KCH + KCH); k0 = k0 + 16u) {
-        As[tid] = wp[((g * KPAD + k0 + lk) * MPAD + m0) / 4u + lq];
+        let wrow = ((g * KPAD + k0 + lk) * MPAD + m0) / 4u + lq;
+{{load_a}}
         let kb = k0 + lk;
         let kx = kb % KW;
         let ky = (kb / KW) % KH;
@@ -79,8 +81,9 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
 {{gemm_step}}
     }
 {{rowsum_init}}
-    for (var i = 0u; i < 4u; i = i + 1u) {
-        let m = m0 + ty * 4u + i;
+    for (var r = 0u; r < 4u * MQ; r = r + 1u) {
+        let i = r % 4u;
+        let m = m0 + (r / 4u) * 64u + ty * 4u + i;
         if (m >= MG) {
             continue;
         }
@@ -91,7 +94,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
                 continue;
             }
             let o = ((n / HW) * COUT + c) * HW + n % HW;
-            var v = acc[i][j];
+            var v = acc[r][j];
 {{epilogue}}
             y[{{ysplit}}o] = v;
 {{rowsum}}

@@ -12,11 +12,12 @@ const MG: u32 = {{mg}};       // output channels per group
 const MPAD: u32 = {{mpad}};   // MG rounded up to 64
 const K: u32 = {{k}};         // CG
 const KPAD: u32 = {{kpad}};   // K rounded up to 16
+const MQ: u32 = {{mq}};       // 64-row blocks per tile: each thread computes 4 * MQ rows
 const NTOT: u32 = {{ntot}};   // batch * OH * OW
 const COUT: u32 = {{cout}};
 const TILES: u32 = {{tiles}}; // 64-pixel column tiles per image
 
-var<workgroup> As: array<vec4<f32>, 256>; // [16 k][16 m-quads]
+var<workgroup> As: array<vec4<f32>, {{as_len}}>; // [16 k][MQ][16 m-quads]
 var<workgroup> Bs: array<vec4<f32>, 256>; // [16 k][16 n-quads]
 var<workgroup> red: array<f32, 1024>;     // [64 m][16 tx] row sums
 
@@ -32,10 +33,10 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
     let ty = lid.y;
     let tid = ty * 16u + tx;
     let g = wg.z;
-    let m0 = wg.y * 64u;
+    let m0 = wg.y * 64u * MQ;
     let img = wg.x / TILES;
     let p0 = (wg.x % TILES) * 64u;
-    var acc: array<vec4<f32>, 4>;
+    var acc: array<vec4<f32>, {{acc_len}}>; // [MQ * 4 rows] x 4 columns
     let lk = tid / 16u;
     let lq = tid % 16u;
     // This thread's four B columns: one aligned quad of one image, fixed for every k.
@@ -43,7 +44,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
     let live = pq < HW;
     let qbase = (img * CIN + g * CG) * HW + pq;
     for (var k0 = 0u; k0 < KPAD; k0 = k0 + 16u) {
-        As[tid] = wp[((g * KPAD + k0 + lk) * MPAD + m0) / 4u + lq];
+        let wrow = ((g * KPAD + k0 + lk) * MPAD + m0) / 4u + lq;
+{{load_a}}
         let kb = k0 + lk;
         var bv = vec4<f32>(0.0);
         if (kb < K && live) {
