@@ -652,15 +652,15 @@ fn se_blocks_folded_into_their_conv_match_the_interpreter() {
 
 #[test]
 fn wide_tile_convs_match_the_interpreter() {
-    // Convs with at least 128 output channels per group run on 128-row tiles (each thread
-    // 8 x 4 outputs): pointwise (rows padded 160 -> 256), 3x3 grouped (136 per group), 3x3
-    // split-K, and a deferred SE scale applied by a wide 1x1 consumer.
+    // Pointwise convs with at least 128 output channels per group and K >= 128 run on 128-row
+    // tiles (each thread 8 x 4 outputs): split-K (rows padded 160 -> 256), grouped (136 per
+    // group), and one with enough tiles (33124 columns) not to split.
     let mut cases = 0;
     // (cin, cout, groups, kernel, batch, [h, w], split-K)
     let shapes = [
-        (24, 160, 1, 1, 2, [6, 6], false),
-        (8, 272, 2, 3, 2, [7, 5], false),
-        (96, 256, 1, 3, 1, [4, 4], true),
+        (144, 160, 1, 1, 2, [6, 6], true),
+        (256, 272, 2, 1, 2, [7, 4], true),
+        (128, 128, 1, 1, 1, [182, 182], false),
     ];
     for (i, (cin, m, group, k, batch, [h, w], split)) in shapes.into_iter().enumerate() {
         let mut b = Builder::new(&format!("wide{i}"), 3000 + i as u64, batch);

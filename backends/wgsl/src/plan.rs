@@ -26,8 +26,8 @@ pub struct Limits {
     /// Fold SE blocks into the linear 1x1 conv feeding them (`se::folds`); a tuning knob (the
     /// unfolded kernels stay for A/B measurements).
     pub fold_se: bool,
-    /// GEMM conv tiles of 128 output channels where a conv has that many (else 64); a tuning
-    /// knob.
+    /// Pointwise conv tiles of 128 output channels where a conv has that many and K >= 128
+    /// (else 64); a tuning knob.
     pub wide_tiles: bool,
 }
 
