@@ -151,15 +151,6 @@ fn lower(
     let ntot = n * oh * ow;
     // Images a 64-column tile meets at most, for squeezes over tiles that straddle images.
     let parts = tile_parts(ntot, oh * ow);
-    // Tiles of 128 output channels (each thread 8 x 4 outputs: every B quad read from workgroup
-    // memory feeds twice the FMAs) for pointwise convs with that many and K >= 128: on an H100
-    // those ran 5-17% faster, those with K = 64 4% slower, and the gathering 3x3 kernel with
-    // 128-row tiles 6x slower. 64 rows otherwise, and for the squeeze kernels (row sums of 64).
-    let mq = if l.limits.wide_tiles && pointwise && mg >= 128 && cg >= 128 && !squeeze {
-        2
-    } else {
-        1
-    };
     // An SE block left its scale to this conv (se::scale_into_consumers chose it).
     let deferred = l.deferred.remove(&xv);
     if deferred.is_some() && (!pointwise || squeeze || g != 1) {
@@ -168,6 +159,13 @@ fn lower(
             "internal: an SE scale was left to a conv that cannot apply it",
         ));
     }
+    // Tiles of 128 output channels (each thread 8 x 4 outputs: every B quad read from workgroup
+    // memory feeds twice the FMAs) for pointwise convs with that many and K >= 128: on an H100
+    // those ran 5-17% faster, those with K = 64 4% slower, and the gathering 3x3 kernel with
+    // 128-row tiles 6x slower, and so was SE-ResNet-50 unfolded, whose 1x1 convs apply an SE
+    // scale as they load. 64 rows otherwise, and for the squeeze kernels (row sums of 64).
+    let wide = pointwise && mg >= 128 && cg >= 128 && !squeeze && deferred.is_none();
+    let mq = if l.limits.wide_tiles && wide { 2 } else { 1 };
     let mut decl = vec![if pointwise {
         ("x4", false, "vec4<f32>")
     } else {
