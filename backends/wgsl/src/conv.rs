@@ -71,42 +71,6 @@ pub(crate) fn gated(
     lower(l, node, c, bias, res, post, Some(gates), y)
 }
 
-/// How [`lower`] splits K for conv `node`: `(parts, K per part)`, `(1, K padded)` when whole.
-fn k_split(l: &Lower<'_>, node: &Node, c: &Conv, mq: usize) -> Result<(usize, usize), WgslError> {
-    let xs = l.shape(node.inputs[0])?;
-    let ws = l.shape(node.inputs[1])?;
-    let os = l.shape(node.outputs[0])?;
-    let (&[n, cin, ..], &[m, cg, kh, kw], &[_, _, oh, ow]) = (&xs[..], &ws[..], &os[..]) else {
-        return Err(unsupported(
-            node,
-            "only 2-D convolutions (4-D tensors) are supported",
-        ));
-    };
-    let g = c.group;
-    if g == 0 || cin != cg * g || m % g != 0 {
-        return Err(unsupported(node, "channels do not match the groups"));
-    }
-    let mg = m / g;
-    let kpad = (cg * kh * kw).next_multiple_of(16);
-    if narrow_groups(g, cg, mg) || l.weight_data(node.inputs[1]).is_none() {
-        return Ok((1, kpad)); // the direct kernel
-    }
-    let ntot = n * oh * ow;
-    let tiles = ntot.div_ceil(64) * mg.div_ceil(64 * mq) * g;
-    // The partial products must fit one binding: fewer parts, or none, where they would not.
-    let max_bytes = l
-        .limits
-        .max_storage_buffer_binding_size
-        .min(l.limits.max_buffer_size);
-    let max_parts = usize::try_from(max_bytes / 4).unwrap_or(usize::MAX) / (ntot * m).max(1);
-    Ok(split_k(
-        tiles,
-        kpad,
-        l.limits.min_workgroups as usize,
-        max_parts,
-    ))
-}
-
 #[allow(clippy::too_many_arguments)]
 fn lower(
     l: &mut Lower<'_>,
@@ -224,7 +188,18 @@ fn lower(
         ("gemm_step", gemm_step(mq)?),
         ("load_a", load_a(mq)),
     ];
-    let (ks, kch) = k_split(l, node, c, mq)?;
+    let (ks, kch) = if direct {
+        (1, kpad)
+    } else {
+        let tiles = ntot.div_ceil(64) * mg.div_ceil(64 * mq) * g;
+        // The partial products must fit one binding: fewer parts, or none, where they would not.
+        let max_bytes = l
+            .limits
+            .max_storage_buffer_binding_size
+            .min(l.limits.max_buffer_size);
+        let max_parts = usize::try_from(max_bytes / 4).unwrap_or(usize::MAX) / (ntot * m).max(1);
+        split_k(tiles, kpad, l.limits.min_workgroups as usize, max_parts)
+    };
     if ks > 1 {
         // Split K: the GEMM writes ks partial products, splitk.wgsl adds them and runs the
         // epilogue (and the squeeze, for a conv feeding an SE block).

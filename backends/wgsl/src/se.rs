@@ -33,7 +33,6 @@ const FC: &str = include_str!("kernels/se_fc.wgsl");
 const SCALE: &str = include_str!("kernels/se_scale.wgsl");
 // The variants of se_fc's `squeeze` and se_scale's `finish` holes.
 const PARTIALS: &str = include_str!("kernels/se_fc_partials.wgsl");
-const STRADDLE: &str = include_str!("kernels/se_fc_straddle.wgsl");
 const POOL: &str = include_str!("kernels/se_fc_pool.wgsl");
 const APPLY: &str = include_str!("kernels/se_scale_apply.wgsl");
 const GATES_STORE: &str = include_str!("kernels/se_gates_store.wgsl");
@@ -184,12 +183,25 @@ fn hidden(
             let lanes = (256 / c.next_power_of_two())
                 .min(per_image.next_power_of_two())
                 .max(1);
-            let code = if p.parts == 0 {
-                render("se_fc_partials", PARTIALS, &[("lanes", u(lanes))])?
+            // Tiles per image, or the tiles meeting image n (`parts` sums each).
+            let (setup, first, end, index) = if p.parts == 0 {
+                ("", "0u", "TILES", "(n * TILES + i) * C + c".to_string())
             } else {
-                let holes = [("parts", u(p.parts)), ("lanes", u(lanes))];
-                render("se_fc_straddle", STRADDLE, &holes)?
+                (
+                    "    let ta = (n * HW) / 64u;\n    let tb = ((n + 1u) * HW - 1u) / 64u;",
+                    "ta",
+                    "tb + 1u",
+                    format!("(i * {} + n - (i * 64u) / HW) * C + c", u(p.parts)),
+                )
             };
+            let holes = [
+                ("setup", setup.to_string()),
+                ("lanes", u(lanes)),
+                ("first", first.to_string()),
+                ("end", end.to_string()),
+                ("index", index),
+            ];
+            let code = render("se_fc_partials", PARTIALS, &holes)?;
             let decl = vec![("partials", false, "f32")];
             (decl, vec![p.buf], code, p.tiles, UNITS_PER_GROUP)
         }

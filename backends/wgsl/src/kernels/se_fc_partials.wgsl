@@ -1,12 +1,14 @@
-    // (se_fc's `squeeze`: the producing conv wrote TILES partial sums per channel and image;
-    // {{lanes}} lanes per channel add them, then their sums are added in workgroup memory.)
+    // (se_fc's `squeeze`: the producing conv wrote partial sums per channel: TILES per image,
+    // or, over tiles straddling images, one per image each tile meets; {{lanes}} lanes per
+    // channel add those of image n, then their sums are added in workgroup memory.)
+{{setup}}
     let sl = t % {{lanes}};
     for (var c0 = 0u; c0 < C; c0 = c0 + 256u / {{lanes}}) {
         let c = c0 + t / {{lanes}};
         var s = 0.0;
         if (c < C) {
-            for (var i = sl; i < TILES; i = i + {{lanes}}) {
-                s = s + partials[(n * TILES + i) * C + c];
+            for (var i = {{first}} + sl; i < {{end}}; i = i + {{lanes}}) {
+                s = s + partials[{{index}}];
             }
         }
         red[t] = s;
