@@ -55,24 +55,11 @@ pub(crate) fn conv(
     lower(l, node, c, bias, None, steps, None, y)
 }
 
-/// A linear 1x1 conv with an SE block folded into it (se::folded_conv): `post` after the bias
-/// multiplies by `gates` (a `[N, C]` buffer, [`Step::Gate`]) and adds the SE's residual `res`.
+/// Lowers a conv with the epilogue `post` after its bias, the residual `res` if any, and, for
+/// a linear 1x1 conv with an SE block folded into it (se::folded_conv), `gates`, a `[N, C]`
+/// buffer that [`Step::Gate`] in `post` multiplies by.
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn gated(
-    l: &mut Lower<'_>,
-    node: &Node,
-    c: &Conv,
-    bias: Option<ValueId>,
-    res: Option<ValueId>,
-    post: &[Step],
-    gates: usize,
-    y: usize,
-) -> Result<(), WgslError> {
-    lower(l, node, c, bias, res, post, Some(gates), y)
-}
-
-#[allow(clippy::too_many_arguments)]
-fn lower(
+pub(crate) fn lower(
     l: &mut Lower<'_>,
     node: &Node,
     c: &Conv,

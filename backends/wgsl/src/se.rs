@@ -429,7 +429,7 @@ pub(crate) fn folded_conv(
         post.push(Step::Residual);
         post.extend(se.post_act.map(Step::Act));
     }
-    conv::gated(l, node, conv, bias, res, &post, gates, y)?;
+    conv::lower(l, node, conv, bias, res, &post, Some(gates), y)?;
     for t in temps {
         l.release(t);
     }
