@@ -14,8 +14,10 @@
 //! optional SE-scale prologue and SE-squeeze epilogue), `conv1x1_squeeze` (a 1x1 conv feeding
 //! an SE block, per-image tiles), `splitk` / `splitk_squeeze` (the reduction of a split-K
 //! conv), `grouped` (depthwise and narrow grouped convs, direct and register-blocked),
-//! `se_fc` + `se_scale` (or `se_gates` when the next 1x1 conv applies the scale): the SE
-//! block in two dispatches, and one-thread-per-output kernels for the rest.
+//! `se_fc` + `se_scale` (or `se_gates` when a conv applies the gates): the SE block in two
+//! dispatches, and one-thread-per-output kernels for the rest. An SE block fed by a linear 1x1
+//! conv is folded into it (`se.rs`): its gates come from the squeeze of the conv's input and
+//! the conv's epilogue applies them, so the block makes no pass over its tensor.
 //!
 //! Architecture invariant: this crate never depends on wgpu or on the CPU backend.
 #![forbid(unsafe_code)]

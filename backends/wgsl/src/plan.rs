@@ -155,6 +155,9 @@ impl WgslProgram {
                 io.name, io.shape, io.buffer
             );
         }
+        for se in &self.folded_se {
+            let _ = writeln!(s, "folded SE block {se} into the conv feeding it");
+        }
         for d in &self.dispatches {
             let m = self.modules.get(d.module).map_or("?", |m| m.name.as_str());
             let _ = writeln!(
