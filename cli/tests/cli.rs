@@ -376,6 +376,9 @@ fn bench_and_compile_emit() {
         .map(|e| e.expect("entry").file_name().into_string().expect("utf-8"))
         .collect();
     assert!(files.iter().any(|n| n.ends_with(".wgsl")), "{files:?}");
+    // The plan names the SE blocks folded into their conv (the fixture's two bottlenecks).
+    let plan = std::fs::read_to_string(dir.path().join("plan.txt")).expect("plan.txt");
+    assert_eq!(plan.matches("folded SE block").count(), 2, "{plan}");
 
     let o = excite(&["compile", s(&f), "--target", "cpu", "--emit", "wgsl"]);
     assert!(!o.status.success());
