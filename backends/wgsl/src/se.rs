@@ -22,6 +22,7 @@
 
 use std::collections::HashMap;
 
+use excite_ir::op::Conv;
 use excite_ir::{Node, NodeId, Op, SeBlock, ValueId};
 
 use crate::expr::{Step, act_expr, emit_with, lit};
@@ -327,13 +328,8 @@ pub(crate) fn folds(l: &Lower<'_>, order: &[NodeId]) -> HashMap<ValueId, NodeId>
             continue;
         };
         let conv = g.node(p);
-        let (c, bias) = match &conv.op {
-            Op::Conv(c) => (c, conv.inputs.get(2).copied()),
-            Op::FusedConv(f) if f.act.is_none() && !f.residual && f.post_act.is_none() => (
-                &f.conv,
-                f.bias.then(|| conv.inputs.get(2).copied()).flatten(),
-            ),
-            _ => continue,
+        let Some((c, bias)) = linear_conv(conv) else {
+            continue;
         };
         let plain = c.group == 1 && c.strides == [1, 1] && c.pads == [0; 4];
         let ws = l.shape(conv.inputs[1]).unwrap_or_default();
@@ -369,19 +365,8 @@ pub(crate) fn folded_conv(
             "internal: folded into a node that is not an SE block",
         ));
     };
-    let (conv, bias) = match &node.op {
-        Op::Conv(c) => (c, node.inputs.get(2).copied()),
-        Op::FusedConv(f) => (
-            &f.conv,
-            f.bias.then(|| node.inputs.get(2).copied()).flatten(),
-        ),
-        _ => {
-            return Err(unsupported(
-                node,
-                "internal: an SE block folded into a non-conv",
-            ));
-        }
-    };
+    let (conv, bias) = linear_conv(node)
+        .ok_or_else(|| unsupported(node, "internal: an SE block folded into a non-linear conv"))?;
     let slots = se.input_slots();
     let xs = l.shape(node.inputs[0])?;
     let ys = l.shape(node.outputs[0])?;
@@ -434,6 +419,18 @@ pub(crate) fn folded_conv(
         l.release(t);
     }
     Ok(())
+}
+
+/// A conv node without activation or residual: its attributes and bias input (if any).
+fn linear_conv(node: &Node) -> Option<(&Conv, Option<ValueId>)> {
+    match &node.op {
+        Op::Conv(c) => Some((c, node.inputs.get(2).copied())),
+        Op::FusedConv(f) if f.act.is_none() && !f.residual && f.post_act.is_none() => Some((
+            &f.conv,
+            f.bias.then(|| node.inputs.get(2).copied()).flatten(),
+        )),
+        _ => None,
+    }
 }
 
 /// `W13 = W1 W3` (`cr x cin`) and `b13 = W1 b3 + b1` for FC1 `w1` (`cr x c`) after the 1x1
