@@ -23,6 +23,8 @@ const SE_PROLOGUE: &str = include_str!("kernels/conv1x1_se_prologue.wgsl");
 /// The k-step of the 64x64 GEMM tile, spliced into the three GEMM conv kernels.
 const GEMM_STEP: &str = include_str!("kernels/gemm_step.wgsl");
 const SPLITK_SQUEEZE: &str = include_str!("kernels/splitk_squeeze.wgsl");
+/// One output of a GEMM tile's epilogue, repeated straight-line by [`gemm_module`].
+const STORE: &str = include_str!("kernels/conv_store.wgsl");
 
 pub(crate) fn fused_conv(
     l: &mut Lower<'_>,
@@ -174,6 +176,7 @@ pub(crate) fn lower(
         ("cout", u(m)),
         ("gemm_step", gemm_step(mq)?),
         ("load_a", load_a(mq)),
+        ("stash", stash(mq)),
     ];
     let (ks, kch) = if direct {
         (1, kpad)
@@ -212,11 +215,11 @@ pub(crate) fn lower(
         let module = if pointwise {
             v.push(("hw", u(h * w)));
             v.extend(holes.clone());
-            l.module("conv1x1", POINTWISE, &v)?
+            gemm_module(l, "conv1x1", POINTWISE, v, mq)?
         } else {
             v.extend(window(h, w, oh, ow, kh, kw, c));
             v.extend(squeeze_holes(0));
-            l.module("conv", GEMM, &v)?
+            gemm_module(l, "conv", GEMM, v, mq)?
         };
         l.dispatch(node, module, gemm_binds, groups)?;
         // The reduction reads the parts instead of x and the weight.
@@ -293,10 +296,10 @@ pub(crate) fn lower(
         let module = if one_by_one {
             v.push(("hw", u(h * w)));
             v.push(("prologue", String::new()));
-            l.module("conv1x1", POINTWISE, &v)?
+            gemm_module(l, "conv1x1", POINTWISE, v, mq)?
         } else {
             v.extend(window(h, w, oh, ow, kh, kw, c));
-            l.module("conv", GEMM, &v)?
+            gemm_module(l, "conv", GEMM, v, mq)?
         };
         l.dispatch(node, module, binds, gemm_groups)?;
         l.squeezed.insert(
@@ -349,7 +352,7 @@ pub(crate) fn lower(
         v.extend(holes);
         v.extend(gemm);
         v.extend(unsplit);
-        let module = l.module("conv1x1", POINTWISE, &v)?;
+        let module = gemm_module(l, "conv1x1", POINTWISE, v, mq)?;
         l.dispatch(node, module, binds, gemm_groups)?;
         release(l, deferred);
         return Ok(());
@@ -383,8 +386,83 @@ pub(crate) fn lower(
     v.extend(gemm);
     v.extend(unsplit);
     v.extend(squeeze_holes(0));
-    let module = l.module("conv", GEMM, &v)?;
+    let module = gemm_module(l, "conv", GEMM, v, mq)?;
     l.dispatch(node, module, binds, gemm_groups)
+}
+
+/// Renders a GEMM conv module (conv.wgsl or conv1x1.wgsl) from `v`: its `epilogue`, `ysplit`
+/// and `rowsum` values become the `store` hole, STORE once per output of a thread's
+/// `(4 * mq) x 4` block with constant indices, and conv.wgsl also gets its `gather` holes.
+/// Loops over those outputs (indexing `acc` with a loop counter) would cost registers, as the
+/// loops over the A quads did (see [`gemm_step`]).
+fn gemm_module(
+    l: &mut Lower<'_>,
+    name: &str,
+    template: &str,
+    mut v: Vec<Hole>,
+    mq: usize,
+) -> Result<usize, WgslError> {
+    let mut take = |hole: &str| -> Result<String, WgslError> {
+        let at = v
+            .iter()
+            .position(|(k, _)| *k == hole)
+            .ok_or_else(|| WgslError::Template {
+                kernel: name.to_string(),
+                msg: format!("no value for `{hole}`"),
+            })?;
+        Ok(v.remove(at).1)
+    };
+    let body = [
+        ("epilogue", take("epilogue")?),
+        ("ysplit", take("ysplit")?),
+        ("rowsum", take("rowsum")?),
+    ];
+    let mut store = String::new();
+    for r in 0..4 * mq {
+        for (j, lane) in ["x", "y", "z", "w"].iter().enumerate() {
+            let mut holes = vec![
+                ("r", r.to_string()),
+                ("lane", lane.to_string()),
+                ("i", (r % 4).to_string()),
+                ("blk", (r / 4).to_string()),
+                ("j", j.to_string()),
+            ];
+            holes.extend(body.iter().cloned());
+            store.push_str(&render(name, STORE, &holes)?);
+        }
+    }
+    v.push(("store", store.trim_end().to_string()));
+    if template == GEMM {
+        v.extend(gather_holes());
+    }
+    l.module(name, template, &v)
+}
+
+/// conv.wgsl's `gather_setup` and `gather` holes: the thread's four B columns decoded once
+/// (image offset, window origin; a column past the end gets an origin no window reaches), and
+/// per k-row their four masked loads, straight-line.
+fn gather_holes() -> [Hole; 2] {
+    let mut setup = String::new();
+    let mut gather = String::new();
+    for (j, lane) in ["x", "y", "z", "w"].iter().enumerate() {
+        setup.push_str(&format!(
+            "    let col{j} = n0 + lq * 4u + {j}u;\n\
+             \x20   let xb{j} = ((col{j} / HW) * CIN + g * CG) * u32(H * W);\n\
+             \x20   let iy{j} = select(-65536i, i32(((col{j} / OW) % OH) * SH) - PT, col{j} < NTOT);\n\
+             \x20   let ix{j} = i32((col{j} % OW) * SW) - PL;\n"
+        ));
+        gather.push_str(&format!(
+            "            let py{j} = iy{j} + dy;\n\
+             \x20           let px{j} = ix{j} + dx;\n\
+             \x20           if (u32(py{j}) < u32(H) && u32(px{j}) < u32(W)) {{\n\
+             \x20               bv.{lane} = x[xb{j} + coff + u32(py{j}) * u32(W) + u32(px{j})];\n\
+             \x20           }}\n"
+        ));
+    }
+    [
+        ("gather_setup", setup.trim_end().to_string()),
+        ("gather", gather.trim_end().to_string()),
+    ]
 }
 
 /// The `gemm_step` hole: GEMM_STEP with straight-line FMAs for `mq` A quads (loops over the
@@ -393,12 +471,12 @@ fn gemm_step(mq: usize) -> Result<String, WgslError> {
     let mut fma = String::new();
     for q in 0..mq {
         fma.push_str(&format!(
-            "            let a{q} = As[(kk * MQ + {q}u) * 16u + ty];\n"
+            "                let a{q} = As[(kk * MQ + {q}u) * 16u + ty];\n"
         ));
         for (r, lane) in ["x", "y", "z", "w"].iter().enumerate() {
             let i = q * 4 + r;
             fma.push_str(&format!(
-                "            acc[{i}] = acc[{i}] + a{q}.{lane} * bq;\n"
+                "                acc[{i}] = acc[{i}] + a{q}.{lane} * bq;\n"
             ));
         }
     }
@@ -410,16 +488,19 @@ fn gemm_step(mq: usize) -> Result<String, WgslError> {
     Ok(step.trim_end().to_string())
 }
 
-/// The `load_a` hole: each thread's `mq` weight quads of the A tile for k-row `lk`, from
-/// `wp` row offset `wrow`.
+/// The `load_a` hole: each thread's `mq` weight quads of the A tile for k-row `lk` into
+/// registers `ra`, from `wp` row offset `wrow`.
 fn load_a(mq: usize) -> String {
     (0..mq)
-        .map(|q| {
-            format!(
-                "        As[(lk * MQ + {q}u) * 16u + lq] = wp[wrow + {}u];",
-                q * 16
-            )
-        })
+        .map(|q| format!("            ra[{q}] = wp[wrow + {}u];", q * 16))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The `stash` hole: the thread's A quads from registers into workgroup memory.
+fn stash(mq: usize) -> String {
+    (0..mq)
+        .map(|q| format!("        As[(lk * MQ + {q}u) * 16u + lq] = ra[{q}];"))
         .collect::<Vec<_>>()
         .join("\n")
 }

@@ -47,58 +47,46 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
     let lk = tid / 16u;
     let lq = tid % 16u;
     // The four output columns this thread gathers for the B tile never change with k, so
-    // their image offset and window origin are decoded once.
-    var xbase: array<u32, 4>;
-    var iy0: array<i32, 4>;
-    var ix0: array<i32, 4>;
-    var live: array<bool, 4>;
-    for (var j = 0u; j < 4u; j = j + 1u) {
-        let n = n0 + lq * 4u + j;
-        live[j] = n < NTOT;
-        let ox = n % OW;
-        let oy = (n / OW) % OH;
-        let b = n / (OW * OH);
-        xbase[j] = (b * CIN + g * CG) * u32(H * W);
-        iy0[j] = i32(oy * SH) - PT;
-        ix0[j] = i32(ox * SW) - PL;
-    }
-    for (var k0 = ks * KCH; k0 < min(KPAD, ks * KCH + KCH); k0 = k0 + 16u) {
-        let wrow = ((g * KPAD + k0 + lk) * MPAD + m0) / 4u + lq;
+    // their image offset and window origin are decoded once (straight-line, per column).
+{{gather_setup}}
+    let kbeg = ks * KCH;
+    let kend = min(KPAD, kbeg + KCH);
+    // Software pipelining: the loads of the next k-step's A and B quads (into registers) are
+    // issued before the FMAs of the current one, which hide their latency.
+    var ra: array<vec4<f32>, MQ>;
+    var rb = vec4<f32>(0.0);
+    var kf = kbeg;
+    loop {
+        if (kf < kend) {
+            let wrow = ((g * KPAD + kf + lk) * MPAD + m0) / 4u + lq;
 {{load_a}}
-        let kb = k0 + lk;
-        let kx = kb % KW;
-        let ky = (kb / KW) % KH;
-        let ci = kb / (KW * KH);
-        var bv = vec4<f32>(0.0);
-        for (var j = 0u; j < 4u; j = j + 1u) {
-            let iy = iy0[j] + i32(ky * DH);
-            let ix = ix0[j] + i32(kx * DW);
-            if (kb < K && live[j] && iy >= 0 && iy < H && ix >= 0 && ix < W) {
-                bv[j] = x[xbase[j] + (ci * u32(H) + u32(iy)) * u32(W) + u32(ix)];
+            let kb = kf + lk;
+            var bv = vec4<f32>(0.0);
+            if (kb < K) {
+                let kx = kb % KW;
+                let ky = (kb / KW) % KH;
+                let ci = kb / (KW * KH);
+                let dy = i32(ky * DH);
+                let dx = i32(kx * DW);
+                let coff = ci * u32(H * W);
+{{gather}}
             }
+            rb = bv;
         }
-        Bs[tid] = bv;
+        if (kf > kbeg) {
 {{gemm_step}}
+            workgroupBarrier();
+        }
+        if (kf >= kend) {
+            break;
+        }
+{{stash}}
+        Bs[tid] = rb;
+        workgroupBarrier();
+        kf = kf + 16u;
     }
 {{rowsum_init}}
-    for (var r = 0u; r < 4u * MQ; r = r + 1u) {
-        let i = r % 4u;
-        let m = m0 + (r / 4u) * 64u + ty * 4u + i;
-        if (m >= MG) {
-            continue;
-        }
-        let c = g * MG + m;
-        for (var j = 0u; j < 4u; j = j + 1u) {
-            let n = n0 + tx * 4u + j;
-            if (n >= NTOT) {
-                continue;
-            }
-            let o = ((n / HW) * COUT + c) * HW + n % HW;
-            var v = acc[r][j];
-{{epilogue}}
-            y[{{ysplit}}o] = v;
-{{rowsum}}
-        }
-    }
+    // The epilogue, straight-line over the thread's outputs (conv.rs::store).
+{{store}}
 {{squeeze_end}}
 }

@@ -44,37 +44,39 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
     let nq = n0 + lq * 4u;
     let live = nq < NTOT;
     let qbase = ((nq / HW) * CIN + g * CG) * HW + nq % HW;
-    for (var k0 = ks * KCH; k0 < min(KPAD, ks * KCH + KCH); k0 = k0 + 16u) {
-        let wrow = ((g * KPAD + k0 + lk) * MPAD + m0) / 4u + lq;
+    let kbeg = ks * KCH;
+    let kend = min(KPAD, kbeg + KCH);
+    // Software pipelining: the loads of the next k-step's A and B quads (into registers) are
+    // issued before the FMAs of the current one, which hide their latency.
+    var ra: array<vec4<f32>, MQ>;
+    var rb = vec4<f32>(0.0);
+    var kf = kbeg;
+    loop {
+        if (kf < kend) {
+            let wrow = ((g * KPAD + kf + lk) * MPAD + m0) / 4u + lq;
 {{load_a}}
-        let kb = k0 + lk;
-        var bv = vec4<f32>(0.0);
-        if (kb < K && live) {
-            bv = x4[(qbase + kb * HW) / 4u];
+            let kb = kf + lk;
+            var bv = vec4<f32>(0.0);
+            if (kb < K && live) {
+                bv = x4[(qbase + kb * HW) / 4u];
 {{prologue}}
+            }
+            rb = bv;
         }
-        Bs[tid] = bv;
+        if (kf > kbeg) {
 {{gemm_step}}
+            workgroupBarrier();
+        }
+        if (kf >= kend) {
+            break;
+        }
+{{stash}}
+        Bs[tid] = rb;
+        workgroupBarrier();
+        kf = kf + 16u;
     }
 {{rowsum_init}}
-    for (var r = 0u; r < 4u * MQ; r = r + 1u) {
-        let i = r % 4u;
-        let m = m0 + (r / 4u) * 64u + ty * 4u + i;
-        if (m >= MG) {
-            continue;
-        }
-        let c = g * MG + m;
-        for (var j = 0u; j < 4u; j = j + 1u) {
-            let n = n0 + tx * 4u + j;
-            if (n >= NTOT) {
-                continue;
-            }
-            let o = ((n / HW) * COUT + c) * HW + n % HW;
-            var v = acc[r][j];
-{{epilogue}}
-            y[{{ysplit}}o] = v;
-{{rowsum}}
-        }
-    }
+    // The epilogue, straight-line over the thread's outputs (conv.rs::store).
+{{store}}
 {{squeeze_end}}
 }

@@ -43,16 +43,35 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
     let pq = p0 + lq * 4u;
     let live = pq < HW;
     let qbase = (img * CIN + g * CG) * HW + pq;
-    for (var k0 = 0u; k0 < KPAD; k0 = k0 + 16u) {
-        let wrow = ((g * KPAD + k0 + lk) * MPAD + m0) / 4u + lq;
+    let kbeg = 0u;
+    let kend = KPAD;
+    // Software pipelining: the loads of the next k-step's A and B quads (into registers) are
+    // issued before the FMAs of the current one, which hide their latency.
+    var ra: array<vec4<f32>, MQ>;
+    var rb = vec4<f32>(0.0);
+    var kf = kbeg;
+    loop {
+        if (kf < kend) {
+            let wrow = ((g * KPAD + kf + lk) * MPAD + m0) / 4u + lq;
 {{load_a}}
-        let kb = k0 + lk;
-        var bv = vec4<f32>(0.0);
-        if (kb < K && live) {
-            bv = load_quad(qbase + kb * HW, HW - pq);
+            let kb = kf + lk;
+            var bv = vec4<f32>(0.0);
+            if (kb < K && live) {
+                bv = load_quad(qbase + kb * HW, HW - pq);
+            }
+            rb = bv;
         }
-        Bs[tid] = bv;
+        if (kf > kbeg) {
 {{gemm_step}}
+            workgroupBarrier();
+        }
+        if (kf >= kend) {
+            break;
+        }
+{{stash}}
+        Bs[tid] = rb;
+        workgroupBarrier();
+        kf = kf + 16u;
     }
     for (var i = 0u; i < 4u; i = i + 1u) {
         let m = m0 + ty * 4u + i;
