@@ -538,7 +538,8 @@ fn se_blocks_folded_into_their_conv_match_the_interpreter() {
     // SE block folds into conv3 (gates from conv2's squeeze through W13 = W1 W3, then gate,
     // residual and act in conv3's epilogue). conv2's squeeze: straddling tiles meeting 1 to 4
     // images, split-K (planes of 576 pixels: two chunks), a 1x1 conv2, none (a depthwise conv2, planes under 16 pixels: se_fc
-    // reads the tensor); conv3 with and without bias, split-K (160 channels in).
+    // reads the tensor); conv3 with and without bias, split-K (160 channels in; then the SE
+    // block needs no dispatch of its own).
     let mut cases = 0;
     // (cin, cmid, c, batch, [h, w], k, stride, depthwise, conv3 bias, SE residual, squeeze kernel)
     let shapes = [
@@ -573,7 +574,25 @@ fn se_blocks_folded_into_their_conv_match_the_interpreter() {
         ),
         (12, 16, 32, 2, [14, 14], 1, 1, false, true, false, "conv1x1"),
         (16, 16, 24, 2, [10, 10], 3, 1, true, true, true, "grouped"),
-        (24, 160, 48, 1, [4, 4], 1, 1, false, true, true, "splitk"),
+        (24, 160, 48, 1, [4, 4], 1, 1, false, true, true, "conv1x1"),
+        // conv3 splits K from here on: no SE dispatch (the hidden layer in extra workgroups of
+        // conv3's GEMM, the gates in its reduction). Planes of 49 (the gathering GEMM kernel),
+        // a depthwise conv2 (the extra workgroups read the tensor), tiles meeting 2 images.
+        (
+            32,
+            160,
+            48,
+            1,
+            [7, 7],
+            3,
+            1,
+            false,
+            false,
+            true,
+            "splitk_squeeze",
+        ),
+        (160, 0, 40, 2, [4, 4], 3, 1, true, true, true, "grouped"),
+        (12, 160, 32, 3, [6, 6], 3, 1, false, true, true, "conv"),
     ];
     for (i, (cin, cmid, c, batch, [h, w], k, s, dw, bias3, se_res, kernel)) in
         shapes.into_iter().enumerate()
@@ -641,12 +660,16 @@ fn se_blocks_folded_into_their_conv_match_the_interpreter() {
             post_act: se_res.then_some(Act::Relu),
         };
         let y = b.node(Op::SeBlock(se), &ins);
-        let kernels = ["se_fc", "se_gates", "!se_scale", kernel];
+        let kernels = if i >= 7 {
+            ["!se_fc", "!se_gates", "!se_scale", "splitk_gate", kernel]
+        } else {
+            ["se_fc", "se_gates", "!se_scale", "!splitk_gate", kernel]
+        };
         cases += usize::from(b.check_program(y, TOL, &kernels, 1, false));
     }
     eprintln!("compared {cases} SE blocks folded into their conv");
     if std::env::var("EXCITE_REQUIRE_GPU").as_deref() == Ok("1") {
-        assert_eq!(cases, 8);
+        assert_eq!(cases, 11);
     }
 }
 

@@ -12,6 +12,7 @@ use crate::WgslError;
 use crate::expr::{Step, conv_epilogue, emit, emit_with};
 use crate::lower::{Deferred, Lower, Partials, bindings, unsupported};
 use crate::render::{i, render, u};
+use crate::se::Hidden;
 
 const GEMM: &str = include_str!("kernels/conv.wgsl");
 const POINTWISE: &str = include_str!("kernels/conv1x1.wgsl");
@@ -23,6 +24,9 @@ const SE_PROLOGUE: &str = include_str!("kernels/conv1x1_se_prologue.wgsl");
 /// The k-step of the 64x64 GEMM tile, spliced into the three GEMM conv kernels.
 const GEMM_STEP: &str = include_str!("kernels/gemm_step.wgsl");
 const SPLITK_SQUEEZE: &str = include_str!("kernels/splitk_squeeze.wgsl");
+/// splitk_squeeze's `gate` and `squeeze` parts.
+const SPLITK_GATE: &str = include_str!("kernels/splitk_gate.wgsl");
+const SPLITK_SQUEEZE_END: &str = include_str!("kernels/splitk_squeeze_end.wgsl");
 /// One output of a GEMM tile's epilogue, repeated straight-line by [`gemm_module`].
 const STORE: &str = include_str!("kernels/conv_store.wgsl");
 
@@ -57,9 +61,28 @@ pub(crate) fn conv(
     lower(l, node, c, bias, None, steps, None, y)
 }
 
+/// Where the gates of an SE block folded into a conv come from (se::folded_conv).
+pub(crate) enum Gates {
+    /// A `[N, C]` buffer computed before the conv, which [`Step::Gate`] multiplies by.
+    Buffer(usize),
+    /// Computed with a conv that splits K ([`splits`] > 1): extra workgroups of its GEMM
+    /// dispatch run the SE hidden layer, and the reduction computes each plane's gate `g`
+    /// ([`Step::Scale`]) first, so the SE block needs no dispatch of its own.
+    Tail(SeTail),
+}
+
+/// What [`Gates::Tail`] needs: the hidden layer's code and bindings, FC2 and the gate.
+pub(crate) struct SeTail {
+    pub hidden: Hidden,
+    pub w2: usize,
+    pub b2: Option<usize>,
+    pub cr: usize,
+    /// The gate activation of `gv`, a WGSL expression.
+    pub gate: String,
+}
+
 /// Lowers a conv with the epilogue `post` after its bias, the residual `res` if any, and, for
-/// a linear 1x1 conv with an SE block folded into it (se::folded_conv), `gates`, a `[N, C]`
-/// buffer that [`Step::Gate`] in `post` multiplies by.
+/// a linear 1x1 conv with an SE block folded into it (se::folded_conv), its `gates`.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn lower(
     l: &mut Lower<'_>,
@@ -68,7 +91,7 @@ pub(crate) fn lower(
     bias: Option<ValueId>,
     res: Option<ValueId>,
     post: &[Step],
-    gates: Option<usize>,
+    gates: Option<&Gates>,
     y: usize,
 ) -> Result<(), WgslError> {
     let (xv, wv) = (node.inputs[0], node.inputs[1]);
@@ -117,8 +140,7 @@ pub(crate) fn lower(
     // those ran 5-17% faster, those with K = 64 4% slower, and the gathering 3x3 kernel with
     // 128-row tiles 6x slower, and so was SE-ResNet-50 unfolded, whose 1x1 convs apply an SE
     // scale as they load. 64 rows otherwise, and for the squeeze kernels (row sums of 64).
-    let wide = pointwise && mg >= 128 && cg >= 128 && !squeeze && deferred.is_none();
-    let mq = if l.limits.wide_tiles && wide { 2 } else { 1 };
+    let mq = tile_rows(l, pointwise, mg, cg, squeeze || deferred.is_some());
     let mut decl = vec![if pointwise {
         ("x4", false, "vec4<f32>")
     } else {
@@ -152,10 +174,14 @@ pub(crate) fn lower(
         decl.push(("res", false, "f32"));
         binds.push(l.buffer_of(r)?);
     }
-    if let Some(gb) = gates {
+    if let Some(Gates::Buffer(gb)) = gates {
         decl.push(("gates", false, "f32"));
-        binds.push(gb);
+        binds.push(*gb);
     }
+    let tail = match gates {
+        Some(Gates::Tail(t)) => Some(t),
+        _ => None,
+    };
     decl.push(("y", true, "f32"));
     binds.push(y);
     let epilogue = ("epilogue", epilogue);
@@ -181,15 +207,14 @@ pub(crate) fn lower(
     let (ks, kch) = if direct {
         (1, kpad)
     } else {
-        let tiles = ntot.div_ceil(64) * mg.div_ceil(64 * mq) * g;
-        // The partial products must fit one binding: fewer parts, or none, where they would not.
-        let max_bytes = l
-            .limits
-            .max_storage_buffer_binding_size
-            .min(l.limits.max_buffer_size);
-        let max_parts = usize::try_from(max_bytes / 4).unwrap_or(usize::MAX) / (ntot * m).max(1);
-        split_k(tiles, kpad, l.limits.min_workgroups as usize, max_parts)
+        k_split(l, ntot, m, mg.div_ceil(64 * mq) * g, kpad)
     };
+    if tail.is_some() && ks < 2 {
+        return Err(unsupported(
+            node,
+            "internal: SE gates left to a conv that does not split K",
+        ));
+    }
     if ks > 1 {
         // Split K: the GEMM writes ks partial products, splitk.wgsl adds them and runs the
         // epilogue (and the squeeze, for a conv feeding an SE block).
@@ -199,18 +224,27 @@ pub(crate) fn lower(
         gemm_decl.extend_from_slice(&pro_decl);
         let mut gemm_binds = vec![binds[0], binds[1], part];
         gemm_binds.extend_from_slice(&pro_binds);
+        let tiles_x = ntot.div_ceil(64);
+        let tiles_y = mg.div_ceil(64 * mq);
         let mut v = vec![
-            ("bindings", bindings(&gemm_decl)),
+            ("bindings", String::new()),
             ("epilogue", String::new()),
             ("ks", u(ks)),
             ("kch", u(kch)),
             ("ysplit", format!("ks * {} + ", u(slab))),
         ];
+        if let Some(t) = tail {
+            // The SE hidden layer in an extra z layer of workgroups, dispatched first.
+            gemm_decl.extend_from_slice(&t.hidden.decl);
+            gemm_binds.extend_from_slice(&t.hidden.binds);
+            v.extend(se_head(t, n, [tiles_x, tiles_y]));
+        }
+        v[0].1 = bindings(&gemm_decl);
         v.extend(gemm);
         let groups = [
-            ntot.div_ceil(64) as u32,
-            mg.div_ceil(64 * mq) as u32,
-            (g * ks) as u32,
+            tiles_x as u32,
+            tiles_y as u32,
+            (g * ks + usize::from(tail.is_some())) as u32,
         ];
         let module = if pointwise {
             v.push(("hw", u(h * w)));
@@ -227,11 +261,12 @@ pub(crate) fn lower(
         rdecl.extend_from_slice(&decl[2..]);
         let mut rbinds = vec![part];
         rbinds.extend_from_slice(&binds[2..]);
-        // With a squeeze: THREADS lanes per plane, PLANES planes per workgroup, planes over
-        // SPAN pixels split in chunks (partial sums per chunk).
+        // By planes (with a squeeze or a gate): THREADS lanes per plane, PLANES planes per
+        // workgroup, planes over SPAN pixels split in chunks (partial sums per chunk).
         let hw = oh * ow;
         let threads = hw.next_power_of_two().clamp(32, 256);
         let chunks = hw.div_ceil(SQUEEZE_SPAN);
+        let mut squeeze_end = String::new();
         if squeeze {
             let partials = l.temp(&format!("{}.partials", node.name), n * chunks * m)?;
             rdecl.push(("partials", true, "f32"));
@@ -244,6 +279,32 @@ pub(crate) fn lower(
                     parts: 0,
                 }),
             );
+            squeeze_end = SPLITK_SQUEEZE_END.trim_end().to_string();
+        }
+        let mut gate = String::new();
+        if let Some(t) = tail {
+            rdecl.extend([("se_z", false, "f32"), ("se_w2", false, "f32")]);
+            rbinds.extend([t.hidden.z, t.w2]);
+            if let Some(b2) = t.b2 {
+                rdecl.push(("se_b2", false, "f32"));
+                rbinds.push(b2);
+            }
+            let b2 = if t.b2.is_some() {
+                "se_b2[min(c, COUT - 1u)]"
+            } else {
+                "0.0"
+            };
+            gate = render(
+                "splitk_gate",
+                SPLITK_GATE,
+                &[
+                    ("cr", u(t.cr)),
+                    ("b2", b2.to_string()),
+                    ("gate", t.gate.clone()),
+                ],
+            )?
+            .trim_end()
+            .to_string();
         }
         let mut v = vec![
             ("bindings", bindings(&rdecl)),
@@ -253,13 +314,20 @@ pub(crate) fn lower(
             ("cout", u(m)),
             epilogue,
         ];
-        if squeeze {
+        if squeeze || tail.is_some() {
+            let name = if tail.is_some() {
+                "splitk_gate"
+            } else {
+                "splitk_squeeze"
+            };
             v.extend([
                 ("threads", u(threads)),
                 ("chunks", u(chunks)),
                 ("span", u(SQUEEZE_SPAN)),
+                ("gate", gate),
+                ("squeeze", squeeze_end),
             ]);
-            let module = l.module("splitk_squeeze", SPLITK_SQUEEZE, &v)?;
+            let module = l.module(name, SPLITK_SQUEEZE, &v)?;
             let groups = [m.div_ceil(256 / threads), n, chunks].map(|d| d as u32);
             l.dispatch(node, module, rbinds, groups)?;
         } else {
@@ -432,6 +500,12 @@ fn gemm_module(
         }
     }
     v.push(("store", store.trim_end().to_string()));
+    if !v.iter().any(|(k, _)| *k == "se_head") {
+        v.extend([
+            ("se_head", "    let wz = wg.z;".to_string()),
+            ("se_fn", String::new()),
+        ]);
+    }
     if template == GEMM {
         v.extend(gather_holes());
     }
@@ -463,6 +537,71 @@ fn gather_holes() -> [Hole; 2] {
         ("gather_setup", setup.trim_end().to_string()),
         ("gather", gather.trim_end().to_string()),
     ]
+}
+
+/// The `se_fn` and `se_head` holes of a split-K GEMM conv with [`Gates::Tail`]: the SE hidden
+/// layer (`se_hidden`, for `n` images) in the first z layer of workgroups (a tile grid), which
+/// return before the GEMM; `wz`, the other workgroups' z index.
+fn se_head(t: &SeTail, n: usize, [tiles_x, tiles_y]: [usize; 2]) -> [Hole; 2] {
+    let per_layer = tiles_x * tiles_y;
+    let units = t.hidden.units.max(1);
+    let head = format!(
+        "    if (wg.z == 0u) {{\n\
+         \x20       // The SE block folded into this conv: its hidden layer, {units} call(s) per image.\n\
+         \x20       for (var e = wg.y * {tiles_x}u + wg.x; e < {total}u; e = e + {per_layer}u) {{\n\
+         \x20           se_hidden(e % {units}u, e / {units}u, lid.y * 16u + lid.x);\n\
+         \x20       }}\n\
+         \x20       return;\n\
+         \x20   }}\n\
+         \x20   let wz = wg.z - 1u;",
+        total = units * n,
+    );
+    [
+        ("se_fn", t.hidden.code.trim_end().to_string()),
+        ("se_head", head),
+    ]
+}
+
+/// Rows of a GEMM conv's output tile in blocks of 64: 2 (each thread 8 x 4 outputs: every B
+/// quad read from workgroup memory feeds twice the FMAs) for pointwise convs with 128 output
+/// channels or more and K >= 128 that neither squeeze nor apply a deferred SE scale (`extra`):
+/// on an H100 those ran 5-17% faster, those with K = 64 4% slower, and the gathering 3x3
+/// kernel with 128-row tiles 6x slower, and so was SE-ResNet-50 unfolded, whose 1x1 convs apply
+/// an SE scale as they load. 1 otherwise, and for the squeeze kernels (row sums of 64).
+fn tile_rows(l: &Lower<'_>, pointwise: bool, mg: usize, cg: usize, extra: bool) -> usize {
+    let wide = pointwise && mg >= 128 && cg >= 128 && !extra;
+    if l.limits.wide_tiles && wide { 2 } else { 1 }
+}
+
+/// [`split_k`] for a GEMM conv of `ntot` columns, `m` output channels, `tiles_m` row tiles (all
+/// groups) and K padded to `kpad`, within the device's binding size for the partial products.
+fn k_split(l: &Lower<'_>, ntot: usize, m: usize, tiles_m: usize, kpad: usize) -> (usize, usize) {
+    let tiles = ntot.div_ceil(64) * tiles_m;
+    // The partial products must fit one binding: fewer parts, or none, where they would not.
+    let max_bytes = l
+        .limits
+        .max_storage_buffer_binding_size
+        .min(l.limits.max_buffer_size);
+    let max_parts = usize::try_from(max_bytes / 4).unwrap_or(usize::MAX) / (ntot * m).max(1);
+    split_k(tiles, kpad, l.limits.min_workgroups as usize, max_parts)
+}
+
+/// K splits of a linear, ungrouped 1x1 conv with a constant weight (one an SE block is folded
+/// into), as [`lower`] will choose them when it applies no deferred SE scale: 1 for none.
+pub(crate) fn splits(l: &Lower<'_>, node: &Node, c: &Conv) -> Result<usize, WgslError> {
+    let xs = l.shape(node.inputs[0])?;
+    let ys = l.shape(node.outputs[0])?;
+    let (&[n, cin, h, w], &[_, m, oh, ow]) = (&xs[..], &ys[..]) else {
+        return Err(unsupported(node, "the input must be 4-D"));
+    };
+    if c.group != 1 {
+        return Ok(1);
+    }
+    let pointwise = c.strides == [1, 1] && c.pads == [0; 4] && (h * w).is_multiple_of(4);
+    let squeeze = l.squeezed.contains_key(&node.outputs[0]);
+    let mq = tile_rows(l, pointwise, m, cin, squeeze);
+    let kpad = cin.next_multiple_of(16);
+    Ok(k_split(l, n * oh * ow, m, m.div_ceil(64 * mq), kpad).0)
 }
 
 /// The `gemm_step` hole: GEMM_STEP with straight-line FMAs for `mq` A quads (loops over the

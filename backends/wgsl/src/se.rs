@@ -31,6 +31,7 @@ use crate::render::{render, u};
 use crate::{WgslError, conv};
 
 const FC: &str = include_str!("kernels/se_fc.wgsl");
+const HIDDEN: &str = include_str!("kernels/se_hidden.wgsl");
 const SCALE: &str = include_str!("kernels/se_scale.wgsl");
 // The variants of se_fc's `squeeze` and se_scale's `finish` holes.
 const PARTIALS: &str = include_str!("kernels/se_fc_partials.wgsl");
@@ -148,11 +149,28 @@ pub(crate) fn se_block(
     Ok(temps)
 }
 
-/// The SE block's dispatch 1 (`se_fc`): `z[n, :] = act(W1 . mean(x[n]) + b1)` for the
-/// `c`-channel tensor `x` (`hw` pixels per plane, `cr` hidden units), from the partial sums
-/// its producing conv wrote where it did (else one workgroup per image reads `x`). Returns `z`
-/// and the temporaries to free once the block has run (the partial sums; `z` is one of them).
-fn hidden(
+/// The SE hidden layer `z[n, :] = act(W1 . mean(x[n]) + b1)` for the `c`-channel tensor `x`
+/// (`hw` pixels per plane, `cr` hidden units) as code (se_hidden.wgsl's `se_hidden` function)
+/// and the bindings it reads and writes: from the partial sums its producing conv wrote where
+/// it did, else reading `x` (then one call per image computes every hidden unit). `se_fc` runs
+/// it in a dispatch of its own; a split-K conv an SE block is folded into, in extra workgroups
+/// of its GEMM dispatch.
+pub(crate) struct Hidden {
+    /// `(name, writable, element type)` of each binding, in the order of `binds`.
+    pub decl: Vec<(&'static str, bool, &'static str)>,
+    pub binds: Vec<usize>,
+    /// se_hidden.wgsl, rendered.
+    pub code: String,
+    /// Calls per image (`se_hidden(ub, n, t)` for `ub` in `0..units`).
+    pub units: usize,
+    /// The `[N, cr]` hidden values (also in `temps`).
+    pub z: usize,
+    /// The temporaries to free once the block has run (the partial sums and `z`).
+    pub temps: Vec<usize>,
+}
+
+/// Builds [`Hidden`] for SE block `node` over `xv` (see there).
+pub(crate) fn hidden_code(
     l: &mut Lower<'_>,
     node: &Node,
     se: &SeBlock,
@@ -160,7 +178,7 @@ fn hidden(
     [n, c, hw, cr]: [usize; 4],
     w1: usize,
     b1: Option<usize>,
-) -> Result<(usize, Vec<usize>), WgslError> {
+) -> Result<Hidden, WgslError> {
     // Workgroup memory: the C means and 256 sums (se_fc); 256 sums and CB gates (se_scale).
     let need = 4 * (c + 256);
     if need > l.limits.max_compute_workgroup_storage_size as usize {
@@ -186,13 +204,18 @@ fn hidden(
                 .max(1);
             // Tiles per image, or the tiles meeting image n (`parts` sums each).
             let (setup, first, end, index) = if p.parts == 0 {
-                ("", "0u", "TILES", "(n * TILES + i) * C + c".to_string())
+                (
+                    "",
+                    "0u",
+                    "SE_TILES",
+                    "(n * SE_TILES + i) * SE_C + c".to_string(),
+                )
             } else {
                 (
-                    "    let ta = (n * HW) / 64u;\n    let tb = ((n + 1u) * HW - 1u) / 64u;",
+                    "    let ta = (n * SE_HW) / 64u;\n    let tb = ((n + 1u) * SE_HW - 1u) / 64u;",
                     "ta",
                     "tb + 1u",
-                    format!("(i * {} + n - (i * 64u) / HW) * C + c", u(p.parts)),
+                    format!("(i * {} + n - (i * 64u) / SE_HW) * SE_C + c", u(p.parts)),
                 )
             };
             let holes = [
@@ -203,33 +226,32 @@ fn hidden(
                 ("index", index),
             ];
             let code = render("se_fc_partials", PARTIALS, &holes)?;
-            let decl = vec![("partials", false, "f32")];
+            let decl = vec![("se_partials", false, "f32")];
             (decl, vec![p.buf], code, p.tiles, UNITS_PER_GROUP)
         }
         // One workgroup per image then computes every hidden unit.
         None => (
-            vec![("x", false, "f32")],
+            vec![("se_x", false, "f32")],
             vec![l.buffer_of(xv)?],
             POOL.to_string(),
             1,
             cr.next_multiple_of(2),
         ),
     };
-    decl.push(("w1", false, "f32"));
+    decl.push(("se_w1", false, "f32"));
     binds.push(w1);
     if let Some(b1) = b1 {
-        decl.push(("b1", false, "f32"));
+        decl.push(("se_b1", false, "f32"));
         binds.push(b1);
     }
     let z = l.temp(&format!("{}.hidden", node.name), n * cr)?;
     temps.push(z);
-    decl.push(("z", true, "f32"));
+    decl.push(("se_z", true, "f32"));
     binds.push(z);
-    let m = l.module(
-        "se_fc",
-        FC,
+    let code = render(
+        "se_hidden",
+        HIDDEN,
         &[
-            ("bindings", bindings(&decl)),
             ("c", u(c)),
             ("cr", u(cr)),
             ("hw", u(hw)),
@@ -237,12 +259,42 @@ fn hidden(
             ("scale", lit(1.0 / hw.max(1) as f32)?),
             ("jb", u(jb)),
             ("squeeze", squeeze.trim_end().to_string()),
-            ("b1", if b1.is_some() { "b1[j]" } else { "0.0" }.into()),
+            ("b1", if b1.is_some() { "se_b1[j]" } else { "0.0" }.into()),
             ("act", act_expr(se.act, "v")?),
         ],
     )?;
-    l.dispatch(node, m, binds, [cr.div_ceil(jb) as u32, n as u32, 1])?;
-    Ok((z, temps))
+    Ok(Hidden {
+        decl,
+        binds,
+        code,
+        units: cr.div_ceil(jb),
+        z,
+        temps,
+    })
+}
+
+/// The SE block's dispatch 1 (`se_fc`): [`Hidden`] in a dispatch of its own. Returns `z` and
+/// the temporaries to free once the block has run (the partial sums; `z` is one of them).
+fn hidden(
+    l: &mut Lower<'_>,
+    node: &Node,
+    se: &SeBlock,
+    xv: ValueId,
+    dims: [usize; 4],
+    w1: usize,
+    b1: Option<usize>,
+) -> Result<(usize, Vec<usize>), WgslError> {
+    let h = hidden_code(l, node, se, xv, dims, w1, b1)?;
+    let m = l.module(
+        "se_fc",
+        FC,
+        &[
+            ("bindings", bindings(&h.decl)),
+            ("hidden", h.code.trim_end().to_string()),
+        ],
+    )?;
+    l.dispatch(node, m, h.binds, [h.units as u32, dims[0] as u32, 1])?;
+    Ok((h.z, h.temps))
 }
 
 /// The SE block's dispatch 2 with the `se_gates` finish: `gates[n, c] = gate(W2[c] . z[n] +
@@ -400,21 +452,49 @@ pub(crate) fn folded_conv(
     let w13 = l.weight(&format!("{}.w13", se_node.name), w13.into())?;
     let b13 = l.weight(&format!("{}.b13", se_node.name), b13.into())?;
     let dims = [n, cin, h * w, cr];
-    let (z, mut temps) = hidden(l, se_node, se, node.inputs[0], dims, w13, Some(b13))?;
     let w2 = fc_weight(l, se_node, se_node.inputs[slots.w2], cr * c)?;
     let b2 = slots
         .b2
         .map(|b| l.buffer_of(se_node.inputs[b]))
         .transpose()?;
-    let gates = store_gates(l, se_node, se, [n, c, h * w, cr], z, w2, b2)?;
-    temps.push(gates);
-    let mut post = vec![Step::Gate];
     let res = slots.r.map(|r| se_node.inputs[r]);
+    // Where the conv splits K, its GEMM dispatch computes the hidden layer in extra workgroups
+    // and its reduction the gates (conv::Gates::Tail), if the bindings and workgroup memory
+    // allow: GEMM x, weight, parts and 4 for the hidden layer; reduction parts, bias, residual,
+    // y, squeeze partials, z, w2, b2. Else `se_fc` and `se_gates` run before the conv.
+    let max_bindings = l.limits.max_storage_buffers_per_shader_stage as usize;
+    let reduction = 4
+        + usize::from(bias.is_some())
+        + usize::from(res.is_some())
+        + usize::from(l.squeezed.contains_key(&node.outputs[0]))
+        + usize::from(b2.is_some());
+    let memory = 4 * (3072 + cin + 256); // 128-row A tile, B tile, se_hidden's arrays
+    let tail = conv::splits(l, node, conv)? > 1
+        && reduction.max(7) <= max_bindings
+        && memory <= l.limits.max_compute_workgroup_storage_size as usize;
+    let (gates, temps, first) = if tail {
+        let hidden = hidden_code(l, se_node, se, node.inputs[0], dims, w13, Some(b13))?;
+        let temps = hidden.temps.clone();
+        let t = conv::SeTail {
+            hidden,
+            w2,
+            b2,
+            cr,
+            gate: act_expr(se.gate, "gv")?,
+        };
+        (conv::Gates::Tail(t), temps, Step::Scale)
+    } else {
+        let (z, mut temps) = hidden(l, se_node, se, node.inputs[0], dims, w13, Some(b13))?;
+        let gates = store_gates(l, se_node, se, [n, c, h * w, cr], z, w2, b2)?;
+        temps.push(gates);
+        (conv::Gates::Buffer(gates), temps, Step::Gate)
+    };
+    let mut post = vec![first];
     if res.is_some() {
         post.push(Step::Residual);
         post.extend(se.post_act.map(Step::Act));
     }
-    conv::lower(l, node, conv, bias, res, &post, Some(gates), y)?;
+    conv::lower(l, node, conv, bias, res, &post, Some(&gates), y)?;
     for t in temps {
         l.release(t);
     }

@@ -253,27 +253,36 @@ fn zoo_se_networks_compile_with_buffer_reuse() {
             "{name}: {} scratch bytes for {activations}",
             p0.scratch_bytes()
         );
-        let kernels = |k: &str| p.modules.iter().filter(|m| m.name == k).count();
-        assert!(kernels("se_fc") > 0, "{name}");
-        let dispatches = |k: &str| {
+        let dispatches = |p: &excite_wgsl::WgslProgram, k: &str| {
             p.dispatches
                 .iter()
                 .filter(|d| p.modules[d.module].name == k)
                 .count()
         };
-        assert_eq!(dispatches("se_fc"), ses, "{name}");
+        // Unsplit, every block has its `se_fc` dispatch; with split-K convs, a block folded
+        // into a conv3 that splits K has none (its hidden layer runs in extra workgroups of the
+        // conv's GEMM, its gates in the reduction: `splitk_gate`).
+        assert_eq!(dispatches(&p0, "se_fc"), ses, "{name}");
+        assert_eq!(dispatches(&p0, "splitk_gate"), 0, "{name}");
+        let tails = dispatches(&p, "splitk_gate");
+        assert_eq!(dispatches(&p, "se_fc") + tails, ses, "{name}");
         // Each block ends in a scale pass, or in gates that a conv applies (the next 1x1 conv,
-        // or the conv the block is folded into).
+        // or the conv the block is folded into, or its split-K reduction).
         assert_eq!(
-            dispatches("se_scale") + dispatches("se_gates"),
+            dispatches(&p, "se_scale") + dispatches(&p, "se_gates") + tails,
             ses,
             "{name}"
         );
+        let dispatches = |k: &str| dispatches(&p, k);
         if name.starts_with("se-res") {
             // Every block folds into its conv3; in SE-ResNets conv2 (not grouped) squeezes for
             // it in its epilogue (or its split-K reduction), so `se_fc` only adds partial sums.
             assert_eq!(p.folded_se.len(), ses, "{name}");
             assert_eq!(dispatches("se_scale"), 0, "{name}");
+            assert!(
+                tails > 0,
+                "{name}: no SE block computed with its split-K conv"
+            );
         }
         if name.starts_with("se-resnet") {
             let squeezing = p
@@ -290,14 +299,14 @@ fn zoo_se_networks_compile_with_buffer_reuse() {
             let pooling = p
                 .modules
                 .iter()
-                .filter(|m| m.name == "se_fc" && m.source.contains("x[(n * C + c)"))
+                .filter(|m| m.source.contains("se_x[(n * SE_C + c)"))
                 .count();
             assert_eq!(pooling, 0, "{name}");
         }
         let files = p.files();
         assert_eq!(files.len(), p.modules.len() + 1);
         eprintln!(
-            "{name}: {ses} SE blocks, {} dispatches, {} modules",
+            "{name}: {ses} SE blocks ({tails} in split-K convs), {} dispatches, {} modules",
             p.dispatches.len(),
             p.modules.len()
         );

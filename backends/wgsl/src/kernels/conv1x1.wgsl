@@ -28,13 +28,15 @@ const KCH: u32 = {{kch}};     // K per split, a multiple of 16
 var<workgroup> As: array<vec4<f32>, {{as_len}}>; // [16 k][MQ][16 m-quads]
 var<workgroup> Bs: array<vec4<f32>, 256>; // [16 k][16 n-quads]
 {{squeeze_decl}}
+{{se_fn}}
 @compute @workgroup_size(16, 16)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+{{se_head}}
     let tx = lid.x;
     let ty = lid.y;
     let tid = ty * 16u + tx;
-    let g = wg.z / KS;
-    let ks = wg.z % KS;
+    let g = wz / KS;
+    let ks = wz % KS;
     let m0 = wg.y * 64u * MQ;
     let n0 = wg.x * 64u;
     var acc: array<vec4<f32>, {{acc_len}}>; // [MQ * 4 rows] x 4 columns

@@ -3,22 +3,22 @@
     // channel add those of image n, then their sums are added in workgroup memory.)
 {{setup}}
     let sl = t % {{lanes}};
-    for (var c0 = 0u; c0 < C; c0 = c0 + 256u / {{lanes}}) {
+    for (var c0 = 0u; c0 < SE_C; c0 = c0 + 256u / {{lanes}}) {
         let c = c0 + t / {{lanes}};
         var s = 0.0;
-        if (c < C) {
+        if (c < SE_C) {
             for (var i = {{first}} + sl; i < {{end}}; i = i + {{lanes}}) {
-                s = s + partials[{{index}}];
+                s = s + se_partials[{{index}}];
             }
         }
-        red[t] = s;
+        se_red[t] = s;
         workgroupBarrier();
-        if (sl == 0u && c < C) {
+        if (sl == 0u && c < SE_C) {
             var a = 0.0;
             for (var k = 0u; k < {{lanes}}; k = k + 1u) {
-                a = a + red[t + k];
+                a = a + se_red[t + k];
             }
-            sm[c] = a * SCALE;
+            se_sm[c] = a * SE_SCALE;
         }
         workgroupBarrier();
     }

@@ -1,9 +1,13 @@
-// splitk.wgsl for a conv feeding an SE block: adds the KS partial products of each output,
-// applies the epilogue, writes y and also the squeeze's partial sums. A 256-thread workgroup
-// covers PLANES planes (output channels of one image) with THREADS lanes each, over one chunk
-// of SPAN pixels per plane (several chunks where H*W > SPAN, so that even one image spreads
-// over many workgroups), and writes one partial sum per (image, chunk, channel):
-// partials[(image * CHUNKS + chunk) * COUT + c].
+// splitk.wgsl by planes, for a conv feeding an SE block (module `splitk_squeeze`) or with an SE
+// block folded into it (`splitk_gate`): adds the KS partial products of each output, applies
+// the epilogue and writes y. A 256-thread workgroup covers PLANES planes (output channels of
+// one image) with THREADS lanes each, over one chunk of SPAN pixels per plane (several chunks
+// where H*W > SPAN, so that even one image spreads over many workgroups). Optional parts,
+// filled by conv.rs (empty otherwise):
+// - `gate`: first the plane's SE gate `g` (FC2 row c . z[img], THREADS lanes, then the gate
+//   activation), from the hidden values the GEMM dispatch's extra workgroups computed;
+// - `squeeze`: then the SE squeeze's partial sums of the outputs, one per (image, chunk,
+//   channel): partials[(image * CHUNKS + chunk) * COUT + c].
 {{bindings}}
 const KS: u32 = {{ks}};
 const SLAB: u32 = {{slab}};         // batch * COUT * HW
@@ -22,6 +26,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
     let c = wg.x * PLANES + lid.x / THREADS;
     let img = wg.y;
     let p0 = wg.z * SPAN;
+{{gate}}
     var s = 0.0;
     if (c < COUT) {
         for (var p = p0 + lane; p < min(HW, p0 + SPAN); p = p + THREADS) {
@@ -35,15 +40,5 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
             s = s + v;
         }
     }
-    red[lid.x] = s;
-    workgroupBarrier();
-    for (var w = THREADS / 2u; w > 0u; w = w / 2u) {
-        if (lane < w) {
-            red[lid.x] = red[lid.x] + red[lid.x + w];
-        }
-        workgroupBarrier();
-    }
-    if (lane == 0u && c < COUT) {
-        partials[(img * CHUNKS + wg.z) * COUT + c] = red[lid.x];
-    }
+{{squeeze}}
 }
