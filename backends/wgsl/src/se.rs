@@ -37,7 +37,7 @@ const SCALE: &str = include_str!("kernels/se_scale.wgsl");
 const PARTIALS: &str = include_str!("kernels/se_fc_partials.wgsl");
 const POOL: &str = include_str!("kernels/se_fc_pool.wgsl");
 const APPLY: &str = include_str!("kernels/se_scale_apply.wgsl");
-const GATES_STORE: &str = include_str!("kernels/se_gates_store.wgsl");
+const GATES: &str = include_str!("kernels/se_gates.wgsl");
 
 /// Elements each scale workgroup covers at most, unless one channel is larger (sets the
 /// channels per block: a power of two up to 16).
@@ -69,7 +69,7 @@ pub(crate) fn se_block(
     let w1 = fc_weight(l, node, node.inputs[1], cr * c)?;
     let b1 = slots.b1.map(|b| l.buffer_of(node.inputs[b])).transpose()?;
     let (z, temps) = hidden(l, node, se, xv, [n, c, hw, cr], w1, b1)?;
-    let w2 = fc_weight(l, node, node.inputs[slots.w2], cr * c)?;
+    let w2v = node.inputs[slots.w2];
     let b2 = slots.b2.map(|b| l.buffer_of(node.inputs[b])).transpose()?;
 
     // Gates and scale, four elements per access when every plane is a whole number of vec4s.
@@ -85,7 +85,7 @@ pub(crate) fn se_block(
     let out = node.outputs[0];
     if l.defer_scale.contains(&out) {
         // The consumer conv scales as it loads (conv1x1.wgsl's prologue): store the gates.
-        let gates = store_gates(l, node, se, [n, c, hw, cr], z, w2, b2)?;
+        let gates = store_gates(l, node, se, [n, c, hw, cr], z, w2v, b2)?;
         l.deferred.insert(
             out,
             Deferred {
@@ -99,6 +99,7 @@ pub(crate) fn se_block(
         );
         return Ok(temps);
     }
+    let w2 = fc_weight(l, node, w2v, cr * c)?;
     let width = if hw.is_multiple_of(4) { 4 } else { 1 };
     let vt = if width == 4 { "vec4<f32>" } else { "f32" };
     let mut decl = vec![("x", false, vt), ("z", false, "f32"), ("w2", false, "f32")];
@@ -297,20 +298,31 @@ fn hidden(
     Ok((h.z, h.temps))
 }
 
-/// The SE block's dispatch 2 with the `se_gates` finish: `gates[n, c] = gate(W2[c] . z[n] +
-/// b2[c])` into a new `[N, C]` buffer, which it returns.
+/// The SE block's dispatch 2 when a conv applies the gates (`se_gates`): `gates[n, c] =
+/// gate(W2[c] . z[n] + b2[c])` into a new `[N, C]` buffer, which it returns; one thread per
+/// gate, over FC2's weight `w2v` transposed on the host.
 fn store_gates(
     l: &mut Lower<'_>,
     node: &Node,
     se: &SeBlock,
-    dims: [usize; 4],
+    [n, c, _, cr]: [usize; 4],
     z: usize,
-    w2: usize,
+    w2v: ValueId,
     b2: Option<usize>,
 ) -> Result<usize, WgslError> {
-    let [n, c, ..] = dims;
-    let mut decl = vec![("z", false, "f32"), ("w2", false, "f32")];
-    let mut binds = vec![z, w2];
+    let w2 = l
+        .weight_data(w2v)
+        .filter(|w| w.len() == cr * c)
+        .ok_or_else(|| unsupported(node, "FC2's weight must be a constant of C x C/r values"))?;
+    let mut w2t = vec![0f32; cr * c];
+    for (ch, row) in w2.chunks_exact(cr).enumerate() {
+        for (j, &v) in row.iter().enumerate() {
+            w2t[j * c + ch] = v;
+        }
+    }
+    let w2t = l.weight(&format!("{}.w2t", node.name), w2t.into())?;
+    let mut decl = vec![("z", false, "f32"), ("w2t", false, "f32")];
+    let mut binds = vec![z, w2t];
     if let Some(b2) = b2 {
         decl.push(("b2", false, "f32"));
         binds.push(b2);
@@ -318,8 +330,21 @@ fn store_gates(
     let gates = l.temp(&format!("{}.gates", node.name), n * c)?;
     decl.push(("gates", true, "f32"));
     binds.push(gates);
-    let finish = ("se_gates", GATES_STORE.trim_end().to_string());
-    gates_dispatch(l, node, se, dims, (decl, binds), b2.is_some(), finish)?;
+    let (groups, row) = l.grid(n * c);
+    let m = l.module(
+        "se_gates",
+        GATES,
+        &[
+            ("bindings", bindings(&decl)),
+            ("c", u(c)),
+            ("cr", u(cr)),
+            ("total", u(n * c)),
+            ("row", row),
+            ("b2", if b2.is_some() { "b2[c]" } else { "0.0" }.into()),
+            ("gate", act_expr(se.gate, "v")?),
+        ],
+    )?;
+    l.dispatch(node, m, binds, groups)?;
     Ok(gates)
 }
 
@@ -452,7 +477,7 @@ pub(crate) fn folded_conv(
     let w13 = l.weight(&format!("{}.w13", se_node.name), w13.into())?;
     let b13 = l.weight(&format!("{}.b13", se_node.name), b13.into())?;
     let dims = [n, cin, h * w, cr];
-    let w2 = fc_weight(l, se_node, se_node.inputs[slots.w2], cr * c)?;
+    let w2v = se_node.inputs[slots.w2];
     let b2 = slots
         .b2
         .map(|b| l.buffer_of(se_node.inputs[b]))
@@ -477,7 +502,7 @@ pub(crate) fn folded_conv(
         let temps = hidden.temps.clone();
         let t = conv::SeTail {
             hidden,
-            w2,
+            w2: fc_weight(l, se_node, w2v, cr * c)?,
             b2,
             cr,
             gate: act_expr(se.gate, "gv")?,
@@ -485,7 +510,7 @@ pub(crate) fn folded_conv(
         (conv::Gates::Tail(t), temps, Step::Scale)
     } else {
         let (z, mut temps) = hidden(l, se_node, se, node.inputs[0], dims, w13, Some(b13))?;
-        let gates = store_gates(l, se_node, se, [n, c, h * w, cr], z, w2, b2)?;
+        let gates = store_gates(l, se_node, se, [n, c, h * w, cr], z, w2v, b2)?;
         temps.push(gates);
         (conv::Gates::Buffer(gates), temps, Step::Gate)
     };
