@@ -207,7 +207,7 @@ pub(crate) fn lower(
     let (ks, kch) = if direct {
         (1, kpad)
     } else {
-        k_split(l, [ntot, m, mg.div_ceil(64 * mq) * g, kpad], tail.is_some())
+        k_split(l, [ntot, m, mg.div_ceil(64 * mq) * g, kpad])
     };
     if tail.is_some() && ks < 2 {
         return Err(unsupported(
@@ -234,7 +234,8 @@ pub(crate) fn lower(
             ("ysplit", format!("ks * {} + ", u(slab))),
         ];
         if let Some(t) = tail {
-            // The SE hidden layer in an extra z layer of workgroups, dispatched first.
+            // The SE hidden layer in an extra z layer of workgroups, the last (on an H100 at batch
+            // 1 SE-ResNet-50 ran 2% faster than with it first).
             gemm_decl.extend_from_slice(&t.hidden.decl);
             gemm_binds.extend_from_slice(&t.hidden.binds);
             v.extend(se_head(t, n, [tiles_x, tiles_y]));
@@ -540,20 +541,20 @@ fn gather_holes() -> [Hole; 2] {
 }
 
 /// The `se_fn` and `se_head` holes of a split-K GEMM conv with [`Gates::Tail`]: the SE hidden
-/// layer (`se_hidden`, for `n` images) in the first z layer of workgroups (a tile grid), which
-/// return before the GEMM; `wz`, the other workgroups' z index.
+/// layer (`se_hidden`, for `n` images) in the last z layer of workgroups (a tile grid; the conv
+/// is not grouped), which return before the GEMM; `wz`, the workgroup's z index.
 fn se_head(t: &SeTail, n: usize, [tiles_x, tiles_y]: [usize; 2]) -> [Hole; 2] {
     let per_layer = tiles_x * tiles_y;
     let units = t.hidden.units.max(1);
     let head = format!(
-        "    if (wg.z == 0u) {{\n\
+        "    if (wg.z == KS) {{\n\
          \x20       // The SE block folded into this conv: its hidden layer, {units} call(s) per image.\n\
          \x20       for (var e = wg.y * {tiles_x}u + wg.x; e < {total}u; e = e + {per_layer}u) {{\n\
          \x20           se_hidden(e % {units}u, e / {units}u, lid.y * 16u + lid.x);\n\
          \x20       }}\n\
          \x20       return;\n\
          \x20   }}\n\
-         \x20   let wz = wg.z - 1u;",
+         \x20   let wz = wg.z;",
         total = units * n,
     );
     [
@@ -575,10 +576,10 @@ fn tile_rows(l: &Lower<'_>, pointwise: bool, mg: usize, cg: usize, extra: bool) 
 
 /// [`split_k`] for a GEMM conv of `ntot` columns, `m` output channels, `tiles_m` row tiles (all
 /// groups) and K padded to `kpad`, within the device's binding size for the partial products.
-/// Parts are at least 64 deep, or 32 for a conv an SE block is folded into (`se_tail`), whose
-/// split also saves the block's two dispatches ([`Gates::Tail`]): at batch 1 on an H100 the
-/// reduction cost less than those.
-fn k_split(l: &Lower<'_>, [ntot, m, tiles_m, kpad]: [usize; 4], se_tail: bool) -> (usize, usize) {
+/// (Parts of 32 for a conv an SE block is folded into, so that the 64-deep conv3s of
+/// SE-ResNet-50's layer 1 would split and need no SE dispatch, ran 3% slower at batch 1 on an
+/// H100: the split cost more than the two dispatches.)
+fn k_split(l: &Lower<'_>, [ntot, m, tiles_m, kpad]: [usize; 4]) -> (usize, usize) {
     let tiles = ntot.div_ceil(64) * tiles_m;
     // The partial products must fit one binding: fewer parts, or none, where they would not.
     let max_bytes = l
@@ -586,14 +587,7 @@ fn k_split(l: &Lower<'_>, [ntot, m, tiles_m, kpad]: [usize; 4], se_tail: bool) -
         .max_storage_buffer_binding_size
         .min(l.limits.max_buffer_size);
     let max_parts = usize::try_from(max_bytes / 4).unwrap_or(usize::MAX) / (ntot * m).max(1);
-    let min_part = if se_tail { 32 } else { 64 };
-    split_k(
-        tiles,
-        kpad,
-        l.limits.min_workgroups as usize,
-        max_parts,
-        min_part,
-    )
+    split_k(tiles, kpad, l.limits.min_workgroups as usize, max_parts)
 }
 
 /// K splits of a linear, ungrouped 1x1 conv with a constant weight that an SE block is folded
@@ -612,7 +606,7 @@ pub(crate) fn splits(l: &Lower<'_>, node: &Node, c: &Conv) -> Result<usize, Wgsl
     let squeeze = l.squeezed.contains_key(&node.outputs[0]);
     let mq = tile_rows(l, pointwise, m, cin, squeeze);
     let kpad = cin.next_multiple_of(16);
-    Ok(k_split(l, [n * oh * ow, m, m.div_ceil(64 * mq), kpad], true).0)
+    Ok(k_split(l, [n * oh * ow, m, m.div_ceil(64 * mq), kpad]).0)
 }
 
 /// The `gemm_step` hole: GEMM_STEP with straight-line FMAs for `mq` A quads (loops over the
@@ -814,22 +808,15 @@ fn window(
 }
 
 /// How to split K for a GEMM conv of `tiles` output tiles: `(splits, K per split)`. A conv with
-/// fewer tiles than `min_workgroups` splits K (each part at least `min_part` deep, at most 16
-/// parts, and at most `max_parts`, the partial products that fit one binding) to reach about
-/// twice that many workgroups; `(1, kpad)` leaves it whole.
-fn split_k(
-    tiles: usize,
-    kpad: usize,
-    min_workgroups: usize,
-    max_parts: usize,
-    min_part: usize,
-) -> (usize, usize) {
-    let min_part = min_part.max(16);
-    if tiles >= min_workgroups || kpad < 2 * min_part || max_parts < 2 {
+/// fewer tiles than `min_workgroups` splits K (each part at least 64 deep, at most 16 parts,
+/// and at most `max_parts`, the partial products that fit one binding) to reach about twice
+/// that many workgroups; `(1, kpad)` leaves it whole.
+fn split_k(tiles: usize, kpad: usize, min_workgroups: usize, max_parts: usize) -> (usize, usize) {
+    if tiles >= min_workgroups || kpad < 128 || max_parts < 2 {
         return (1, kpad);
     }
     let want = (2 * min_workgroups).div_ceil(tiles.max(1));
-    let ks = want.min(kpad / min_part).min(max_parts).clamp(1, 16);
+    let ks = want.min(kpad / 64).min(max_parts).clamp(1, 16);
     let kch = kpad.div_ceil(ks).next_multiple_of(16);
     (kpad.div_ceil(kch), kch)
 }
@@ -863,20 +850,17 @@ mod tests {
     #[test]
     fn split_k_reaches_the_workgroup_target_within_its_bounds() {
         // 8 tiles, K = 4608 (layer4's 3x3 at batch 1): 16 parts of 288.
-        assert_eq!(split_k(8, 4608, 512, usize::MAX, 64), (16, 288));
+        assert_eq!(split_k(8, 4608, 512, usize::MAX), (16, 288));
         // Enough tiles, or too shallow a K: no split.
-        assert_eq!(split_k(600, 4608, 512, usize::MAX, 64), (1, 4608));
-        assert_eq!(split_k(8, 112, 512, usize::MAX, 64), (1, 112));
+        assert_eq!(split_k(600, 4608, 512, usize::MAX), (1, 4608));
+        assert_eq!(split_k(8, 112, 512, usize::MAX), (1, 112));
         // Each part at least 64 deep; parts limited by what fits one binding.
-        assert_eq!(split_k(8, 256, 512, usize::MAX, 64), (4, 64));
-        assert_eq!(split_k(8, 4608, 512, 3, 64), (3, 1536));
-        assert_eq!(split_k(8, 4608, 512, 1, 64), (1, 4608));
-        // Parts of 32 (a conv with an SE block folded in): K = 64 splits in two.
-        assert_eq!(split_k(196, 64, 512, usize::MAX, 32), (2, 32));
-        assert_eq!(split_k(196, 48, 512, usize::MAX, 32), (1, 48));
+        assert_eq!(split_k(8, 256, 512, usize::MAX), (4, 64));
+        assert_eq!(split_k(8, 4608, 512, 3), (3, 1536));
+        assert_eq!(split_k(8, 4608, 512, 1), (1, 4608));
         // Every split covers K exactly once.
         for (tiles, kpad) in [(1, 160), (7, 1024), (100, 2304), (300, 4608)] {
-            let (ks, kch) = split_k(tiles, kpad, 512, usize::MAX, 64);
+            let (ks, kch) = split_k(tiles, kpad, 512, usize::MAX);
             assert!(kch % 16 == 0 && ks * kch >= kpad && (ks - 1) * kch < kpad);
         }
     }
