@@ -265,7 +265,7 @@ pub(crate) fn lower(
         // By planes (with a squeeze or a gate): THREADS lanes per plane, PLANES planes per
         // workgroup, planes over SPAN pixels split in chunks (partial sums per chunk).
         let hw = oh * ow;
-        let threads = hw.next_power_of_two().clamp(32, 256);
+        let threads = hw.min(SQUEEZE_SPAN).next_power_of_two().clamp(32, 256);
         let chunks = hw.div_ceil(SQUEEZE_SPAN);
         let mut squeeze_end = String::new();
         if squeeze {
