@@ -12,7 +12,7 @@ use crate::WgslError;
 use crate::expr::{Step, conv_epilogue, emit, emit_with};
 use crate::lower::{Deferred, Lower, Partials, bindings, unsupported};
 use crate::render::{i, render, u};
-use crate::se::Hidden;
+use crate::se::{Hidden, TileGates};
 
 const GEMM: &str = include_str!("kernels/conv.wgsl");
 const POINTWISE: &str = include_str!("kernels/conv1x1.wgsl");
@@ -69,6 +69,9 @@ pub(crate) enum Gates {
     /// dispatch run the SE hidden layer, and the reduction computes each plane's gate `g`
     /// ([`Step::Scale`]) first, so the SE block needs no dispatch of its own.
     Tail(SeTail),
+    /// Computed by each tile of an unsplit 1x1 conv over planes of whole tiles, for the tile's
+    /// channels, into workgroup memory ([`Step::TileGate`]): no SE dispatch either.
+    Tile(TileGates),
 }
 
 /// What [`Gates::Tail`] needs: the hidden layer's code and bindings, FC2 and the gate.
@@ -140,7 +143,14 @@ pub(crate) fn lower(
     // those ran 5-17% faster, those with K = 64 4% slower, and the gathering 3x3 kernel with
     // 128-row tiles 6x slower, and so was SE-ResNet-50 unfolded, whose 1x1 convs apply an SE
     // scale as they load. 64 rows otherwise, and for the squeeze kernels (row sums of 64).
-    let mq = tile_rows(l, pointwise, mg, cg, squeeze || deferred.is_some());
+    let tile_gates = matches!(gates, Some(Gates::Tile(_)));
+    let mq = tile_rows(
+        l,
+        pointwise,
+        mg,
+        cg,
+        squeeze || deferred.is_some() || tile_gates,
+    );
     let mut decl = vec![if pointwise {
         ("x4", false, "vec4<f32>")
     } else {
@@ -182,6 +192,16 @@ pub(crate) fn lower(
         Some(Gates::Tail(t)) => Some(t),
         _ => None,
     };
+    let tile = match gates {
+        Some(Gates::Tile(t)) => Some(t),
+        _ => None,
+    };
+    if tile.is_some() && !(pointwise && !squeeze && deferred.is_none() && (h * w) % 64 == 0) {
+        return Err(unsupported(
+            node,
+            "internal: SE gates left to the tiles of a conv that cannot compute them",
+        ));
+    }
     decl.push(("y", true, "f32"));
     binds.push(y);
     let epilogue = ("epilogue", epilogue);
@@ -209,10 +229,10 @@ pub(crate) fn lower(
     } else {
         k_split(l, [ntot, m, mg.div_ceil(64 * mq) * g, kpad])
     };
-    if tail.is_some() && ks < 2 {
+    if (tail.is_some() && ks < 2) || (tile.is_some() && ks > 1) {
         return Err(unsupported(
             node,
-            "internal: SE gates left to a conv that does not split K",
+            "internal: SE gates left to a conv that does not split K as expected",
         ));
     }
     if ks > 1 {
@@ -417,7 +437,21 @@ pub(crate) fn lower(
     if pointwise {
         decl.extend_from_slice(&pro_decl);
         binds.extend_from_slice(&pro_binds);
-        let mut v = vec![("bindings", bindings(&decl)), ("hw", u(h * w)), epilogue];
+        let mut v = vec![("bindings", String::new()), ("hw", u(h * w)), epilogue];
+        if let Some(t) = tile {
+            // Each tile first computes its channels' SE gates (tiles within one image).
+            decl.extend_from_slice(&t.decl);
+            binds.extend_from_slice(&t.binds);
+            v.extend([
+                ("se_fn", t.code.trim_end().to_string()),
+                (
+                    "se_head",
+                    "    let wz = wg.z;\n    se_tile((wg.x * 64u) / HW, wg.y * 64u, lid.y * 16u + lid.x);"
+                        .to_string(),
+                ),
+            ]);
+        }
+        v[0].1 = bindings(&decl);
         v.extend(holes);
         v.extend(gemm);
         v.extend(unsplit);

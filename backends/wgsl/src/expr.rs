@@ -23,6 +23,9 @@ pub enum Step {
     /// `v *= gates[o / HW]`: the gate of output `o`'s (image, channel) from a `gates` binding
     /// (an SE block folded into the conv that feeds it; every conv kernel has `o` and `HW`).
     Gate,
+    /// `v *= se_gs[m - m0]`: the gate of output channel `m` from the tile's gates in workgroup
+    /// memory (se_tile.wgsl; the 1x1 GEMM kernel has `m` and `m0`).
+    TileGate,
 }
 
 /// The steps of `post_act(act(x + b) + r)`, the FusedConv epilogue.
@@ -53,6 +56,7 @@ pub fn emit_with(steps: &[Step], res: &str) -> Result<String, WgslError> {
             Step::Residual => format!("v = v + {res};"),
             Step::Scale => "v = v * g;".to_string(),
             Step::Gate => "v = v * gates[o / HW];".to_string(),
+            Step::TileGate => "v = v * se_gs[m - m0];".to_string(),
             Step::Act(a) => format!("v = {};", act_expr(a, "v")?),
         };
         out.push_str(&line);

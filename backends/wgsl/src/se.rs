@@ -32,6 +32,7 @@ use crate::{WgslError, conv};
 
 const FC: &str = include_str!("kernels/se_fc.wgsl");
 const HIDDEN: &str = include_str!("kernels/se_hidden.wgsl");
+const TILE: &str = include_str!("kernels/se_tile.wgsl");
 const SCALE: &str = include_str!("kernels/se_scale.wgsl");
 // The variants of se_fc's `squeeze` and se_scale's `finish` holes.
 const PARTIALS: &str = include_str!("kernels/se_fc_partials.wgsl");
@@ -170,34 +171,29 @@ pub(crate) struct Hidden {
     pub temps: Vec<usize>,
 }
 
-/// Builds [`Hidden`] for SE block `node` over `xv` (see there).
-pub(crate) fn hidden_code(
+/// The squeeze of an SE block's input `xv` (`n` images of `c` planes of `hw` pixels) as the
+/// `squeeze` hole of se_hidden.wgsl / se_tile.wgsl: the channel means into `se_sm`, from the
+/// partial sums its producing conv wrote (`partials`), else reading the tensor.
+struct Squeeze {
+    decl: Vec<(&'static str, bool, &'static str)>,
+    binds: Vec<usize>,
+    code: String,
+    /// Partial sums per image (per tile) for SE_TILES, or 1.
+    tiles: usize,
+    partials: bool,
+    /// The partial sums' buffer, to free once the block has run.
+    temps: Vec<usize>,
+}
+
+fn squeeze_code(
     l: &mut Lower<'_>,
-    node: &Node,
-    se: &SeBlock,
     xv: ValueId,
-    [n, c, hw, cr]: [usize; 4],
-    w1: usize,
-    b1: Option<usize>,
-) -> Result<Hidden, WgslError> {
-    // Workgroup memory: the C means and 256 sums (se_fc); 256 sums and CB gates (se_scale).
-    let need = 4 * (c + 256);
-    if need > l.limits.max_compute_workgroup_storage_size as usize {
-        return Err(unsupported(
-            node,
-            &format!(
-                "{c} channels and {cr} hidden values need {need} bytes of workgroup memory; \
-                 the device has {}",
-                l.limits.max_compute_workgroup_storage_size
-            ),
-        ));
-    }
-    let mut temps = Vec::new();
-    let (mut decl, mut binds, squeeze, tiles, jb) = match l.squeezed.get(&xv).copied().flatten() {
+    [_, c, hw]: [usize; 3],
+) -> Result<Squeeze, WgslError> {
+    Ok(match l.squeezed.get(&xv).copied().flatten() {
         Some(p) => {
             // Used once: another SE block reading the same tensor squeezes it itself.
             l.squeezed.insert(xv, None);
-            temps.push(p.buf);
             // Lanes per channel: what leaves no thread idle, at most one per partial sum.
             let per_image = if p.parts == 0 { p.tiles } else { hw / 64 + 2 };
             let lanes = (256 / c.next_power_of_two())
@@ -226,19 +222,57 @@ pub(crate) fn hidden_code(
                 ("end", end.to_string()),
                 ("index", index),
             ];
-            let code = render("se_fc_partials", PARTIALS, &holes)?;
-            let decl = vec![("se_partials", false, "f32")];
-            (decl, vec![p.buf], code, p.tiles, UNITS_PER_GROUP)
+            Squeeze {
+                decl: vec![("se_partials", false, "f32")],
+                binds: vec![p.buf],
+                code: render("se_fc_partials", PARTIALS, &holes)?,
+                tiles: p.tiles,
+                partials: true,
+                temps: vec![p.buf],
+            }
         }
+        None => Squeeze {
+            decl: vec![("se_x", false, "f32")],
+            binds: vec![l.buffer_of(xv)?],
+            code: POOL.to_string(),
+            tiles: 1,
+            partials: false,
+            temps: Vec::new(),
+        },
+    })
+}
+
+/// Builds [`Hidden`] for SE block `node` over `xv` (see there).
+pub(crate) fn hidden_code(
+    l: &mut Lower<'_>,
+    node: &Node,
+    se: &SeBlock,
+    xv: ValueId,
+    [n, c, hw, cr]: [usize; 4],
+    w1: usize,
+    b1: Option<usize>,
+) -> Result<Hidden, WgslError> {
+    // Workgroup memory: the C means and 256 sums (se_fc); 256 sums and CB gates (se_scale).
+    let need = 4 * (c + 256);
+    if need > l.limits.max_compute_workgroup_storage_size as usize {
+        return Err(unsupported(
+            node,
+            &format!(
+                "{c} channels and {cr} hidden values need {need} bytes of workgroup memory; \
+                 the device has {}",
+                l.limits.max_compute_workgroup_storage_size
+            ),
+        ));
+    }
+    let sq = squeeze_code(l, xv, [n, c, hw])?;
+    let jb = if sq.partials {
+        UNITS_PER_GROUP
+    } else {
         // One workgroup per image then computes every hidden unit.
-        None => (
-            vec![("se_x", false, "f32")],
-            vec![l.buffer_of(xv)?],
-            POOL.to_string(),
-            1,
-            cr.next_multiple_of(2),
-        ),
+        cr.next_multiple_of(2)
     };
+    let (mut decl, mut binds, mut temps) = (sq.decl, sq.binds, sq.temps);
+    let (squeeze, tiles) = (sq.code, sq.tiles);
     decl.push(("se_w1", false, "f32"));
     binds.push(w1);
     if let Some(b1) = b1 {
@@ -296,6 +330,86 @@ fn hidden(
     )?;
     l.dispatch(node, m, h.binds, [h.units as u32, dims[0] as u32, 1])?;
     Ok((h.z, h.temps))
+}
+
+/// The gates of an SE block folded into a small 1x1 conv, computed by each of that conv's tiles
+/// ([`conv::Gates::Tile`]): se_tile.wgsl rendered, and its bindings.
+pub(crate) struct TileGates {
+    pub decl: Vec<(&'static str, bool, &'static str)>,
+    pub binds: Vec<usize>,
+    pub code: String,
+    /// The squeeze's partial sums, to free once the conv has run.
+    pub temps: Vec<usize>,
+}
+
+/// [`TileGates`] for SE block `se_node` folded into a conv over `xv` (`dims`: images, input
+/// channels, pixels per plane, hidden units; `c` output channels), FC1 composed as `w13`/`b13`.
+#[allow(clippy::too_many_arguments)]
+fn tile_gates(
+    l: &mut Lower<'_>,
+    se_node: &Node,
+    se: &SeBlock,
+    xv: ValueId,
+    [n, cin, hw, cr]: [usize; 4],
+    c: usize,
+    (w13, b13): (&[f32], &[f32]),
+    w2v: ValueId,
+) -> Result<TileGates, WgslError> {
+    let slots = se.input_slots();
+    let sq = squeeze_code(l, xv, [n, cin, hw])?;
+    let mut w1b = w13.to_vec();
+    w1b.extend_from_slice(b13);
+    let w2 = l
+        .weight_data(w2v)
+        .filter(|w| w.len() == cr * c)
+        .ok_or_else(|| unsupported(se_node, "FC2's weight must be a constant of C x C/r values"))?;
+    let mut w2b = w2.to_vec();
+    let b2 = match slots.b2 {
+        Some(b) => match l.weight_data(se_node.inputs[b]) {
+            Some(d) if d.len() == c => Some(d.to_vec()),
+            _ => return Err(unsupported(se_node, "b2 must be a constant of C values")),
+        },
+        None => None,
+    };
+    if let Some(b2) = &b2 {
+        w2b.extend_from_slice(b2);
+    }
+    let mut decl = sq.decl;
+    let mut binds = sq.binds;
+    decl.extend([("se_w1b", false, "f32"), ("se_w2b", false, "f32")]);
+    binds.push(l.weight(&format!("{}.w13b", se_node.name), w1b.into())?);
+    binds.push(l.weight(&format!("{}.w2b", se_node.name), w2b.into())?);
+    let code = render(
+        "se_tile",
+        TILE,
+        &[
+            ("c", u(cin)),
+            ("cr", u(cr)),
+            ("hw", u(hw)),
+            ("tiles", u(sq.tiles)),
+            ("scale", lit(1.0 / hw.max(1) as f32)?),
+            ("lanes", u((256 / cr.next_power_of_two()).max(1))),
+            ("squeeze", sq.code.trim_end().to_string()),
+            ("b1", "se_w1b[SE_CR * SE_C + j]".to_string()),
+            ("act", act_expr(se.act, "v")?),
+            (
+                "b2",
+                if b2.is_some() {
+                    "se_w2b[COUT * SE_CR + c]"
+                } else {
+                    "0.0"
+                }
+                .to_string(),
+            ),
+            ("gate", act_expr(se.gate, "v")?),
+        ],
+    )?;
+    Ok(TileGates {
+        decl,
+        binds,
+        code,
+        temps: sq.temps,
+    })
 }
 
 /// The SE block's dispatch 2 when a conv applies the gates (`se_gates`): `gates[n, c] =
@@ -474,8 +588,9 @@ pub(crate) fn folded_conv(
         None => None,
     };
     let (w13, b13) = fold_fc1(&w1, b1.as_deref(), &w3, b3.as_deref(), [cr, c, cin]);
-    let w13 = l.weight(&format!("{}.w13", se_node.name), w13.into())?;
-    let b13 = l.weight(&format!("{}.b13", se_node.name), b13.into())?;
+    let (w13_data, b13_data) = (w13, b13);
+    let w13 = l.weight(&format!("{}.w13", se_node.name), w13_data.clone().into())?;
+    let b13 = l.weight(&format!("{}.b13", se_node.name), b13_data.clone().into())?;
     let dims = [n, cin, h * w, cr];
     let w2v = se_node.inputs[slots.w2];
     let b2 = slots
@@ -494,10 +609,36 @@ pub(crate) fn folded_conv(
         + usize::from(l.squeezed.contains_key(&node.outputs[0]))
         + usize::from(b2.is_some());
     let memory = 4 * (3072 + cin + 256); // 128-row A tile, B tile, se_hidden's arrays
-    let tail = conv::splits(l, node, conv)? > 1
-        && reduction.max(7) <= max_bindings
-        && memory <= l.limits.max_compute_workgroup_storage_size as usize;
-    let (gates, temps, first) = if tail {
+    let splits = conv::splits(l, node, conv)?;
+    let max_memory = l.limits.max_compute_workgroup_storage_size as usize;
+    let tail = splits > 1 && reduction.max(7) <= max_bindings && memory <= max_memory;
+    // A small conv that does not split, over planes of whole 64-column tiles, with few tiles
+    // (batch 1 and 2 in SE-ResNet-50's layer 1): each tile computes its own gates from the
+    // squeeze (conv::Gates::Tile), which costs it less than the two SE dispatches would. Bindings:
+    // x, weight, bias, residual, y, squeeze, [W13 | b13], [W2 | b2].
+    let tiles = (n * h * w / 64) * c.div_ceil(64);
+    let tile = splits == 1
+        && (h * w).is_multiple_of(64)
+        && cin * cr <= 4096
+        && tiles <= l.limits.min_workgroups as usize
+        && !l.squeezed.contains_key(&node.outputs[0])
+        && !l.deferred.contains_key(&node.inputs[0])
+        && 6 + usize::from(bias.is_some()) + usize::from(res.is_some()) <= max_bindings
+        && 4 * (2048 + cin + 256 + cr + 64) <= max_memory;
+    let (gates, temps, first) = if tile {
+        let t = tile_gates(
+            l,
+            se_node,
+            se,
+            node.inputs[0],
+            dims,
+            c,
+            (&w13_data, &b13_data),
+            w2v,
+        )?;
+        let temps = t.temps.clone();
+        (conv::Gates::Tile(t), temps, Step::TileGate)
+    } else if tail {
         let hidden = hidden_code(l, se_node, se, node.inputs[0], dims, w13, Some(b13))?;
         let temps = hidden.temps.clone();
         let t = conv::SeTail {

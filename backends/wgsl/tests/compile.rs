@@ -264,12 +264,22 @@ fn zoo_se_networks_compile_with_buffer_reuse() {
         // conv's GEMM, its gates in the reduction: `splitk_gate`).
         assert_eq!(dispatches(&p0, "se_fc"), ses, "{name}");
         assert_eq!(dispatches(&p0, "splitk_gate"), 0, "{name}");
+        assert!(
+            !p0.modules.iter().any(|m| m.source.contains("fn se_tile(")),
+            "{name}"
+        );
+        // Or the gates come from each tile of a small unsplit conv3 (`se_tile` in its module).
         let tails = dispatches(&p, "splitk_gate");
-        assert_eq!(dispatches(&p, "se_fc") + tails, ses, "{name}");
+        let tiled = p
+            .dispatches
+            .iter()
+            .filter(|d| p.modules[d.module].source.contains("fn se_tile("))
+            .count();
+        assert_eq!(dispatches(&p, "se_fc") + tails + tiled, ses, "{name}");
         // Each block ends in a scale pass, or in gates that a conv applies (the next 1x1 conv,
-        // or the conv the block is folded into, or its split-K reduction).
+        // or the conv the block is folded into, or its split-K reduction, or its tiles).
         assert_eq!(
-            dispatches(&p, "se_scale") + dispatches(&p, "se_gates") + tails,
+            dispatches(&p, "se_scale") + dispatches(&p, "se_gates") + tails + tiled,
             ses,
             "{name}"
         );
@@ -306,7 +316,8 @@ fn zoo_se_networks_compile_with_buffer_reuse() {
         let files = p.files();
         assert_eq!(files.len(), p.modules.len() + 1);
         eprintln!(
-            "{name}: {ses} SE blocks ({tails} in split-K convs), {} dispatches, {} modules",
+            "{name}: {ses} SE blocks ({tails} in split-K convs, {tiled} in conv tiles), {} \
+             dispatches, {} modules",
             p.dispatches.len(),
             p.modules.len()
         );
