@@ -729,10 +729,8 @@ fn pointwise_holes(d: Option<&Deferred>) -> Result<Extras, WgslError> {
 }
 
 /// Pixels of one plane that a `splitk_squeeze` workgroup reduces (planes are split into chunks
-/// of this many, so a large plane still spreads over many workgroups at batch 1: 128 gave every
-/// thread one pixel of 784-pixel planes, where 512 left SE-ResNet-50's layer-2 squeeze 40% slower
-/// than the plain reduction on an H100).
-const SQUEEZE_SPAN: usize = 128;
+/// of this many, so a large plane still spreads over many workgroups at batch 1).
+const SQUEEZE_SPAN: usize = 512;
 
 /// Most images one squeeze tile may meet (row sums kept in registers per image).
 const MAX_PARTS: usize = 4;

@@ -19,29 +19,6 @@ const CHUNKS: u32 = {{chunks}};     // chunks per plane
 const SPAN: u32 = {{span}};         // pixels per chunk
 
 var<workgroup> red: array<f32, 256>;
-var<workgroup> red16: array<f32, 128>;  // [PLANES][16] first-level sums
-
-// The sum of `v` over the THREADS lanes of each plane, returned to every lane: 16 lanes per
-// plane add THREADS / 16 values each, then every lane adds those 16 (three barriers, where a
-// halving tree would take log2(THREADS) + 1). Call from uniform control flow.
-fn plane_sum(v: f32, lane: u32, plane: u32) -> f32 {
-    workgroupBarrier();
-    red[plane * THREADS + lane] = v;
-    workgroupBarrier();
-    if (lane < 16u) {
-        var a = 0.0;
-        for (var k = 0u; k < THREADS / 16u; k = k + 1u) {
-            a = a + red[plane * THREADS + lane * (THREADS / 16u) + k];
-        }
-        red16[plane * 16u + lane] = a;
-    }
-    workgroupBarrier();
-    var s = 0.0;
-    for (var i = 0u; i < 16u; i = i + 1u) {
-        s = s + red16[plane * 16u + i];
-    }
-    return s;
-}
 
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
