@@ -17,7 +17,10 @@
 //! `se_fc` + `se_scale` (or `se_gates` when a conv applies the gates): the SE block in two
 //! dispatches, and one-thread-per-output kernels for the rest. An SE block fed by a linear 1x1
 //! conv is folded into it (`se.rs`): its gates come from the squeeze of the conv's input and
-//! the conv's epilogue applies them, so the block makes no pass over its tensor.
+//! the conv's epilogue applies them, so the block makes no pass over its tensor; where that conv
+//! splits K, extra workgroups of its GEMM dispatch compute the hidden layer and its reduction
+//! the gates (`splitk_gate`), and where it is small, each tile computes its own gates
+//! (`se_tile`): no SE dispatch at all.
 //!
 //! Architecture invariant: this crate never depends on wgpu or on the CPU backend.
 #![forbid(unsafe_code)]

@@ -10,7 +10,8 @@
 //! conv ([`folds`], [`folded_conv`]): FC1 is composed with the conv (`W13 = W1 W3`, on the host),
 //! so `se_fc` and the gates run *before* the conv, from the squeeze of the conv's input, and the
 //! conv's epilogue applies gate, residual and act: the block adds two small dispatches and no
-//! pass over any tensor.
+//! pass over any tensor. Where the conv splits K, or is small enough for each tile to compute
+//! its own gates, not even those ([`conv::Gates`]).
 //!
 //! Otherwise, when the SE output's first reader is a plain 1x1 conv ([`scale_into_consumers`]),
 //! the second dispatch only stores the gates (`se_gates`) and that conv applies the scale as it
