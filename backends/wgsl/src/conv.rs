@@ -21,8 +21,13 @@ const GROUPED: &str = include_str!("kernels/grouped.wgsl");
 const SPLITK: &str = include_str!("kernels/splitk.wgsl");
 /// conv1x1's `prologue` when an SE block left its scale to the conv.
 const SE_PROLOGUE: &str = include_str!("kernels/conv1x1_se_prologue.wgsl");
-/// The k-step of the 64x64 GEMM tile, spliced into the three GEMM conv kernels.
+/// The k-loop and k-step of the GEMM tile, spliced into the three GEMM conv kernels, and each
+/// kernel's B loads for the loop.
+const GEMM_LOOP: &str = include_str!("kernels/gemm_loop.wgsl");
 const GEMM_STEP: &str = include_str!("kernels/gemm_step.wgsl");
+const LOAD_B_GATHER: &str = include_str!("kernels/conv_load_b.wgsl");
+const LOAD_B_QUAD: &str = include_str!("kernels/conv1x1_load_b.wgsl");
+const LOAD_B_SQUEEZE: &str = include_str!("kernels/conv1x1_squeeze_load_b.wgsl");
 const SPLITK_SQUEEZE: &str = include_str!("kernels/splitk_squeeze.wgsl");
 /// splitk_squeeze's `gate` and `squeeze` parts.
 const SPLITK_GATE: &str = include_str!("kernels/splitk_gate.wgsl");
@@ -220,9 +225,6 @@ pub(crate) fn lower(
         ("kpad", u(kpad)),
         ("ntot", u(ntot)),
         ("cout", u(m)),
-        ("gemm_step", gemm_step(mq)?),
-        ("load_a", load_a(mq)),
-        ("stash", stash(mq)),
     ];
     let (ks, kch) = if direct {
         (1, kpad)
@@ -421,6 +423,10 @@ pub(crate) fn lower(
             epilogue,
         ];
         v.extend(gemm);
+        v.push((
+            "gemm_loop",
+            gemm_loop(mq, LOAD_B_SQUEEZE.trim_end().to_string())?,
+        ));
         let module = l.module("conv1x1_squeeze", POINTWISE_SQUEEZE, &v)?;
         let groups = [(n * tiles) as u32, mg.div_ceil(64 * mq) as u32, g as u32];
         l.dispatch(node, module, binds, groups)?;
@@ -495,7 +501,8 @@ pub(crate) fn lower(
 
 /// Renders a GEMM conv module (conv.wgsl or conv1x1.wgsl) from `v`: its `epilogue`, `ysplit`
 /// and `rowsum` values become the `store` hole, STORE once per output of a thread's
-/// `(4 * mq) x 4` block with constant indices, and conv.wgsl also gets its `gather` holes.
+/// `(4 * mq) x 4` block with constant indices, and the k-loop (`gemm_loop`) gets the kernel's
+/// B loads: conv.wgsl's gather, or conv1x1.wgsl's quads with their `prologue`.
 /// Loops over those outputs (indexing `acc` with a loop counter) would cost registers, as the
 /// loops over the A quads did (see [`gemm_step`]).
 fn gemm_module(
@@ -520,6 +527,11 @@ fn gemm_module(
         ("ysplit", take("ysplit")?),
         ("rowsum", take("rowsum")?),
     ];
+    let load_b = if template == GEMM {
+        render(name, LOAD_B_GATHER, &[gather_hole()])?
+    } else {
+        render(name, LOAD_B_QUAD, &[("prologue", take("prologue")?)])?
+    };
     let mut store = String::new();
     for r in 0..4 * mq {
         for (j, lane) in ["x", "y", "z", "w"].iter().enumerate() {
@@ -541,25 +553,47 @@ fn gemm_module(
             ("se_fn", String::new()),
         ]);
     }
+    v.push(("gemm_loop", gemm_loop(mq, load_b.trim_end().to_string())?));
     if template == GEMM {
-        v.extend(gather_holes());
+        v.push(gather_setup());
     }
     l.module(name, template, &v)
 }
 
-/// conv.wgsl's `gather_setup` and `gather` holes: the thread's four B columns decoded once
-/// (image offset, window origin; a column past the end gets an origin no window reaches), and
-/// per k-row their four masked loads, straight-line.
-fn gather_holes() -> [Hole; 2] {
+/// The `gemm_loop` hole: GEMM_LOOP for `mq` A quads per thread, with the kernel's `load_b`.
+fn gemm_loop(mq: usize, load_b: String) -> Result<String, WgslError> {
+    let looped = render(
+        "gemm_loop",
+        GEMM_LOOP,
+        &[
+            ("load_a", load_a(mq)),
+            ("load_b", load_b),
+            ("gemm_step", gemm_step(mq)?),
+            ("stash", stash(mq)),
+        ],
+    )?;
+    Ok(looped.trim_end().to_string())
+}
+
+/// conv.wgsl's `gather_setup` hole: the thread's four B columns decoded once (image offset,
+/// window origin; a column past the end gets an origin no window reaches), straight-line.
+fn gather_setup() -> Hole {
     let mut setup = String::new();
-    let mut gather = String::new();
-    for (j, lane) in ["x", "y", "z", "w"].iter().enumerate() {
+    for j in 0..4 {
         setup.push_str(&format!(
             "    let col{j} = n0 + lq * 4u + {j}u;\n\
              \x20   let xb{j} = ((col{j} / HW) * CIN + g * CG) * u32(H * W);\n\
              \x20   let iy{j} = select(-65536i, i32(((col{j} / OW) % OH) * SH) - PT, col{j} < NTOT);\n\
              \x20   let ix{j} = i32((col{j} % OW) * SW) - PL;\n"
         ));
+    }
+    ("gather_setup", setup.trim_end().to_string())
+}
+
+/// conv_load_b.wgsl's `gather` hole: the four columns' masked loads of one k-row, straight-line.
+fn gather_hole() -> Hole {
+    let mut gather = String::new();
+    for (j, lane) in ["x", "y", "z", "w"].iter().enumerate() {
         gather.push_str(&format!(
             "            let py{j} = iy{j} + dy;\n\
              \x20           let px{j} = ix{j} + dx;\n\
@@ -568,10 +602,7 @@ fn gather_holes() -> [Hole; 2] {
              \x20           }}\n"
         ));
     }
-    [
-        ("gather_setup", setup.trim_end().to_string()),
-        ("gather", gather.trim_end().to_string()),
-    ]
+    ("gather", gather.trim_end().to_string())
 }
 
 /// The `se_fn` and `se_head` holes of a split-K GEMM conv with [`Gates::Tail`]: the SE hidden

@@ -360,16 +360,9 @@ fn tile_gates(
     let sq = squeeze_code(l, xv, [n, cin, hw])?;
     let mut w1b = w13.to_vec();
     w1b.extend_from_slice(b13);
-    let w2 = l
-        .weight_data(w2v)
-        .filter(|w| w.len() == cr * c)
-        .ok_or_else(|| unsupported(se_node, "FC2's weight must be a constant of C x C/r values"))?;
-    let mut w2b = w2.to_vec();
+    let mut w2b = constant(l, se_node, w2v, cr * c, "w2")?;
     let b2 = match slots.b2 {
-        Some(b) => match l.weight_data(se_node.inputs[b]) {
-            Some(d) if d.len() == c => Some(d.to_vec()),
-            _ => return Err(unsupported(se_node, "b2 must be a constant of C values")),
-        },
+        Some(b) => Some(constant(l, se_node, se_node.inputs[b], c, "b2")?),
         None => None,
     };
     if let Some(b2) = &b2 {
@@ -425,10 +418,7 @@ fn store_gates(
     w2v: ValueId,
     b2: Option<usize>,
 ) -> Result<usize, WgslError> {
-    let w2 = l
-        .weight_data(w2v)
-        .filter(|w| w.len() == cr * c)
-        .ok_or_else(|| unsupported(node, "FC2's weight must be a constant of C x C/r values"))?;
+    let w2 = constant(l, node, w2v, cr * c, "w2")?;
     let mut w2t = vec![0f32; cr * c];
     for (ch, row) in w2.chunks_exact(cr).enumerate() {
         for (j, &v) in row.iter().enumerate() {
@@ -571,21 +561,14 @@ pub(crate) fn folded_conv(
         .copied()
         .unwrap_or(0)
         .max(1);
-    let constant = |l: &Lower<'_>, v: ValueId, len: usize, what: &str| match l.weight_data(v) {
-        Some(d) if d.len() == len => Ok(d.to_vec()),
-        _ => Err(unsupported(
-            se_node,
-            &format!("{what} must be a constant of {len} values"),
-        )),
-    };
-    let w1 = constant(l, se_node.inputs[1], cr * c, "w1")?;
-    let w3 = constant(l, node.inputs[1], c * cin, "the conv weight")?;
+    let w1 = constant(l, se_node, se_node.inputs[1], cr * c, "w1")?;
+    let w3 = constant(l, se_node, node.inputs[1], c * cin, "the conv weight")?;
     let b1 = match slots.b1 {
-        Some(b) => Some(constant(l, se_node.inputs[b], cr, "b1")?),
+        Some(b) => Some(constant(l, se_node, se_node.inputs[b], cr, "b1")?),
         None => None,
     };
     let b3 = match bias {
-        Some(b) => Some(constant(l, b, c, "the conv bias")?),
+        Some(b) => Some(constant(l, se_node, b, c, "the conv bias")?),
         None => None,
     };
     let (w13, b13) = fold_fc1(&w1, b1.as_deref(), &w3, b3.as_deref(), [cr, c, cin]);
@@ -715,6 +698,24 @@ fn fold_fc1(
         })
         .collect();
     (w13, b13)
+}
+
+/// The data of `v`, an input of `node` that must be a constant of `len` values (`what` names it
+/// in the error).
+fn constant(
+    l: &Lower<'_>,
+    node: &Node,
+    v: ValueId,
+    len: usize,
+    what: &str,
+) -> Result<Vec<f32>, WgslError> {
+    match l.weight_data(v) {
+        Some(d) if d.len() == len => Ok(d.to_vec()),
+        _ => Err(unsupported(
+            node,
+            &format!("{what} must be a constant of {len} values"),
+        )),
+    }
 }
 
 /// The buffer of an FC weight of `SeBlock` `node`, which must be a constant of `len` values.

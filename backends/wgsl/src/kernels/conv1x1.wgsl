@@ -48,35 +48,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
     let qbase = ((nq / HW) * CIN + g * CG) * HW + nq % HW;
     let kbeg = ks * KCH;
     let kend = min(KPAD, kbeg + KCH);
-    // Software pipelining: the loads of the next k-step's A and B quads (into registers) are
-    // issued before the FMAs of the current one, which hide their latency.
-    var ra: array<vec4<f32>, MQ>;
-    var rb = vec4<f32>(0.0);
-    var kf = kbeg;
-    loop {
-        if (kf < kend) {
-            let wrow = ((g * KPAD + kf + lk) * MPAD + m0) / 4u + lq;
-{{load_a}}
-            let kb = kf + lk;
-            var bv = vec4<f32>(0.0);
-            if (kb < K && live) {
-                bv = x4[(qbase + kb * HW) / 4u];
-{{prologue}}
-            }
-            rb = bv;
-        }
-        if (kf > kbeg) {
-{{gemm_step}}
-            workgroupBarrier();
-        }
-        if (kf >= kend) {
-            break;
-        }
-{{stash}}
-        Bs[tid] = rb;
-        workgroupBarrier();
-        kf = kf + 16u;
-    }
+{{gemm_loop}}
 {{rowsum_init}}
     // The epilogue, straight-line over the thread's outputs (conv.rs::store).
 {{store}}

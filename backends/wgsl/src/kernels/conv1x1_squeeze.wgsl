@@ -45,34 +45,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
     let qbase = (img * CIN + g * CG) * HW + pq;
     let kbeg = 0u;
     let kend = KPAD;
-    // Software pipelining: the loads of the next k-step's A and B quads (into registers) are
-    // issued before the FMAs of the current one, which hide their latency.
-    var ra: array<vec4<f32>, MQ>;
-    var rb = vec4<f32>(0.0);
-    var kf = kbeg;
-    loop {
-        if (kf < kend) {
-            let wrow = ((g * KPAD + kf + lk) * MPAD + m0) / 4u + lq;
-{{load_a}}
-            let kb = kf + lk;
-            var bv = vec4<f32>(0.0);
-            if (kb < K && live) {
-                bv = load_quad(qbase + kb * HW, HW - pq);
-            }
-            rb = bv;
-        }
-        if (kf > kbeg) {
-{{gemm_step}}
-            workgroupBarrier();
-        }
-        if (kf >= kend) {
-            break;
-        }
-{{stash}}
-        Bs[tid] = rb;
-        workgroupBarrier();
-        kf = kf + 16u;
-    }
+{{gemm_loop}}
     for (var i = 0u; i < 4u; i = i + 1u) {
         let m = m0 + ty * 4u + i;
         var rowsum = 0.0;
