@@ -243,6 +243,18 @@ fn squeeze_code(
     })
 }
 
+/// The constants se_hidden.wgsl and se_tile.wgsl share (and their squeeze snippets use): input
+/// channels, hidden units, pixels per plane, partial sums per image, 1 / pixels.
+fn se_consts([c, cr, hw, tiles]: [usize; 4]) -> Result<[(&'static str, String); 5], WgslError> {
+    Ok([
+        ("c", u(c)),
+        ("cr", u(cr)),
+        ("hw", u(hw)),
+        ("tiles", u(tiles)),
+        ("scale", lit(1.0 / hw.max(1) as f32)?),
+    ])
+}
+
 /// Builds [`Hidden`] for SE block `node` over `xv` (see there).
 pub(crate) fn hidden_code(
     l: &mut Lower<'_>,
@@ -284,15 +296,16 @@ pub(crate) fn hidden_code(
     temps.push(z);
     decl.push(("se_z", true, "f32"));
     binds.push(z);
+    let [c0, c1, c2, c3, c4] = se_consts([c, cr, hw, tiles])?;
     let code = render(
         "se_hidden",
         HIDDEN,
         &[
-            ("c", u(c)),
-            ("cr", u(cr)),
-            ("hw", u(hw)),
-            ("tiles", u(tiles)),
-            ("scale", lit(1.0 / hw.max(1) as f32)?),
+            c0,
+            c1,
+            c2,
+            c3,
+            c4,
             ("jb", u(jb)),
             ("squeeze", squeeze.trim_end().to_string()),
             ("b1", if b1.is_some() { "se_b1[j]" } else { "0.0" }.into()),
@@ -373,15 +386,16 @@ fn tile_gates(
     decl.extend([("se_w1b", false, "f32"), ("se_w2b", false, "f32")]);
     binds.push(l.weight(&format!("{}.w13b", se_node.name), w1b.into())?);
     binds.push(l.weight(&format!("{}.w2b", se_node.name), w2b.into())?);
+    let [c0, c1, c2, c3, c4] = se_consts([cin, cr, hw, sq.tiles])?;
     let code = render(
         "se_tile",
         TILE,
         &[
-            ("c", u(cin)),
-            ("cr", u(cr)),
-            ("hw", u(hw)),
-            ("tiles", u(sq.tiles)),
-            ("scale", lit(1.0 / hw.max(1) as f32)?),
+            c0,
+            c1,
+            c2,
+            c3,
+            c4,
             ("lanes", u((256 / cr.next_power_of_two()).max(1))),
             ("squeeze", sq.code.trim_end().to_string()),
             ("b1", "se_w1b[SE_CR * SE_C + j]".to_string()),
