@@ -13,7 +13,7 @@ use excite_ir::op::Conv;
 use rayon::prelude::*;
 
 use crate::error::KernelError;
-use crate::jit::{Arg, Jit, Kernel, Pending, sgemm};
+use crate::jit::{Arg, Jit, Kernel, PackedWeight, Pending, packed_gemm, sgemm};
 use crate::kernels::Epilogue;
 use crate::winograd;
 
@@ -58,6 +58,15 @@ impl ConvShape {
     /// packing all of it (stem on 2 threads: 1.35-1.43 -> 1.13-1.20 ms).
     pub fn is_wide(&self) -> bool {
         self.oh * self.ow >= 32 * self.m
+    }
+    /// Whether the GEMM of an ungrouped, non-depthwise convolution runs on the crate's own
+    /// AVX-512 micro-kernel over weights packed once ([`packed_gemm`]): K >= 256 and fewer
+    /// than 1024 output pixels per image. There it ran 5-45% faster than the `gemm` crate (1
+    /// and 2 threads; the crate loses a quarter of its speed when N is not a multiple of 16,
+    /// e.g. layer 4's 49 pixels), and lost where K is short (K = 64: 175 vs 248 GFLOP/s) or
+    /// the image wide (BENCHMARKS.md).
+    pub fn packs_weight(&self) -> bool {
+        self.attrs.group == 1 && self.k() >= 256 && self.oh * self.ow < 1024
     }
     /// A name part identifying this geometry: sizes, kernel, strides, pads, dilations.
     pub fn key(&self) -> String {
@@ -227,6 +236,9 @@ pub struct ConvKernel {
     pub bias: Vec<f32>,
     /// Winograd-transformed weights when [`winograd::eligible`], else empty.
     wino: Vec<f32>,
+    /// The weight packed for the crate's own AVX-512 micro-kernel ([`packed_gemm`]) when
+    /// [`ConvShape::packs_weight`] and the CPU has AVX-512F; else the `gemm` crate runs it.
+    packed: Option<PackedWeight>,
 }
 
 impl ConvKernel {
@@ -238,12 +250,21 @@ impl ConvKernel {
         } else {
             Vec::new()
         };
+        let packed = (wino.is_empty() && shape.packs_weight())
+            .then(|| PackedWeight::new(&weight, shape.m, shape.k()))
+            .flatten();
         ConvKernel {
             shape,
             weight,
             bias,
             wino,
+            packed,
         }
+    }
+
+    /// Whether the GEMM runs on [`packed_gemm`] (weights packed at compile time).
+    pub fn is_packed(&self) -> bool {
+        self.packed.is_some()
     }
 
     /// Whether this convolution runs by Winograd F(2x2, 3x3).
@@ -400,13 +421,23 @@ impl ConvKernel {
             im2col(s, k.im2col, xi, col, threads)?;
             col
         };
-        // Rows per task: an equal share per thread, rounded up to the micro-kernel's 16 rows.
-        let per = s.m.div_ceil(threads).next_multiple_of(16).min(s.m).max(1);
+        // Rows per task: an equal share per thread, rounded up to the micro-kernel's rows (16
+        // for the `gemm` crate, a 32-row panel for `packed_gemm`).
+        let unit = if self.packed.is_some() { 32 } else { 16 };
+        let per = s.m.div_ceil(threads).next_multiple_of(unit).min(s.m).max(1);
         let task = |ci: usize, yc: &mut [f32], mc: &mut [f32]| {
             let c0 = ci * per;
             let cn = yc.len() / ohw;
-            let w = &self.weight[c0 * kk..(c0 + cn) * kk];
-            sgemm((cn, ohw, kk), yc, ohw, w, kk, rhs, ohw, false, 1)?;
+            match &self.packed {
+                Some(pw) => {
+                    let panels = c0 / 32..(c0 + cn).div_ceil(32);
+                    packed_gemm(pw, panels, ohw, yc, ohw, rhs, ohw, false, 1)?;
+                }
+                None => {
+                    let w = &self.weight[c0 * kk..(c0 + cn) * kk];
+                    sgemm((cn, ohw, kk), yc, ohw, w, kk, rhs, ohw, false, 1)?;
+                }
+            }
             self.epilogue_chunk(k.epilogue, c0, yc, ri, mc)
         };
         let yi = &mut yi[..s.m * ohw];
@@ -501,8 +532,23 @@ impl ConvKernel {
                 im2col(s, im2col_k, xg, col, threads)?;
                 col
             };
-            let w = &self.weight[g * mg * k..(g + 1) * mg * k];
             let yg = &mut yi[g * mg * ohw..(g + 1) * mg * ohw];
+            if let Some(pw) = &self.packed {
+                // Ungrouped (ConvShape::packs_weight): the whole weight.
+                packed_gemm(
+                    pw,
+                    0..mg.div_ceil(32),
+                    ohw,
+                    yg,
+                    ohw,
+                    rhs,
+                    ohw,
+                    false,
+                    threads,
+                )?;
+                continue;
+            }
+            let w = &self.weight[g * mg * k..(g + 1) * mg * k];
             sgemm((mg, ohw, k), yg, ohw, w, k, rhs, ohw, false, threads)?;
         }
         Ok(())

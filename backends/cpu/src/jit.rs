@@ -355,3 +355,252 @@ pub fn sgemm(
     }
     Ok(())
 }
+
+/// Rows of one [`PackedWeight`] panel: two AVX-512 vectors of output channels.
+const PANEL: usize = 32;
+/// Output columns (pixels) of one register tile of [`packed_gemm`]: 7 x 2 accumulators.
+const TILE_N: usize = 7;
+/// K per block of [`packed_gemm`] (the block of `rhs`, KC x N, stays in cache across panels).
+const KC: usize = 512;
+
+/// A convolution weight (`m x k`, row-major) packed once for [`packed_gemm`]: panels of
+/// [`PANEL`] rows stored `[m / PANEL][k][PANEL]`, the last panel zero-padded, so each k-step of
+/// the micro-kernel loads its 32 weights as two aligned-in-order vectors.
+#[derive(Clone, Debug)]
+pub struct PackedWeight {
+    m: usize,
+    k: usize,
+    data: Vec<f32>,
+}
+
+impl PackedWeight {
+    /// Packs `w` (`m x k`, row stride `k`); `None` where this CPU lacks AVX-512F (then the
+    /// `gemm` crate runs the product) or `w` is shorter than `m * k`.
+    pub fn new(w: &[f32], m: usize, k: usize) -> Option<PackedWeight> {
+        if !avx512() || w.len() < m * k || m == 0 || k == 0 {
+            return None;
+        }
+        let panels = m.div_ceil(PANEL);
+        let mut data = vec![0f32; panels * k * PANEL];
+        for (p, panel) in data.chunks_exact_mut(k * PANEL).enumerate() {
+            for r in 0..PANEL.min(m - p * PANEL) {
+                let row = &w[(p * PANEL + r) * k..(p * PANEL + r + 1) * k];
+                for (kk, &v) in row.iter().enumerate() {
+                    panel[kk * PANEL + r] = v;
+                }
+            }
+        }
+        Some(PackedWeight { m, k, data })
+    }
+
+    /// Rows (output channels) and depth.
+    pub fn dims(&self) -> (usize, usize) {
+        (self.m, self.k)
+    }
+}
+
+fn avx512() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx512f")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// `dst[i][j] (+)= sum_k w[i][k] rhs[k][j]` for the output rows of weight `w` (packed once at
+/// compile time) in `panels` (rows `32 * panels.start..`, which `dst` starts at) and `rhs`
+/// (`k x n`, row stride `rhs_rs`), `dst` with row stride `dst_rs`:
+/// an AVX-512 micro-kernel of 32 output channels x 7 pixels in registers over the whole K, so
+/// no operand is packed per call and any N runs at full width (the `gemm` crate's speed drops
+/// by a quarter when N is not a multiple of 16, see BENCHMARKS.md). Panels are split across
+/// `threads` (rayon) when more than one.
+#[allow(clippy::too_many_arguments)]
+pub fn packed_gemm(
+    w: &PackedWeight,
+    panels: std::ops::Range<usize>,
+    n: usize,
+    dst: &mut [f32],
+    dst_rs: usize,
+    rhs: &[f32],
+    rhs_rs: usize,
+    accumulate: bool,
+    threads: usize,
+) -> Result<(), KernelError> {
+    use rayon::prelude::*;
+    let k = w.k;
+    let (p0, p1) = (panels.start, panels.end.min(w.m.div_ceil(PANEL)));
+    if n == 0 || p0 >= p1 {
+        return Ok(());
+    }
+    // Rows of this call: from panel p0's first row to panel p1's last.
+    let m = (p1 * PANEL).min(w.m) - p0 * PANEL;
+    let short = |len: usize, rows: usize, rs: usize| {
+        rs < n
+            || (rows - 1)
+                .checked_mul(rs)
+                .and_then(|v| v.checked_add(n))
+                .is_none_or(|need| need > len)
+    };
+    if short(dst.len(), m, dst_rs) || short(rhs.len(), k, rhs_rs) || !avx512() {
+        return Err(KernelError::Call {
+            kernel: "packed_gemm".into(),
+            msg: format!(
+                "buffers ({}, {}) too short for {m}x{n}x{k} with strides ({dst_rs}, {rhs_rs}), \
+                 or no AVX-512",
+                dst.len(),
+                rhs.len()
+            ),
+        });
+    }
+    // One task per thread, each over a run of panels; K in blocks of KC, outermost within a
+    // task, so the block of `rhs` stays in cache across the task's panels.
+    let per = (p1 - p0).div_ceil(threads.max(1)).max(1);
+    let task = |(t, out): (usize, &mut [f32])| {
+        let mut k0 = 0;
+        while k0 < k {
+            let kc = KC.min(k - k0);
+            let chunk = |p: usize| &w.data[(p * k + k0) * PANEL..(p * k + k0 + kc) * PANEL];
+            for (q, pout) in out.chunks_mut(PANEL * dst_rs).enumerate() {
+                let p = p0 + t * per + q;
+                let a = chunk(p);
+                // The weights come from memory once per call: the tiles of this panel fetch
+                // the next panel's block into L2 while they compute, a share each, one cache
+                // line per k-step (the hardware prefetcher alone left layer 4's products slower
+                // than the `gemm` crate, which packs them in a tight copy).
+                let next = if p + 1 < p1 { chunk(p + 1) } else { &[] };
+                let tiles = n.div_ceil(TILE_N);
+                let share = (next.len() / 16).div_ceil(tiles);
+                let rows = PANEL.min(w.m - p * PANEL);
+                let mut j = 0;
+                while j < n {
+                    let nr = TILE_N.min(n - j);
+                    let lines = next.get(j / TILE_N * share * 16..).unwrap_or_default();
+                    let lines = &lines[..lines.len().min(share * 16)];
+                    // SAFETY: AVX-512F was detected above. The tile reads `a` (`kc * PANEL`
+                    // floats), `rhs[(k0 + kk) * rhs_rs + j + c]` for kk < kc, c < nr (j + nr
+                    // <= n and (k - 1) * rhs_rs + n <= rhs.len(), checked above), and writes
+                    // `pout[r * dst_rs + j + c]` for r < rows, c < nr: `pout` is this panel's
+                    // rows of the checked `dst`, (rows - 1) * dst_rs + n long at least.
+                    unsafe {
+                        tile(
+                            a.as_ptr(),
+                            rhs.as_ptr().add(k0 * rhs_rs + j),
+                            rhs_rs,
+                            kc,
+                            pout.as_mut_ptr().add(j),
+                            dst_rs,
+                            rows,
+                            nr,
+                            accumulate || k0 > 0,
+                            lines,
+                        );
+                    }
+                    j += nr;
+                }
+            }
+            k0 += kc;
+        }
+    };
+    let used = &mut dst[..(m - 1) * dst_rs + n];
+    if threads > 1 {
+        used.par_chunks_mut(per * PANEL * dst_rs)
+            .enumerate()
+            .for_each(task);
+    } else {
+        task((0, used));
+    }
+    Ok(())
+}
+
+/// One register tile: `rows <= 32` output channels x `nr <= 7` pixels over the whole K.
+///
+/// # Safety
+/// AVX-512F must be available; `a` must hold `k * PANEL` floats, `b` be readable at
+/// `kk * b_rs + c` and `c` writable at `r * c_rs + col` for `kk < k`, `c, col < nr`, `r < rows`.
+/// `pf` (whole cache lines of it, one per k-step while they last) is only prefetched.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn tile(
+    a: *const f32,
+    b: *const f32,
+    b_rs: usize,
+    k: usize,
+    c: *mut f32,
+    c_rs: usize,
+    rows: usize,
+    nr: usize,
+    accumulate: bool,
+    pf: &[f32],
+) {
+    use std::arch::x86_64::*;
+    let pf_lines = pf.len() / 16;
+    let mut acc = [[_mm512_setzero_ps(); 2]; TILE_N];
+    // SAFETY (whole body): the caller's contract bounds every pointer offset below.
+    unsafe {
+        if nr == TILE_N {
+            for kk in 0..k {
+                if kk < pf_lines {
+                    _mm_prefetch::<_MM_HINT_T1>(pf.as_ptr().add(kk * 16).cast());
+                }
+                let a0 = _mm512_loadu_ps(a.add(kk * PANEL));
+                let a1 = _mm512_loadu_ps(a.add(kk * PANEL + 16));
+                let br = b.add(kk * b_rs);
+                for (col, acc) in acc.iter_mut().enumerate() {
+                    let bv = _mm512_set1_ps(*br.add(col));
+                    acc[0] = _mm512_fmadd_ps(a0, bv, acc[0]);
+                    acc[1] = _mm512_fmadd_ps(a1, bv, acc[1]);
+                }
+            }
+        } else {
+            for kk in 0..k {
+                if kk < pf_lines {
+                    _mm_prefetch::<_MM_HINT_T1>(pf.as_ptr().add(kk * 16).cast());
+                }
+                let a0 = _mm512_loadu_ps(a.add(kk * PANEL));
+                let a1 = _mm512_loadu_ps(a.add(kk * PANEL + 16));
+                let br = b.add(kk * b_rs);
+                for (col, acc) in acc.iter_mut().enumerate().take(nr) {
+                    let bv = _mm512_set1_ps(*br.add(col));
+                    acc[0] = _mm512_fmadd_ps(a0, bv, acc[0]);
+                    acc[1] = _mm512_fmadd_ps(a1, bv, acc[1]);
+                }
+            }
+        }
+        let mut t = [0f32; PANEL * TILE_N];
+        for (col, acc) in acc.iter().enumerate().take(nr) {
+            _mm512_storeu_ps(t.as_mut_ptr().add(col * PANEL), acc[0]);
+            _mm512_storeu_ps(t.as_mut_ptr().add(col * PANEL + 16), acc[1]);
+        }
+        for r in 0..rows {
+            let row = c.add(r * c_rs);
+            for col in 0..nr {
+                let v = t[col * PANEL + r];
+                if accumulate {
+                    *row.add(col) += v;
+                } else {
+                    *row.add(col) = v;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+#[allow(clippy::too_many_arguments)]
+unsafe fn tile(
+    _: *const f32,
+    _: *const f32,
+    _: usize,
+    _: usize,
+    _: *mut f32,
+    _: usize,
+    _: usize,
+    _: usize,
+    _: bool,
+    _: &[f32],
+) {
+}

@@ -1,5 +1,6 @@
 //! The convolution paths chosen by shape — Winograd F(2x2, 3x3), im2col and 1x1 GEMMs split
-//! by output-channel blocks on several threads — against the reference interpreter, with a
+//! by output-channel blocks on several threads, on the `gemm` crate or the packed AVX-512
+//! micro-kernel — against the reference interpreter, with a
 //! fused epilogue (bias, ReLU, residual add, channel means) so that every block's channel
 //! offset is exercised; on 1 thread and on a 2-thread pool.
 
@@ -25,7 +26,7 @@ fn rel_l2(a: &[f32], b: &[f32]) -> f64 {
 /// `(c, m, h, w, kernel, stride, pad, expect Winograd)`.
 type Case = (usize, usize, usize, usize, usize, usize, usize, bool);
 
-const CASES: [Case; 8] = [
+const CASES: [Case; 11] = [
     (3, 20, 23, 25, 3, 1, 1, true),
     (5, 40, 24, 24, 3, 1, 1, true),
     (4, 17, 16, 32, 3, 1, 1, true),
@@ -35,6 +36,12 @@ const CASES: [Case; 8] = [
     // Wide: at least 32 output columns per output channel (the stem's shape, and a 1x1).
     (3, 4, 24, 24, 7, 2, 3, false),
     (8, 4, 16, 16, 1, 1, 0, false),
+    // K >= 256 and under 1024 pixels: the packed AVX-512 micro-kernel (where the CPU has it).
+    // Partial 32-row panels, pixels not a multiple of the 7-column tile, K over one 512 block,
+    // and on 2 threads panels split 64 + 6 rows.
+    (30, 40, 9, 9, 3, 1, 1, false),
+    (600, 33, 5, 5, 1, 1, 0, false),
+    (64, 70, 12, 12, 3, 2, 1, false),
 ];
 
 #[test]
@@ -44,7 +51,7 @@ fn conv_paths_with_fused_epilogue_match_the_interpreter() {
         .num_threads(2)
         .build()
         .expect("pool");
-    let (mut cases, mut wide) = (0, 0);
+    let (mut cases, mut wide, mut packed) = (0, 0, 0);
     for (c, m, h, w, k, stride, pad, wino) in CASES {
         // Three images: on two threads, two run side by side and the third on both threads.
         let n = 3;
@@ -88,6 +95,7 @@ fn conv_paths_with_fused_epilogue_match_the_interpreter() {
         wide += usize::from(shape.is_wide());
         let ck = ConvKernel::new(shape, wt.data().to_vec(), b.data().to_vec());
         assert_eq!(ck.is_winograd(), wino);
+        packed += usize::from(ck.is_packed());
         let e = Epilogue {
             bias: true,
             act: Some(Act::Relu),
@@ -112,5 +120,16 @@ fn conv_paths_with_fused_epilogue_match_the_interpreter() {
             cases += 1;
         }
     }
-    assert_eq!((cases, wide), (16, 2));
+    let avx512 = cfg!(target_arch = "x86_64") && avx512f();
+    assert_eq!((cases, wide, packed), (22, 2, if avx512 { 3 } else { 0 }));
+}
+
+#[cfg(target_arch = "x86_64")]
+fn avx512f() -> bool {
+    std::arch::is_x86_feature_detected!("avx512f")
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn avx512f() -> bool {
+    false
 }
