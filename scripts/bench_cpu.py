@@ -2,9 +2,9 @@
 """CPU benchmark: excite vs ONNX Runtime on the same ONNX files, same machine, same threads.
 
 Builds ResNet-50 and SE-ResNet-50 from excite's zoo as ONNX (random weights; BN kept as nodes,
-which both runtimes fold), then for each model, batch size and thread count alternates rounds
-of ONNX Runtime and `excite bench` (each round: warm-up, then --iters timed runs) and reports
-the medians over all rounds, the ratio excite / ORT, and the SE overhead (SE-ResNet-50 ÷
+which both runtimes fold), then for each batch size and thread count alternates rounds of
+ONNX Runtime and `excite bench` over both models (each round: warm-up, then --iters timed
+runs) and reports the medians over all rounds, the ratio excite / ORT, and the SE overhead (SE-ResNet-50 ÷
 ResNet-50) of each runtime.
 
     cargo build --release
@@ -72,15 +72,20 @@ def main():
     for threads in [int(t) for t in args.threads.split(",")]:
         for batch in [int(b) for b in args.batches.split(",")]:
             res = {}
+            x = np.random.default_rng(0).standard_normal((batch, 3, 224, 224)).astype(np.float32)
+            paths = {m: os.path.join(args.work, f"{m}.onnx") for m in models}
+            sessions = {m: ort_session(paths[m], threads) for m in models}
+            o = {m: [] for m in models}
+            e = {m: [] for m in models}
+            # Rounds outermost: every model and runtime gets one round in turn, so the SE
+            # overhead compares runs of the same minutes (this VM drifts by a few percent).
+            for _ in range(args.rounds):
+                for m in models:
+                    o[m] += ort_times(sessions[m], x, args.iters, warmup=3)
+                    e[m] += excite_times(args.excite, paths[m], batch, threads, args.iters,
+                                         warmup=3)
             for m in models:
-                path = os.path.join(args.work, f"{m}.onnx")
-                x = np.random.default_rng(0).standard_normal((batch, 3, 224, 224)).astype(np.float32)
-                sess = ort_session(path, threads)
-                o, e = [], []
-                for _ in range(args.rounds):
-                    o += ort_times(sess, x, args.iters, warmup=3)
-                    e += excite_times(args.excite, path, batch, threads, args.iters, warmup=3)
-                res[m] = (statistics.median(o), statistics.median(e))
+                res[m] = (statistics.median(o[m]), statistics.median(e[m]))
                 rows.append((m, batch, threads, *res[m]))
                 print(f"{m:<12} batch {batch:<2} threads {threads}: ORT {res[m][0]:8.1f} ms  "
                       f"excite {res[m][1]:8.1f} ms  ratio {res[m][1] / res[m][0]:.2f}", flush=True)
