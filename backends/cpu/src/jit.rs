@@ -539,7 +539,7 @@ unsafe fn tile(
     use std::arch::x86_64::*;
     let pf_lines = pf.len() / 16;
     let mut acc = [[_mm512_setzero_ps(); 2]; TILE_N];
-    // SAFETY (whole body): the caller's contract bounds every pointer offset below.
+    // SAFETY: the caller's contract (above) bounds every pointer offset in this block.
     unsafe {
         if nr == TILE_N {
             for kk in 0..k {
