@@ -147,7 +147,7 @@ pub(crate) fn se_block(
         [n, c, hw, cr],
         (decl, binds),
         b2.is_some(),
-        ("se_scale", finish.trim_end().to_string()),
+        finish.trim_end().to_string(),
     )?;
     Ok(temps)
 }
@@ -467,8 +467,8 @@ fn store_gates(
     Ok(gates)
 }
 
-/// se_scale.wgsl over `(decl, binds)`, one workgroup per (block of channels, image), finished
-/// by `finish`: `(module name, code)`.
+/// se_scale.wgsl over `(decl, binds)`, one workgroup per (block of channels, image), its
+/// `finish` hole filled with `finish`.
 fn gates_dispatch(
     l: &mut Lower<'_>,
     node: &Node,
@@ -476,14 +476,14 @@ fn gates_dispatch(
     [n, c, hw, cr]: [usize; 4],
     (decl, binds): (Vec<(&str, bool, &str)>, Vec<usize>),
     b2: bool,
-    (name, finish): (&str, String),
+    finish: String,
 ) -> Result<(), WgslError> {
     let mut cb = 16;
     while cb > 1 && cb * hw > ELEMS_PER_GROUP {
         cb /= 2;
     }
     let m = l.module(
-        name,
+        "se_scale",
         SCALE,
         &[
             ("bindings", bindings(&decl)),

@@ -1,9 +1,9 @@
 // SE block, dispatch 2 of 2: the gates, then the scale. One 256-thread workgroup per (block of
 // CB channels, image) computes its channels' gates g[c] = gate(W2[c] . z[n] + b2[c]) with
 // 256 / CB lanes per channel (coalesced reads of W2's row c, summed in workgroup memory), then
-// (the `finish` hole, filled by se.rs) either writes y = post_act(x * g + r) over those channels' planes,
-// WIDTH elements per access (module `se_scale`), or, when the next 1x1 conv applies the scale
-// as it loads its input, just stores the gates (module `se_gates`).
+// (the `finish` hole, se_scale_apply.wgsl) writes y = post_act(x * g + r) over those channels'
+// planes, WIDTH elements per access. (When a conv applies the gates instead, se_gates.wgsl
+// computes them one thread per gate.)
 {{bindings}}
 const C: u32 = {{c}};
 const CR: u32 = {{cr}};
