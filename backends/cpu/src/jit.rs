@@ -537,38 +537,15 @@ unsafe fn tile(
     pf: &[f32],
 ) {
     use std::arch::x86_64::*;
-    let pf_lines = pf.len() / 16;
     let mut acc = [[_mm512_setzero_ps(); 2]; TILE_N];
     // SAFETY: the caller's contract (above) bounds every pointer offset in this block.
     unsafe {
+        // The full tile with a constant width, so the inlined loop is unrolled over all 7
+        // columns; the last tile of a row with its own width.
         if nr == TILE_N {
-            for kk in 0..k {
-                if kk < pf_lines {
-                    _mm_prefetch::<_MM_HINT_T1>(pf.as_ptr().add(kk * 16).cast());
-                }
-                let a0 = _mm512_loadu_ps(a.add(kk * PANEL));
-                let a1 = _mm512_loadu_ps(a.add(kk * PANEL + 16));
-                let br = b.add(kk * b_rs);
-                for (col, acc) in acc.iter_mut().enumerate() {
-                    let bv = _mm512_set1_ps(*br.add(col));
-                    acc[0] = _mm512_fmadd_ps(a0, bv, acc[0]);
-                    acc[1] = _mm512_fmadd_ps(a1, bv, acc[1]);
-                }
-            }
+            k_loop(&mut acc, (a, b, b_rs, k), TILE_N, pf);
         } else {
-            for kk in 0..k {
-                if kk < pf_lines {
-                    _mm_prefetch::<_MM_HINT_T1>(pf.as_ptr().add(kk * 16).cast());
-                }
-                let a0 = _mm512_loadu_ps(a.add(kk * PANEL));
-                let a1 = _mm512_loadu_ps(a.add(kk * PANEL + 16));
-                let br = b.add(kk * b_rs);
-                for (col, acc) in acc.iter_mut().enumerate().take(nr) {
-                    let bv = _mm512_set1_ps(*br.add(col));
-                    acc[0] = _mm512_fmadd_ps(a0, bv, acc[0]);
-                    acc[1] = _mm512_fmadd_ps(a1, bv, acc[1]);
-                }
-            }
+            k_loop(&mut acc, (a, b, b_rs, k), nr, pf);
         }
         let mut t = [0f32; PANEL * TILE_N];
         for (col, acc) in acc.iter().enumerate().take(nr) {
@@ -584,6 +561,40 @@ unsafe fn tile(
                 } else {
                     *row.add(col) = v;
                 }
+            }
+        }
+    }
+}
+
+/// The k-loop of [`tile`]: `acc[col] += a[kk] * b[kk][col]` for `col < nr`, prefetching one
+/// line of `pf` per k-step while they last.
+///
+/// # Safety
+/// As for [`tile`].
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+#[inline]
+unsafe fn k_loop(
+    acc: &mut [[std::arch::x86_64::__m512; 2]; TILE_N],
+    (a, b, b_rs, k): (*const f32, *const f32, usize, usize),
+    nr: usize,
+    pf: &[f32],
+) {
+    use std::arch::x86_64::*;
+    let pf_lines = pf.len() / 16;
+    // SAFETY: the caller's contract (`tile`'s) bounds every pointer offset in this block.
+    unsafe {
+        for kk in 0..k {
+            if kk < pf_lines {
+                _mm_prefetch::<_MM_HINT_T1>(pf.as_ptr().add(kk * 16).cast());
+            }
+            let a0 = _mm512_loadu_ps(a.add(kk * PANEL));
+            let a1 = _mm512_loadu_ps(a.add(kk * PANEL + 16));
+            let br = b.add(kk * b_rs);
+            for (col, acc) in acc.iter_mut().enumerate().take(nr) {
+                let bv = _mm512_set1_ps(*br.add(col));
+                acc[0] = _mm512_fmadd_ps(a0, bv, acc[0]);
+                acc[1] = _mm512_fmadd_ps(a1, bv, acc[1]);
             }
         }
     }
