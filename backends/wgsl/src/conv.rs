@@ -715,9 +715,9 @@ fn stash(mq: usize) -> String {
 }
 
 /// A storage binding's declaration: name, writable, element type.
-type Binding = (&'static str, bool, &'static str);
+pub(crate) type Binding = (&'static str, bool, &'static str);
 /// A template hole and its value.
-type Hole = (&'static str, String);
+pub(crate) type Hole = (&'static str, String);
 /// Extra bindings (declarations and buffers) and the holes that use them.
 type Extras = (Vec<Binding>, Vec<usize>, Vec<Hole>);
 

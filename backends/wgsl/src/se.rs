@@ -26,6 +26,7 @@ use std::collections::HashMap;
 use excite_ir::op::Conv;
 use excite_ir::{Node, NodeId, Op, SeBlock, ValueId};
 
+use crate::conv::{Binding, Hole};
 use crate::expr::{Step, act_expr, emit_with, lit};
 use crate::lower::{Deferred, Lower, bindings, unsupported};
 use crate::render::{render, u};
@@ -160,7 +161,7 @@ pub(crate) fn se_block(
 /// of its GEMM dispatch.
 pub(crate) struct Hidden {
     /// `(name, writable, element type)` of each binding, in the order of `binds`.
-    pub decl: Vec<(&'static str, bool, &'static str)>,
+    pub decl: Vec<Binding>,
     pub binds: Vec<usize>,
     /// se_hidden.wgsl, rendered.
     pub code: String,
@@ -176,7 +177,7 @@ pub(crate) struct Hidden {
 /// `squeeze` hole of se_hidden.wgsl / se_tile.wgsl: the channel means into `se_sm`, from the
 /// partial sums its producing conv wrote (`partials`), else reading the tensor.
 struct Squeeze {
-    decl: Vec<(&'static str, bool, &'static str)>,
+    decl: Vec<Binding>,
     binds: Vec<usize>,
     code: String,
     /// Partial sums per image (per tile) for SE_TILES, or 1.
@@ -245,7 +246,7 @@ fn squeeze_code(
 
 /// The constants se_hidden.wgsl and se_tile.wgsl share (and their squeeze snippets use): input
 /// channels, hidden units, pixels per plane, partial sums per image, 1 / pixels.
-fn se_consts([c, cr, hw, tiles]: [usize; 4]) -> Result<[(&'static str, String); 5], WgslError> {
+fn se_consts([c, cr, hw, tiles]: [usize; 4]) -> Result<[Hole; 5], WgslError> {
     Ok([
         ("c", u(c)),
         ("cr", u(cr)),
@@ -349,7 +350,7 @@ fn hidden(
 /// The gates of an SE block folded into a small 1x1 conv, computed by each of that conv's tiles
 /// ([`conv::Gates::Tile`]): se_tile.wgsl rendered, and its bindings.
 pub(crate) struct TileGates {
-    pub decl: Vec<(&'static str, bool, &'static str)>,
+    pub decl: Vec<Binding>,
     pub binds: Vec<usize>,
     pub code: String,
     /// The squeeze's partial sums, to free once the conv has run.
