@@ -4,8 +4,10 @@
 Builds ResNet-50 and SE-ResNet-50 from excite's zoo as ONNX (random weights; BN kept as nodes,
 which both runtimes fold), then for each batch size and thread count alternates rounds of
 ONNX Runtime and `excite bench` over both models (each round: warm-up, then --iters timed
-runs) and reports the medians over all rounds, the ratio excite / ORT, and the SE overhead (SE-ResNet-50 ÷
-ResNet-50) of each runtime.
+runs) and reports the medians over all rounds, the ratio excite / ORT, and the SE overhead
+(SE-ResNet-50 ÷ ResNet-50) of each runtime. Before each round it measures the core-to-core
+round trip (scripts/core_latency.c, when `cc` is there): 2-thread times on a VM depend on
+whether its vCPUs share a cache, so each cell shows the range it ran under.
 
     cargo build --release
     python3 scripts/bench_cpu.py --excite target/release/excite [--batches 1,8] [--threads 1,2]
@@ -51,6 +53,24 @@ def excite_times(exe, path, batch, threads, iters, warmup):
     return json.loads(r.stdout.strip().splitlines()[-1])["samples_ms"]
 
 
+def core_probe(work):
+    """A function returning the core-to-core round trip in ns (scripts/core_latency.c, built
+    with `cc`), or None when it cannot be built: on this VM the two vCPUs sometimes land on
+    cores without a shared cache (~400 ns instead of 70-230), and 2-thread times then rise."""
+    src = os.path.join(os.path.dirname(os.path.abspath(__file__)), "core_latency.c")
+    exe = os.path.join(work, "core_latency")
+    try:
+        subprocess.run(["cc", "-O2", "-pthread", src, "-o", exe], check=True,
+                       capture_output=True)
+    except (OSError, subprocess.CalledProcessError):
+        return lambda: None
+
+    def probe():
+        r = subprocess.run([exe], capture_output=True, text=True)
+        return float(r.stdout) if r.returncode == 0 else None
+    return probe
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--excite", default="target/release/excite")
@@ -68,6 +88,7 @@ def main():
         if not os.path.exists(path):
             subprocess.run([args.excite, "zoo", "build", m, "-o", args.work, "--onnx"], check=True,
                            capture_output=True)
+    probe = core_probe(args.work)
     rows = []
     for threads in [int(t) for t in args.threads.split(",")]:
         for batch in [int(b) for b in args.batches.split(",")]:
@@ -77,26 +98,32 @@ def main():
             sessions = {m: ort_session(paths[m], threads) for m in models}
             o = {m: [] for m in models}
             e = {m: [] for m in models}
+            lat = []
             # Rounds outermost: every model and runtime gets one round in turn, so the SE
             # overhead compares runs of the same minutes (this VM drifts by a few percent).
             for _ in range(args.rounds):
+                lat.append(probe())
                 for m in models:
                     o[m] += ort_times(sessions[m], x, args.iters, warmup=3)
                     e[m] += excite_times(args.excite, paths[m], batch, threads, args.iters,
                                          warmup=3)
+            lat = [v for v in lat if v is not None]
+            rt = f"{min(lat):.0f}-{max(lat):.0f}" if lat else "n/a"
+            print(f"core-to-core round trip before each round: {rt} ns", flush=True)
             for m in models:
                 res[m] = (statistics.median(o[m]), statistics.median(e[m]))
-                rows.append((m, batch, threads, *res[m]))
+                rows.append((m, batch, threads, *res[m], rt))
                 print(f"{m:<12} batch {batch:<2} threads {threads}: ORT {res[m][0]:8.1f} ms  "
                       f"excite {res[m][1]:8.1f} ms  ratio {res[m][1] / res[m][0]:.2f}", flush=True)
             if "resnet50" in res and "se-resnet50" in res:
                 so = res["se-resnet50"][0] / res["resnet50"][0]
                 se = res["se-resnet50"][1] / res["resnet50"][1]
                 print(f"  SE overhead (SE-ResNet-50 / ResNet-50): ORT {so:.3f}, excite {se:.3f}")
-    print("\n| model | batch | threads | ORT median ms | excite median ms | excite / ORT |")
-    print("|---|---|---|---|---|---|")
-    for m, b, t, o, e in rows:
-        print(f"| {m} | {b} | {t} | {o:.1f} | {e:.1f} | {e / o:.2f} |")
+    print("\n| model | batch | threads | ORT median ms | excite median ms | excite / ORT "
+          "| core round trip ns |")
+    print("|---|---|---|---|---|---|---|")
+    for m, b, t, o, e, rt in rows:
+        print(f"| {m} | {b} | {t} | {o:.1f} | {e:.1f} | {e / o:.2f} | {rt} |")
 
 
 if __name__ == "__main__":
