@@ -94,7 +94,7 @@ pub fn load(path: &Path) -> Result<Graph, LoadError> {
                     path: path.to_path_buf(),
                     source,
                 })?;
-            excite_ir::verify::verify(&mut g).map_err(|source| LoadError::Verify {
+            excite_ir::text::verify_declared(&mut g).map_err(|source| LoadError::Verify {
                 path: path.to_path_buf(),
                 source,
             })?;

@@ -156,9 +156,27 @@ enum Stage {
 
 fn main() {
     if let Err(e) = real_main() {
-        eprintln!("error: {e:#}");
+        eprintln!("error: {}", error_chain(&e));
         std::process::exit(1);
     }
+}
+
+/// The error and its causes joined by ": ", leaving out each cause whose text the message
+/// before it already shows (excite's library errors include their source in their own text;
+/// the CLI's `context` messages do not).
+fn error_chain(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if out.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
 }
 
 fn real_main() -> anyhow::Result<()> {
@@ -363,14 +381,14 @@ fn bench(model: &Path, a: &BenchArgs) -> anyhow::Result<()> {
     }
     let backend = Backend::from_name(&a.backend)?;
     let g = excite::load(model)?;
-    let mut feeds = HashMap::new();
+    let mut shapes = Vec::new();
     for &v in g.inputs() {
         let val = g.value(v);
         let ty = val
             .ty
             .as_ref()
             .with_context(|| format!("input `{}` has no type", val.name))?;
-        feeds.insert(val.name.clone(), random_input(&ty.shape.resolve(a.batch))?);
+        shapes.push((val.name.clone(), ty.shape.resolve(a.batch)));
     }
     let t0 = Instant::now();
     let session = excite_runtime::Session::with_options(
@@ -379,10 +397,17 @@ fn bench(model: &Path, a: &BenchArgs) -> anyhow::Result<()> {
             backend,
             optimize: true,
             threads: a.threads,
+            ..Default::default()
         },
     )?;
+    // Compiles, and checks every tensor's size at this batch, before the inputs are made.
     session.prepare(a.batch)?;
     let compile_s = t0.elapsed().as_secs_f64();
+    let mut feeds = HashMap::new();
+    for (name, shape) in shapes {
+        let x = random_input(&shape).with_context(|| format!("input `{name}`"))?;
+        feeds.insert(name, x);
+    }
     let (samples, clock) = match session.gpu_timing(&feeds, a.warmup, a.iters)? {
         Some(t) => {
             let clock = match t.source {
@@ -488,6 +513,15 @@ fn run(
 ) -> anyhow::Result<()> {
     let backend = Backend::from_name(backend)?;
     let g = excite::load(model)?;
+    // Two outputs whose names sanitise to one file name would overwrite each other.
+    let mut files: HashMap<String, String> = HashMap::new();
+    for &v in g.outputs() {
+        let name = &g.value(v).name;
+        let file = format!("{}.npy", sanitize(name));
+        if let Some(other) = files.insert(file.clone(), name.clone()) {
+            bail!("outputs `{other}` and `{name}` would both be written to {file}");
+        }
+    }
     let mut feeds = HashMap::new();
     for spec in inputs {
         let (name, file) = spec
@@ -513,8 +547,11 @@ fn run(
     Ok(())
 }
 
-/// Output names become file names: keep them to a safe alphabet.
+/// Output names become file names: keep them to a safe alphabet (an empty name becomes `_`).
 fn sanitize(name: &str) -> String {
+    if name.is_empty() {
+        return "_".into();
+    }
     name.chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || "._-".contains(c) {
@@ -626,7 +663,10 @@ compiled for the `{backend}` backend in {:.0} ms",
 fn random_input(shape: &[usize]) -> anyhow::Result<Tensor> {
     use rand::{Rng, SeedableRng};
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
-    let n: usize = shape.iter().product();
+    let n = shape
+        .iter()
+        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+        .with_context(|| format!("shape {shape:?} overflows"))?;
     let data = (0..n).map(|_| rng.random_range(-1.0f32..1.0)).collect();
     Ok(Tensor::new(shape.to_vec(), data)?)
 }

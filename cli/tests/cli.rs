@@ -384,3 +384,150 @@ fn bench_and_compile_emit() {
     assert!(!o.status.success());
     assert!(stderr(&o).contains("--emit clif goes with --target cpu"));
 }
+
+/// Models that once crashed, allocated without bound or lost an output (a robustness audit):
+/// each now gives a typed error naming the tensor or output at fault, or runs and matches the
+/// interpreter, and no message repeats itself.
+#[test]
+fn hostile_models_and_options_are_errors_not_crashes() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let write = |name: &str, text: &str| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).expect("write model");
+        p
+    };
+    let x = dir.path().join("x.npy");
+    npy::write(
+        &x,
+        &Tensor::new(
+            vec![1, 2, 4, 4],
+            (0..32).map(|i| (i as f32 * 0.37).sin()).collect(),
+        )
+        .expect("tensor"),
+    )
+    .expect("write");
+    let xin = format!("x={}", s(&x));
+    let out = dir.path().join("out");
+    let weights = "  weight s: f32[2] = [1.0, 2.0]\n  weight b: f32[2] = [0.0, 0.5]\n  \
+                   weight m: f32[2] = [0.1, 0.2]\n  weight v: f32[2] = [1.0, 4.0]\n";
+    // BatchNormalization after a one-input op (pre-activation order) panicked in BN folding.
+    let relu_bn = write(
+        "relu_bn.seir",
+        &format!(
+            "graph g {{\n  input x: f32[N,2,4,4]\n{weights}  node r = Relu(x) -> a\n  \
+             node bn = BatchNormalization(a, s, b, m, v) -> y\n  output y\n}}\n"
+        ),
+    );
+    let mut ran = 0;
+    for backend in ["interp", "cpu"] {
+        let o = excite(&[
+            "run",
+            s(&relu_bn),
+            "--input",
+            &xin,
+            "--out",
+            s(&out),
+            "--backend",
+            backend,
+        ]);
+        assert!(o.status.success(), "{backend}: {}", stderr(&o));
+        let y = npy::read(&out.join("y.npy"), "y").expect("output");
+        // Relu then BN, computed here: (max(x, 0) - m) / sqrt(v + 1e-5) * s + b per channel.
+        let xs = npy::read(&x, "x").expect("input");
+        let (sc, bi, me, va) = ([1.0f32, 2.0], [0.0f32, 0.5], [0.1f32, 0.2], [1.0f32, 4.0]);
+        for (i, (&xv, &yv)) in xs.data().iter().zip(y.data()).enumerate() {
+            let c = i / 16;
+            let want = (xv.max(0.0) - me[c]) / (va[c] + 1e-5).sqrt() * sc[c] + bi[c];
+            assert!(
+                (want - yv).abs() < 1e-5,
+                "{backend} element {i}: {yv} vs {want}"
+            );
+            ran += 1;
+        }
+    }
+    assert_eq!(ran, 64);
+
+    let cases: Vec<(PathBuf, Vec<&str>, &[&str])> = vec![
+        // A padded conv whose output needs 640 GB: refused before allocation, on every backend.
+        (
+            write(
+                "huge_pad.seir",
+                &format!(
+                    "graph g {{\n  input x: f32[N,2,4,4]\n  weight w: f32[4,2,3,3] = [{}]\n  \
+                     node c = Conv(x, w) {{pads=[100000,100000,100000,100000]}} -> y\n  \
+                     output y\n}}\n",
+                    vec!["0.5"; 72].join(", ")
+                ),
+            ),
+            vec!["run"],
+            &["`y`", "over the budget"],
+        ),
+        // Outputs whose names sanitise to one file name would overwrite each other.
+        (
+            write(
+                "collide.seir",
+                "graph g {\n  input x: f32[N,2,4,4]\n  node r = Relu(x) -> \"a/b\"\n  \
+                 node t = Sigmoid(x) -> a_b\n  output \"a/b\", a_b\n}\n",
+            ),
+            vec!["run"],
+            &["`a/b`", "`a_b`", "a_b.npy"],
+        ),
+        // A declared output type that disagrees with inference.
+        (
+            write(
+                "declared.seir",
+                "graph g {\n  input x: f32[N,2,4,4]\n  node r = Relu(x) -> y: f32[N,2,4,5]\n  \
+                 output y\n}\n",
+            ),
+            vec!["run"],
+            &["`r`", "declared f32[N,2,4,5]"],
+        ),
+        // A rank far over ONNX Runtime's limit of 64 (the .npy writer panicked at ~21k).
+        (
+            write(
+                "rank.seir",
+                &format!(
+                    "graph g {{\n  input x: f32[N,2,4,4]\n  \
+                     node r = Reshape(x) {{shape=[0,{}32]}} -> y\n  output y\n}}\n",
+                    "1,".repeat(100)
+                ),
+            ),
+            vec!["run"],
+            &["`y`", "rank 102"],
+        ),
+        (
+            relu_bn.clone(),
+            vec!["bench", "--batch", "18446744073709551615"],
+            &["`x`", "overflows"],
+        ),
+        (
+            relu_bn.clone(),
+            vec!["bench", "--batch", "100000000"],
+            &["`x`", "over the budget"],
+        ),
+        (
+            relu_bn.clone(),
+            vec!["bench", "--threads", "100000"],
+            &["threads", "at most 1024"],
+        ),
+    ];
+    for (model, cmd, needles) in &cases {
+        let mut args = cmd.clone();
+        args.insert(1, s(model));
+        if cmd[0] == "run" {
+            args.extend(["--input", &xin, "--out", s(&out)]);
+        }
+        let o = excite(&args);
+        let err = stderr(&o);
+        assert!(!o.status.success(), "{args:?} should fail");
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+        for n in *needles {
+            assert!(err.contains(n), "{args:?}: `{n}` not in: {err}");
+        }
+        // Each message once: the error text without its first line's repeat.
+        let first = err.lines().next().unwrap_or_default();
+        let tail = first.rsplit(": ").next().unwrap_or_default();
+        assert_eq!(first.matches(tail).count(), 1, "repeated message: {err}");
+    }
+    assert_eq!(cases.len(), 7);
+}

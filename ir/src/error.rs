@@ -28,6 +28,9 @@ pub enum IrError {
     /// A graph output that nothing defines.
     #[error("graph output `{value}` is not defined")]
     UndefinedOutput { value: String },
+    /// A graph that declares no output.
+    #[error("the graph has no outputs")]
+    NoOutputs,
     /// The graph has a cycle through this node.
     #[error("node `{node}` is part of a cycle")]
     Cycle { node: String },

@@ -11,9 +11,12 @@ use crate::infer::infer_shapes;
 use crate::shape::{Dim, Shape, TensorType};
 use crate::tensor::Tensor;
 
+/// The highest tensor rank a graph may have (ONNX Runtime's limit too).
+pub const MAX_RANK: usize = 64;
+
 /// Checks the graph and infers every value's type. Reports, all at once: values read but never
-/// defined, undefined or repeated graph outputs, cycles, and every node whose inputs or
-/// attributes are inconsistent.
+/// defined, undefined or repeated graph outputs, a missing output, cycles, every node whose
+/// inputs or attributes are inconsistent, and tensors of rank over [`MAX_RANK`].
 pub fn verify(g: &mut Graph) -> Result<(), IrErrors> {
     let mut errors = Vec::new();
     for id in g.node_ids().collect::<Vec<_>>() {
@@ -41,9 +44,7 @@ pub fn verify(g: &mut Graph) -> Result<(), IrErrors> {
         seen.push(o);
     }
     if g.outputs().is_empty() {
-        errors.push(IrError::UndefinedOutput {
-            value: "(the graph has no outputs)".into(),
-        });
+        errors.push(IrError::NoOutputs);
     }
     if let Err(e) = g.topo_order() {
         errors.push(e);
@@ -52,6 +53,19 @@ pub fn verify(g: &mut Graph) -> Result<(), IrErrors> {
         && let Err(IrErrors(es)) = infer_shapes(g)
     {
         errors.extend(es);
+    }
+    if errors.is_empty() {
+        for v in g.value_ids() {
+            let val = g.value(v);
+            if let Some(ty) = &val.ty
+                && ty.shape.rank() > MAX_RANK
+            {
+                errors.push(IrError::TensorSize {
+                    tensor: val.name.clone(),
+                    msg: format!("rank {} is over the limit of {MAX_RANK}", ty.shape.rank()),
+                });
+            }
+        }
     }
     if errors.is_empty() {
         Ok(())
@@ -135,4 +149,36 @@ pub fn bind_inputs(g: &Graph, inputs: &HashMap<String, Tensor>) -> Result<usize,
         }
     }
     Ok(batch.unwrap_or(1))
+}
+
+/// Refuses a batch size at which some tensor of `g` would need more than `budget` bytes (or
+/// whose size overflows), naming the first such tensor: run before anything of that size is
+/// allocated, so a huge batch or a shape blown up by pads or strides is an error, not an
+/// allocation failure. Values without a type (not yet inferred) are skipped.
+pub fn check_sizes(g: &Graph, batch: usize, budget: u64) -> Result<(), IrError> {
+    for v in g.value_ids() {
+        let val = g.value(v);
+        let Some(ty) = &val.ty else { continue };
+        let bytes = ty
+            .shape
+            .numel_with(batch)
+            .map(|n| n as u128 * ty.dtype.size_bytes() as u128);
+        match bytes {
+            None => {
+                return Err(IrError::TensorSize {
+                    tensor: val.name.clone(),
+                    msg: format!("shape {} at batch {batch} overflows", ty.shape),
+                });
+            }
+            Some(b) if b > u128::from(budget) => {
+                return Err(IrError::OverBudget {
+                    tensor: val.name.clone(),
+                    bytes: b,
+                    budget,
+                });
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(())
 }

@@ -114,6 +114,7 @@ impl OnnxError {
                 Some(IrError::DuplicateNode { .. }) => "Ir.DuplicateNode",
                 Some(IrError::DuplicateOutput { .. }) => "Ir.DuplicateOutput",
                 Some(IrError::UndefinedOutput { .. }) => "Ir.UndefinedOutput",
+                Some(IrError::NoOutputs) => "Ir.NoOutputs",
                 Some(IrError::Cycle { .. }) => "Ir.Cycle",
                 Some(IrError::TensorSize { .. }) => "Ir.TensorSize",
                 Some(IrError::OverBudget { .. }) => "Ir.OverBudget",

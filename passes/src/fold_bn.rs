@@ -53,7 +53,7 @@ impl Pass for FoldBatchNorm {
 
 /// Per-channel `(s, shift)` with `y = x * s + shift`, from the BN's constant parameters.
 fn bn_affine(ed: &Editor<'_>, ins: &[ValueId], eps: f32, ch: usize) -> Option<Vec<(f64, f64)>> {
-    let p: Option<Vec<Arc<Tensor>>> = ins[1..5].iter().map(|&v| ed.weight(v)).collect();
+    let p: Option<Vec<Arc<Tensor>>> = ins.get(1..5)?.iter().map(|&v| ed.weight(v)).collect();
     let p = p?;
     if p.iter().any(|t| t.numel() != ch) {
         return None;
@@ -93,12 +93,10 @@ fn fold(ed: &mut Editor<'_>, id: NodeId) -> Result<Option<(String, String)>, IrE
     let Op::BatchNorm { epsilon } = bn.op else {
         return Ok(None);
     };
-    let (bn_ins, bn_name, x, y) = (
-        bn.inputs.clone(),
-        bn.name.clone(),
-        bn.inputs[0],
-        bn.outputs[0],
-    );
+    let (Some(&x), Some(&y)) = (bn.inputs.first(), bn.outputs.first()) else {
+        return Ok(None);
+    };
+    let (bn_ins, bn_name) = (bn.inputs.clone(), bn.name.clone());
     if ed.g.users(x).len() != 1 || ed.is_output(x) {
         return Ok(None);
     }
@@ -106,7 +104,9 @@ fn fold(ed: &mut Editor<'_>, id: NodeId) -> Result<Option<(String, String)>, IrE
         return Ok(None);
     };
     let (p_name, p_op, p_ins) = (p.name.clone(), p.op.clone(), p.inputs.clone());
-    let Some(w) = ed.weight(p_ins[1]) else {
+    // Only a producer with a constant weight input (Conv, Gemm, ...) folds; a one-input op
+    // such as Relu before the BN (pre-activation networks) has none.
+    let Some(w) = p_ins.get(1).and_then(|&v| ed.weight(v)) else {
         return Ok(None);
     };
     let w_shape = w.shape().to_vec();

@@ -235,6 +235,32 @@ fn standalone_bn_stays() {
     assert_eq!(o.compared, elems(&[2, 3, 2, 2]));
 }
 
+#[test]
+fn bn_after_a_one_input_op_stays() {
+    // Pre-activation order (ReLU, then BN): the producer has no weight input to fold into.
+    for op in ["Relu", "Sigmoid"] {
+        let src = format!(
+            r"graph g {{
+  input x: f32[N,3,2,2]
+  node a = {op}(x) -> a
+  node bn = BatchNormalization(a, s, b, m, v) {{epsilon=0.00001}} -> y
+  weight s: f32[3]
+  weight b: f32[3]
+  weight m: f32[3]
+  weight v: f32[3]
+  output y
+}}"
+        );
+        let o = run(&[&FoldBatchNorm], &src);
+        assert_eq!(
+            o.text,
+            excite_ir::text::print(&o.before),
+            "nothing folds after {op}"
+        );
+        assert_eq!(o.compared, elems(&[2, 3, 2, 2]));
+    }
+}
+
 /// A Gemm (B transposed or not, C of shape `c` or none) followed by BatchNormalization.
 fn gemm_bn(trans_b: bool, c: Option<&str>) -> String {
     let b_shape = if trans_b { "[5,3]" } else { "[3,5]" };

@@ -70,6 +70,9 @@ impl fmt::Display for Backend {
 pub enum RuntimeError {
     #[error("backend `{backend}` is not available: {reason}")]
     BackendUnavailable { backend: String, reason: String },
+    /// A session option out of its range.
+    #[error("option `{option}`: {msg}")]
+    InvalidOption { option: &'static str, msg: String },
     #[error("the graph does not verify: {0}")]
     Verify(#[from] IrErrors),
     #[error(transparent)]
@@ -88,9 +91,19 @@ pub struct SessionOptions {
     pub backend: Backend,
     /// Run the optimisation pipeline first (folding, canonical forms, fusion).
     pub optimize: bool,
-    /// CPU worker threads; 0 means one per core.
+    /// CPU worker threads; 0 means one per core; at most [`MAX_THREADS`].
     pub threads: usize,
+    /// The most bytes any one tensor may take at the batch size being run (inputs, weights and
+    /// intermediates): a larger batch is refused with an error naming the tensor before
+    /// anything is allocated.
+    pub memory_budget: u64,
 }
+
+/// The default [`SessionOptions::memory_budget`]: 4 GiB per tensor (as the ONNX importer's).
+pub const DEFAULT_MEMORY_BUDGET: u64 = 4 << 30;
+
+/// The most CPU worker threads a session accepts.
+pub const MAX_THREADS: usize = 1024;
 
 impl Default for SessionOptions {
     fn default() -> Self {
@@ -98,6 +111,7 @@ impl Default for SessionOptions {
             backend: Backend::best_available(),
             optimize: true,
             threads: 0,
+            memory_budget: DEFAULT_MEMORY_BUDGET,
         }
     }
 }
@@ -115,6 +129,7 @@ pub struct Session {
     graph: Graph,
     backend: Backend,
     threads: usize,
+    memory_budget: u64,
     compiled: Mutex<HashMap<usize, Arc<Compiled>>>,
 }
 
@@ -144,6 +159,15 @@ impl Session {
     }
 
     pub fn with_options(mut graph: Graph, opts: &SessionOptions) -> Result<Session, RuntimeError> {
+        if opts.threads > MAX_THREADS {
+            return Err(RuntimeError::InvalidOption {
+                option: "threads",
+                msg: format!(
+                    "{} requested, at most {MAX_THREADS} supported",
+                    opts.threads
+                ),
+            });
+        }
         if opts.optimize {
             graph = excite_passes::optimize(graph, &excite_passes::Options::default())?.graph;
         } else {
@@ -158,6 +182,7 @@ impl Session {
             graph,
             backend: opts.backend,
             threads,
+            memory_budget: opts.memory_budget,
             compiled: Mutex::new(HashMap::new()),
         })
     }
@@ -175,12 +200,13 @@ impl Session {
     }
 
     /// Compiles for `batch` now (the compiled backends otherwise compile on the first run at
-    /// each batch size). A no-op for the interpreter.
+    /// each batch size); for the interpreter only checks the memory budget at `batch`.
     pub fn prepare(&self, batch: usize) -> Result<(), RuntimeError> {
         self.compiled(batch).map(|_| ())
     }
 
     fn compiled(&self, batch: usize) -> Result<Option<Arc<Compiled>>, RuntimeError> {
+        verify::check_sizes(&self.graph, batch, self.memory_budget)?;
         if self.backend == Backend::Interp {
             return Ok(None);
         }

@@ -313,7 +313,17 @@ fn strided_kernels_matmuls_and_runtime_weights() {
         20,
     );
     n += 1;
-    assert_eq!(n, 11);
+    // A stride far wider than the input (one output column, taps 0 and 2 dilated apart): the
+    // im2col kernel splits out only the column phases the taps read, not one per stride step.
+    let wide = Conv {
+        strides: [1, 1 << 20],
+        pads: [0, 1, 0, 1],
+        dilations: [1, 2],
+        group: 1,
+    };
+    run_case(Op::Conv(wide), &[&[2, 3, 6, 7], &[4, 3, 3, 3]], &[], 21);
+    n += 1;
+    assert_eq!(n, 12);
 }
 
 #[test]

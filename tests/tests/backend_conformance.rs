@@ -39,6 +39,7 @@ fn session(g: Graph, backend: Backend) -> Result<Session, Problem> {
         backend,
         optimize: true,
         threads: 2,
+        ..SessionOptions::default()
     };
     Session::with_options(g, &opts).map_err(|e| Problem::Fail(format!("session: {e}")))
 }

@@ -953,8 +953,18 @@ fn im2col_phase_len(s: &ConvShape) -> usize {
     s.ow + (s.kw.saturating_sub(1) * dx) / sx
 }
 
+/// The column phases (`x mod stride`) the kernel's taps read, each split out of the input rows
+/// once: at most `kW` of them, however large the stride.
+fn im2col_phases(s: &ConvShape) -> Vec<usize> {
+    let (sx, dx) = (s.attrs.strides[1].max(1), s.attrs.dilations[1]);
+    let mut phases: Vec<usize> = (0..s.kw).map(|kx| (kx * dx) % sx).collect();
+    phases.sort_unstable();
+    phases.dedup();
+    phases
+}
+
 fn im2col_row_len(s: &ConvShape) -> usize {
-    s.attrs.strides[1].max(1) * im2col_phase_len(s)
+    im2col_phases(s).len() * im2col_phase_len(s)
 }
 
 /// `dst[a] = line[sx·a + b - px]` for `a < len` (0 outside `0..w`): the bounds of the gathered
@@ -1035,6 +1045,7 @@ pub fn im2col(jit: &Jit, s: &ConvShape) -> Pending {
             let (dy, dx) = (a.dilations[0], a.dilations[1]);
             let (py, px) = (a.pads[0], a.pads[1]);
             let (len, row_len) = (im2col_phase_len(&s), im2col_row_len(&s));
+            let phases = im2col_phases(&s);
             let zero = int(b, 0);
             let hv = int(b, s.h);
             let ohv = int(b, s.oh);
@@ -1075,8 +1086,8 @@ pub fn im2col(jit: &Jit, s: &ConvShape) -> Pending {
                     let line = emit::elem(b, x, loff);
                     let soff = b.ins().imul_imm_s(iy, row_len as i64);
                     let srow = emit::elem(b, split, soff);
-                    for phase in 0..sx {
-                        let at = int(b, phase * len);
+                    for (slot, &phase) in phases.iter().enumerate() {
+                        let at = int(b, slot * len);
                         let dst = emit::elem(b, srow, at);
                         gather(b, (line, dst), (sx, phase, px, s.w, len));
                     }
@@ -1084,6 +1095,7 @@ pub fn im2col(jit: &Jit, s: &ConvShape) -> Pending {
                 for ky in 0..s.kh {
                     for kx in 0..s.kw {
                         let (phase, a0) = ((kx * dx) % sx, (kx * dx) / sx);
+                        let slot = phases.iter().position(|&p| p == phase).unwrap_or(0);
                         let tap = ky * s.kw + kx;
                         for_range(b, (zero, ohv, 1), |b, oy| {
                             let (iy, ok) = emit::tap_row(b, oy, (sy, ky * dy, py), hv);
@@ -1095,7 +1107,7 @@ pub fn im2col(jit: &Jit, s: &ConvShape) -> Pending {
                                 ok,
                                 |b| {
                                     let soff = b.ins().imul_imm_s(iy, row_len as i64);
-                                    let soff = b.ins().iadd_imm_s(soff, (phase * len + a0) as i64);
+                                    let soff = b.ins().iadd_imm_s(soff, (slot * len + a0) as i64);
                                     let src = emit::elem(b, split, soff);
                                     let owv = int(b, s.ow);
                                     for_lanes(b, owv, |b, i, ty| {
