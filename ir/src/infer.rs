@@ -287,6 +287,11 @@ fn se_block(cx: &Cx<'_>, se: &SeBlock, ins: &[Shape]) -> Result<Shape, IrError> 
         .filter(|d| d.len() == 4 && d[1] == c && d[2] == 1 && d[3] == 1)
         .ok_or_else(|| cx.err(format!("w1 must be [Cr,{c},1,1], got {}", ins[1])))?;
     let cr = w1[0];
+    if cr == 0 || c == 0 {
+        return Err(cx.err(format!(
+            "needs at least one channel and one hidden unit, got C = {c}, Cr = {cr}"
+        )));
+    }
     if ins[slots.w2] != Shape::fixed(&[c, cr, 1, 1]) {
         return Err(cx.err(format!("w2 must be [{c},{cr},1,1], got {}", ins[slots.w2])));
     }

@@ -32,14 +32,27 @@ impl<'a> NodeCx<'a> {
         }
     }
 
-    /// Refuses any attribute not in `known`.
+    /// Refuses any attribute not in `known`, any given twice (which one would count is not
+    /// defined), and references to a function's attributes (`ref_attr_name`) outside a function.
     pub fn known(&self, known: &[&str]) -> Result<(), OnnxError> {
-        for a in &self.node.attribute {
+        for (i, a) in self.node.attribute.iter().enumerate() {
             let name = a.name.as_deref().unwrap_or("");
             if !known.contains(&name) {
                 return Err(self.attr_err(
                     name,
                     format!("unknown attribute for {} at opset {}", self.op, self.opset),
+                ));
+            }
+            if self.node.attribute[..i]
+                .iter()
+                .any(|b| b.name.as_deref() == Some(name))
+            {
+                return Err(self.attr_err(name, "given twice"));
+            }
+            if a.ref_attr_name.as_deref().is_some_and(|r| !r.is_empty()) {
+                return Err(self.attr_err(
+                    name,
+                    "refers to a function attribute (ref_attr_name) outside a function",
                 ));
             }
         }

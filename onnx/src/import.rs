@@ -149,8 +149,25 @@ impl Importer {
         }
         for vi in &graph.input {
             let name = vi.name.clone().unwrap_or_default();
-            if self.env.contains_key(&name) {
-                // Old exporters list initializers among the inputs: they are weights.
+            if let Some(Val::Const(c)) = self.env.get(&name) {
+                // Old exporters list initializers among the inputs: they are weights, and
+                // must have the shape the input declares.
+                if let Some(dims) = declared(vi).1
+                    && (dims.len() != c.dims.len()
+                        || dims
+                            .iter()
+                            .zip(&c.dims)
+                            .any(|(d, &n)| d.is_some_and(|d| d != n as i64)))
+                {
+                    return Err(OnnxError::Value {
+                        value: name,
+                        msg: format!(
+                            "is declared as an input of shape {} but its initializer has shape {:?}",
+                            show_dims(&dims),
+                            c.dims
+                        ),
+                    });
+                }
                 continue;
             }
             let ty = self.input_type(vi, &name)?;
@@ -186,6 +203,35 @@ impl Importer {
                 })?,
                 None => return Err(IrError::UndefinedOutput { value: name }.into()),
             };
+            // What the model declares for the output must agree with what it computes.
+            let (elem, dims) = declared(o);
+            let bad = |msg: String| OnnxError::Value {
+                value: name.clone(),
+                msg,
+            };
+            if let Some(t) = elem
+                && t != DataType::Float as i32
+                && t != DataType::Undefined as i32
+            {
+                return Err(bad(format!(
+                    "is declared with element type {t}, but excite computes float outputs"
+                )));
+            }
+            if let (Some(dims), Some(ty)) = (dims, self.g.value(v).ty.as_ref()) {
+                let got = ty.shape.dims();
+                let differs = dims.len() != got.len()
+                    || dims.iter().zip(got).any(|(d, g)| match (d, g) {
+                        (Some(d), Dim::Fixed(n)) => *d != *n as i64,
+                        _ => false,
+                    });
+                if differs {
+                    return Err(bad(format!(
+                        "is declared of shape {} but computes {}",
+                        show_dims(&dims),
+                        ty.shape
+                    )));
+                }
+            }
             self.g.add_output(v)?;
         }
         Ok(())
@@ -411,4 +457,31 @@ fn unique_names(nodes: &[NodeProto]) -> Vec<String> {
         out.push(name);
     }
     out
+}
+
+/// What a value info declares: its element type, and its dims (`None` for a symbolic or
+/// unknown one) when it declares a shape.
+fn declared(vi: &ValueInfoProto) -> (Option<i32>, Option<Vec<Option<i64>>>) {
+    let Some(TypeValue::TensorType(t)) = vi.r#type.as_ref().and_then(|t| t.value.as_ref()) else {
+        return (None, None);
+    };
+    let dims = t.shape.as_ref().map(|s| {
+        s.dim
+            .iter()
+            .map(|d| match d.value {
+                Some(DimValue::DimValue(v)) if v >= 0 => Some(v),
+                _ => None,
+            })
+            .collect()
+    });
+    (t.elem_type, dims)
+}
+
+/// Declared dims as `[2,?,3]`.
+fn show_dims(dims: &[Option<i64>]) -> String {
+    let parts: Vec<String> = dims
+        .iter()
+        .map(|d| d.map_or("?".to_string(), |v| v.to_string()))
+        .collect();
+    format!("[{}]", parts.join(","))
 }

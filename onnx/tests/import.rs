@@ -527,3 +527,56 @@ fn typed_initializer_fields_and_constant_forms() {
     assert_eq!(w("scale"), vec![0.5, -2.0, 1e-3f64 as f32]);
     assert_eq!(w("shift"), vec![1.0, 2.0, 3.0]);
 }
+
+#[test]
+fn contradictory_declarations_are_errors() {
+    use excite_onnx::proto::tensor_proto::DataType;
+    use excite_onnx::proto::type_proto::Value as T;
+    let relu = || {
+        M::new(17)
+            .input("x", &[-1, 4])
+            .node("Relu", "r", &["x"], &["y"], vec![])
+    };
+    let err = |bytes: Vec<u8>| {
+        import(&bytes, &ImportOptions::default())
+            .expect_err("refused")
+            .to_string()
+    };
+    // Declared output shapes: a symbolic batch agrees, a wrong fixed dim does not.
+    let mut ok = relu();
+    ok.outputs.push(value_info("y", Some(&[-1, 4])));
+    assert!(import(&ok.bytes(), &ImportOptions::default()).is_ok());
+    let mut m = relu();
+    m.outputs.push(value_info("y", Some(&[-1, 5])));
+    expect!["graph input/output `y`: is declared of shape [?,5] but computes [N,4]"]
+        .assert_eq(&err(m.bytes()));
+    // A declared integer output (excite computes floats).
+    let mut m = relu();
+    let mut vi = value_info("y", None);
+    if let Some(T::TensorType(t)) = vi.r#type.as_mut().and_then(|t| t.value.as_mut()) {
+        t.elem_type = Some(DataType::Int64 as i32);
+    }
+    m.outputs.push(vi);
+    expect![
+        "graph input/output `y`: is declared with element type 7, but excite computes float outputs"
+    ]
+    .assert_eq(&err(m.bytes()));
+    // An initializer listed as an input of another shape.
+    let m = M::new(11)
+        .input("x", &[1, 4])
+        .input("bias", &[7])
+        .output("y")
+        .init(f32_raw("bias", &[4], &data(4, 7)))
+        .node("Add", "add", &["x", "bias"], &["y"], vec![]);
+    expect!["graph input/output `bias`: is declared as an input of shape [7] but its initializer has shape [4]"]
+        .assert_eq(&err(m.bytes()));
+    // One attribute given twice.
+    let m = M::new(13).input("x", &[1, 4, 2]).output("y").node(
+        "Flatten",
+        "fl",
+        &["x"],
+        &["y"],
+        vec![a_int("axis", 1), a_int("axis", 2)],
+    );
+    expect!["node `fl` (Flatten): attribute `axis`: given twice"].assert_eq(&err(m.bytes()));
+}

@@ -117,6 +117,7 @@ pub fn compile(g: &Graph, batch: usize, limits: &Limits) -> Result<WgslProgram, 
     }
     for (pos, &id) in order.iter().enumerate() {
         let node = g.node(id);
+        check_u32_attrs(node)?;
         let temps = if folded_convs.contains(&id) {
             Vec::new() // runs in its SE block's place
         } else if let Some(&conv) = folded_se.get(&id) {
@@ -124,7 +125,17 @@ pub fn compile(g: &Graph, batch: usize, limits: &Limits) -> Result<WgslProgram, 
             se::folded_conv(&mut l, g.node(conv), node, y)?;
             Vec::new()
         } else {
-            l.lower_node(node)?
+            l.lower_node(node).map_err(|e| match e {
+                // Helpers that do not know the node (a float literal) leave its name empty.
+                WgslError::Unsupported { node: n, op, msg } if n.is_empty() => {
+                    WgslError::Unsupported {
+                        node: node.name.clone(),
+                        op: if op == "literal" { node.op.name() } else { op },
+                        msg,
+                    }
+                }
+                e => e,
+            })?
         };
         for t in temps {
             l.alloc.release(t);
@@ -405,6 +416,26 @@ impl Lower<'_> {
         let x = groups.min(max);
         let y = groups.div_ceil(x);
         ([x as u32, y as u32, 1], render::u(x * 64))
+    }
+}
+
+/// Refuses a conv or pool whose strides, pads, dilations or kernel size do not fit the `u32`
+/// (and `i32`) arithmetic of the shaders, before any of them is generated.
+fn check_u32_attrs(node: &Node) -> Result<(), WgslError> {
+    let ints: Vec<usize> = match &node.op {
+        Op::Conv(c) => [&c.strides[..], &c.pads, &c.dilations].concat(),
+        Op::FusedConv(f) => [&f.conv.strides[..], &f.conv.pads, &f.conv.dilations].concat(),
+        Op::MaxPool(p) | Op::AveragePool(p) => {
+            [&p.kernel[..], &p.strides, &p.pads, &p.dilations].concat()
+        }
+        _ => return Ok(()),
+    };
+    match ints.iter().find(|&&v| v > i32::MAX as usize) {
+        Some(v) => Err(unsupported(
+            node,
+            &format!("attribute value {v} is over the shaders' 32-bit range"),
+        )),
+        None => Ok(()),
     }
 }
 

@@ -340,6 +340,41 @@ fn oversized_tensors_are_refused() {
 }
 
 #[test]
+fn unrepresentable_attributes_are_errors_naming_the_node() {
+    // A stride past the shaders' 32-bit arithmetic, and a NaN activation parameter (no WGSL
+    // literal): both refused naming the node, before any module is generated.
+    let (mut b, x) = B::new(&[4, 8, 8]);
+    let w = b.w(&[4, 4, 3, 3]);
+    let conv = Conv {
+        strides: [1 << 40, 1],
+        ..Conv::default()
+    };
+    let y = b.op(Op::Conv(conv), &[x, w]);
+    let (mut b2, x2) = B::new(&[4, 8, 8]);
+    let y2 = b2.op(
+        Op::HardSigmoid {
+            alpha: f32::NAN,
+            beta: 0.5,
+        },
+        &[x2],
+    );
+    let mut checked = 0;
+    for (g, op) in [(b.done(y), "Conv"), (b2.done(y2), "HardSigmoid")] {
+        let out = g.outputs().first().copied().expect("output");
+        let producer = g.producer(out).expect("producer");
+        let name = g.node(producer).name.clone();
+        match compile(&g, 1, &Limits::default()) {
+            Err(WgslError::Unsupported { node, op: o, .. }) => {
+                assert_eq!((node.as_str(), o), (name.as_str(), op));
+                checked += 1;
+            }
+            other => panic!("{op}: expected Unsupported, got {:?}", other.map(|_| ())),
+        }
+    }
+    assert_eq!(checked, 2);
+}
+
+#[test]
 fn plan_reuses_dead_buffers() {
     // x -> conv -> relu -> maxpool: the relu output takes a fresh buffer while the conv output
     // is live, then the pool output reuses the conv's buffer once it is dead.

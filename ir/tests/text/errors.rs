@@ -219,3 +219,37 @@ fn declared_types_are_checked_against_inference() {
     let errs = text::parse_verified(src, &WeightStore::new()).expect_err("bad arity");
     assert!(errs.to_string().contains("node `a` (Add)"), "{errs}");
 }
+
+#[test]
+fn graph_level_limits_are_named() {
+    let verified = |src: &str| match text::parse_verified(src, &WeightStore::new()) {
+        Ok(_) => "ok".to_string(),
+        Err(e) => e.to_string(),
+    };
+    // No outputs at all.
+    expect![[r#"
+        1 error
+          the graph has no outputs"#]]
+    .assert_eq(&verified("graph g {\n  input x: f32[2]\n}"));
+    // A rank over 64 (ONNX Runtime's limit), named by its tensor.
+    let ones = "1,".repeat(70);
+    let src = format!(
+        "graph g {{\n  input x: f32[2]\n  node r = Reshape(x) {{shape=[{ones}2]}} -> y\n  output y\n}}"
+    );
+    expect![[r#"
+        1 error
+          tensor `y`: rank 71 is over the limit of 64"#]]
+    .assert_eq(&verified(&src));
+    // An SE block without hidden units.
+    let src = "graph g {
+  input x: f32[N,8,4,4]
+  weight w1: f32[0,8,1,1] = []
+  weight w2: f32[8,0,1,1] = []
+  node s = SeBlock(x, w1, w2) {act=Relu, gate=Sigmoid} -> y
+  output y
+}";
+    expect![[r#"
+        1 error
+          node `s` (SeBlock): needs at least one channel and one hidden unit, got C = 8, Cr = 0"#]]
+    .assert_eq(&verified(src));
+}

@@ -24,7 +24,7 @@ fn is_gate(a: Act) -> bool {
 }
 
 /// The FC chain's shapes: `x: [N,C,H,W]`; both convs pointwise (1x1 kernel, stride 1, no
-/// padding, one group) with constant weights `w1: [Cr,C,1,1]`, `b1: [Cr]` or none,
+/// padding, one group) with constant weights `w1: [Cr,C,1,1]` (`Cr, C > 0`), `b1: [Cr]` or none,
 /// `w2: [C,Cr,1,1]`, `b2: [C]` or none.
 fn fc_chain_fits(cx: &Ctx<'_>, [a1, a2, x, w1, b1, w2, b2]: [Id; 7]) -> bool {
     let Some((_, c, _, _)) = cx.info(x).nchw() else {
@@ -32,7 +32,8 @@ fn fc_chain_fits(cx: &Ctx<'_>, [a1, a2, x, w1, b1, w2, b2]: [Id; 7]) -> bool {
     };
     let pointwise = |a: Id| cx.conv(a).is_some_and(|a| a.is_pointwise());
     let Some(cr) = cx.info(w1).constant_dims().and_then(|d| match d[..] {
-        [cr, ci, 1, 1] if ci == c => Some(cr),
+        // An SeBlock needs a hidden unit (and a channel); a zero-size chain stays unfused.
+        [cr, ci, 1, 1] if ci == c && cr > 0 && c > 0 => Some(cr),
         _ => None,
     }) else {
         return false;
