@@ -446,6 +446,23 @@ fn hostile_models_and_options_are_errors_not_crashes() {
         }
     }
     assert_eq!(ran, 64);
+    // An input with an empty batch.
+    let empty = dir.path().join("empty.npy");
+    npy::write(
+        &empty,
+        &Tensor::new(vec![0, 2, 4, 4], Vec::new()).expect("tensor"),
+    )
+    .expect("write");
+    let o = excite(&[
+        "run",
+        s(&relu_bn),
+        "--input",
+        &format!("x={}", s(&empty)),
+        "--out",
+        s(&out),
+    ]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("`x`: batch size 0"), "{}", stderr(&o));
 
     let cases: Vec<(PathBuf, Vec<&str>, &[&str])> = vec![
         // A padded conv whose output needs 640 GB: refused before allocation, on every backend.

@@ -86,8 +86,11 @@ pub fn infer_node(g: &Graph, id: NodeId, ins: &[Shape]) -> Result<Vec<Shape>, Ir
             y
         }
         Op::SeBlock(se) => se_block(&cx, se, ins)?,
-        Op::BatchNorm { .. } => {
+        Op::BatchNorm { epsilon } => {
             let x = &ins[0];
+            if !(*epsilon >= 0.0 && epsilon.is_finite()) {
+                return Err(cx.err(format!("epsilon {epsilon} must be finite and not negative")));
+            }
             if x.rank() < 2 {
                 return Err(cx.err(format!("input rank {} < 2", x.rank())));
             }

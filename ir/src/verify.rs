@@ -142,7 +142,15 @@ pub fn bind_inputs(g: &Graph, inputs: &HashMap<String, Tensor>) -> Result<usize,
                             msg: format!("batch size {n} differs from {b} given by another input"),
                         });
                     }
-                    _ if n == 0 => return Err(mismatch()),
+                    _ if n == 0 => {
+                        return Err(IrError::Input {
+                            input: val.name.clone(),
+                            msg: format!(
+                                "batch size 0 (shape {:?}); a batch needs at least one item",
+                                t.shape()
+                            ),
+                        });
+                    }
                     _ => batch = Some(n),
                 },
             }

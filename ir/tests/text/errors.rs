@@ -252,4 +252,18 @@ fn graph_level_limits_are_named() {
         1 error
           node `s` (SeBlock): needs at least one channel and one hidden unit, got C = 8, Cr = 0"#]]
     .assert_eq(&verified(src));
+    // A negative BN epsilon (with a zero variance, every output would be NaN).
+    let src = "graph g {
+  input x: f32[N,2,4,4]
+  weight s: f32[2] = [1, 1]
+  weight b: f32[2] = [0, 0]
+  weight m: f32[2] = [0, 0]
+  weight v: f32[2] = [0, 1]
+  node bn = BatchNormalization(x, s, b, m, v) {epsilon=-1} -> y
+  output y
+}";
+    expect![[r#"
+        1 error
+          node `bn` (BatchNormalization): epsilon -1 must be finite and not negative"#]]
+    .assert_eq(&verified(src));
 }
