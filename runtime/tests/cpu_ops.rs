@@ -401,3 +401,94 @@ fn programs_are_shareable_and_show_their_clif() {
         .len()
     );
 }
+
+/// The per-image mode runs only graphs whose images are independent: ops over the batch axis
+/// (a softmax or a reduction over axis 0) keep the whole-batch program. Each graph is
+/// checked against the interpreter at batch 4 on 2 threads, in whichever mode it runs.
+#[test]
+fn per_image_mode_only_where_images_are_independent() {
+    use excite_ir::Dim;
+    let batched = |rest: &[usize]| {
+        TensorType::f32(Shape(
+            std::iter::once(Dim::Batch)
+                .chain(rest.iter().map(|&d| Dim::Fixed(d)))
+                .collect(),
+        ))
+    };
+    let mut rng = ChaCha8Rng::seed_from_u64(40);
+    // (op, its graph input's shape after the batch, the weight's shape, per-image expected)
+    let gemm = Op::Gemm(Gemm {
+        alpha: 1.0,
+        beta: 1.0,
+        trans_a: false,
+        trans_b: false,
+    });
+    type Case = (Op, Vec<usize>, Option<Vec<usize>>, bool);
+    let cases: Vec<Case> = vec![
+        (Op::Softmax { axis: 1 }, vec![6], None, true),
+        (Op::Softmax { axis: 0 }, vec![6], None, false),
+        (Op::Concat { axis: 1 }, vec![6], None, true),
+        (gemm, vec![6], Some(vec![6, 3]), true),
+        (
+            Op::ReduceMean {
+                axes: vec![1],
+                keepdims: true,
+            },
+            vec![6],
+            None,
+            true,
+        ),
+        (
+            Op::ReduceMean {
+                axes: vec![0],
+                keepdims: true,
+            },
+            vec![6],
+            None,
+            false,
+        ),
+    ];
+    let mut checked = 0;
+    for (op, rest, w, per_image) in cases {
+        let mut g = Graph::new("sep");
+        let x = g.add_input("x", batched(&rest)).expect("input");
+        let mut ins = vec![x];
+        if let Some(ws) = &w {
+            ins.push(
+                g.add_weight("w", Arc::new(rand_tensor(&mut rng, ws)))
+                    .expect("weight"),
+            );
+        }
+        if matches!(op, Op::Concat { .. }) {
+            ins.push(x);
+        }
+        g.add_node("n", op.clone(), &ins, &["y"]).expect("node");
+        let y = g.find_value("y").expect("y");
+        g.add_output(y).expect("output");
+        if verify::verify(&mut g).is_err() {
+            panic!("{op:?}: graph does not verify");
+        }
+        assert_eq!(cpu::image_separable(&g), per_image, "{op:?}");
+        let feed: HashMap<String, Tensor> = [(
+            "x".to_string(),
+            rand_tensor(&mut rng, &[&[4][..], &rest].concat()),
+        )]
+        .into();
+        let prog = cpu::compile_with(&g, 4, 2, true).expect("compile");
+        assert_eq!(prog.per_image(), per_image, "{op:?}");
+        let want = interp::run(&g, &feed).expect("interp");
+        let got = prog.run(&feed).expect("run");
+        let (a, b) = (got[0].1.data(), want[0].1.data());
+        assert_eq!(got[0].1.shape(), want[0].1.shape(), "{op:?}");
+        assert!(b.iter().any(|v| *v != 0.0), "{op:?}: all-zero reference");
+        let num: f64 = a.iter().zip(b).map(|(x, y)| f64::from(x - y).powi(2)).sum();
+        let den: f64 = b.iter().map(|y| f64::from(*y).powi(2)).sum();
+        assert!(
+            (num / den).sqrt() <= 1e-5,
+            "{op:?}: rel L2 {:e}",
+            (num / den).sqrt()
+        );
+        checked += 1;
+    }
+    assert_eq!(checked, 6);
+}

@@ -37,17 +37,20 @@ fn rel_l2(a: &[f32], b: &[f32]) -> f64 {
     (num / den.max(1e-30)).sqrt()
 }
 
-/// Compiles `model` at `size`, runs both backends, returns the worst relative L2 error.
+/// Compiles `model` at `size`, runs both backends, returns the worst relative L2 error. (Two
+/// images on two threads: the per-image mode.)
 fn check(model: &str, size: usize, batch: usize) -> f64 {
-    check_threads(model, size, batch, 2).0
+    check_threads(model, size, batch, 2, true).0
 }
 
-/// As [`check`] on `threads` threads; also returns the program's `(node, op, kernel)` steps.
+/// As [`check`] on `threads` threads, the per-image mode allowed or not (asserting whether it
+/// ran); also returns the program's `(node, op, kernel)` steps.
 fn check_threads(
     model: &str,
     size: usize,
     batch: usize,
     threads: usize,
+    per_image: bool,
 ) -> (f64, Vec<(String, &'static str, String)>) {
     let opts = excite_zoo::BuildOptions {
         input_size: Some(size),
@@ -58,7 +61,13 @@ fn check_threads(
     let g = excite_passes::optimize(g, &excite_passes::Options::default())
         .expect("optimize")
         .graph;
-    let prog = cpu::compile(&g, batch, threads).expect("compile");
+    let prog = cpu::compile_with(&g, batch, threads, per_image).expect("compile");
+    let expect_per_image = per_image && batch > 1 && batch.is_multiple_of(threads);
+    assert_eq!(
+        prog.per_image(),
+        expect_per_image,
+        "{model}: per-image mode"
+    );
     let inputs = random_inputs(&g, batch, 7);
     let want = interp::run(&g, &inputs).expect("interp");
     let got = prog.run(&inputs).expect("cpu run");
@@ -79,12 +88,20 @@ fn check_threads(
 
 #[test]
 fn se_blocks_fold_into_or_squeeze_in_the_producing_conv() {
-    // One thread runs all images in one kernel call, two threads one image per task. With
-    // three images on two threads, each convolution runs two images side by side and the
-    // third split across both threads; one image on two threads takes the split paths (SE
-    // gates by row ranges, SE blocks by channel ranges).
-    for (threads, batch) in [(1, 2), (2, 3), (2, 1)] {
-        let (e, steps) = check_threads("se-resnet50", 64, batch, threads);
+    // Without the per-image mode, one thread runs all images in one kernel call, and two
+    // threads one image per task. With three images on two threads, each convolution runs two
+    // images side by side and the third split across both threads; one image on two threads
+    // takes the split paths (SE gates by row ranges, SE blocks by channel ranges). Four
+    // images on two threads run in the per-image mode (each image's program on one thread).
+    let cases = [
+        (1, 2, false),
+        (2, 2, false),
+        (2, 3, true),
+        (2, 1, true),
+        (2, 4, true),
+    ];
+    for (threads, batch, per_image) in cases {
+        let (e, steps) = check_threads("se-resnet50", 64, batch, threads, per_image);
         // Every SE block of SE-ResNet-50 reads a linear 1x1 conv (conv3, BN folded): all 16
         // fold into it, so none keeps a step of its own; each gate reads the channel means
         // the 3x3 conv before (conv2) wrote in its epilogue (`_presq`, `_means`).

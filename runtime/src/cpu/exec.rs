@@ -16,7 +16,7 @@ use rayon::prelude::*;
 
 use super::lower::{ConvKs, Kind, Src, Step};
 use super::plan::StepUse;
-use super::{CpuError, CpuProgram, StepTime};
+use super::{CpuError, CpuProgram, NamedTensors, StepTime};
 
 /// Runs `work` on the current pool thread while the pool's other threads spin for work instead
 /// of going to sleep between the (hundreds of, each short) parallel sections of an inference:
@@ -106,15 +106,23 @@ pub fn scratch_len(s: &Step, threads: usize) -> usize {
 }
 
 impl CpuProgram {
+    /// Runs the program; `install`: on its own thread pool (else on the current thread, which
+    /// is a worker of the per-image program's pool).
     pub(super) fn execute(
         &self,
         inputs: &HashMap<String, Tensor>,
         mut times: Option<&mut Vec<StepTime>>,
+        install: bool,
     ) -> Result<Vec<(String, Tensor)>, CpuError> {
+        if let Some(inner) = &self.per_image {
+            return self.execute_per_image(inner, inputs, times);
+        }
+        // One set of buffers per concurrent run (the per-image mode runs one per thread).
         let mut bufs = self
             .arena
             .lock()
-            .map(|mut a| std::mem::take(&mut *a))
+            .ok()
+            .and_then(|mut a| a.pop())
             .unwrap_or_default();
         bufs.resize_with(self.plan.slot_len.len() + 2, Vec::new);
         for (b, &len) in bufs.iter_mut().zip(&self.plan.slot_len) {
@@ -149,7 +157,7 @@ impl CpuProgram {
                 msg: "the model has no such input".into(),
             });
         }
-        let steps = || -> Result<(), CpuError> {
+        let mut steps = || -> Result<(), CpuError> {
             for s in &self.steps {
                 let t0 = Instant::now();
                 let slot = self.slot(s.out, &s.node)?;
@@ -170,8 +178,12 @@ impl CpuProgram {
             }
             Ok(())
         };
-        self.pool
-            .install(|| with_spinning_workers(self.threads, steps))?;
+        if install {
+            self.pool
+                .install(|| with_spinning_workers(self.threads, steps))?;
+        } else {
+            steps()?;
+        }
         let mut outs = Vec::with_capacity(self.outputs.len());
         for (name, root, shape) in &self.outputs {
             let slot = self.slot(*root, name)?;
@@ -189,7 +201,99 @@ impl CpuProgram {
         }
         if let Ok(mut a) = self.arena.lock() {
             bufs[self.plan.slot_len.len() + 1] = means;
-            *a = bufs;
+            a.push(bufs);
+        }
+        Ok(outs)
+    }
+
+    /// The per-image mode ([`super::image_separable`]): every image of the batch runs the
+    /// batch-1 program `inner` on one thread of the pool, images taken in turn by whichever
+    /// thread is free, so no tensor is ever shared between threads and each image's
+    /// activations stay in its core's cache from layer to layer. With `times`, each step's time
+    /// summed over the images and divided by the threads (the wall time it accounts for).
+    fn execute_per_image(
+        &self,
+        inner: &CpuProgram,
+        inputs: &HashMap<String, Tensor>,
+        times: Option<&mut Vec<StepTime>>,
+    ) -> Result<Vec<(String, Tensor)>, CpuError> {
+        for (name, _, shape) in &self.inputs {
+            let t = inputs.get(name).ok_or_else(|| CpuError::Input {
+                input: name.clone(),
+                msg: "missing".into(),
+            })?;
+            if t.shape() != shape.as_slice() {
+                return Err(CpuError::Input {
+                    input: name.clone(),
+                    msg: format!("shape {:?} differs from the compiled {shape:?}", t.shape()),
+                });
+            }
+        }
+        if let Some(extra) = inputs
+            .keys()
+            .find(|k| !self.inputs.iter().any(|(n, _, _)| n == *k))
+        {
+            return Err(CpuError::Input {
+                input: extra.clone(),
+                msg: "the model has no such input".into(),
+            });
+        }
+        let batch = self.batch.max(1);
+        let profiled = times.is_some();
+        let image = |i: usize| -> Result<(NamedTensors, Vec<StepTime>), CpuError> {
+            let mut feed = HashMap::with_capacity(inner.inputs.len());
+            for (name, _, shape) in &inner.inputs {
+                let data = inputs.get(name).map(Tensor::data).unwrap_or_default();
+                let per = data.len() / batch;
+                let t = Tensor::new(shape.clone(), data[i * per..(i + 1) * per].to_vec()).map_err(
+                    |e| CpuError::Exec {
+                        node: name.clone(),
+                        source: e,
+                    },
+                )?;
+                feed.insert(name.clone(), t);
+            }
+            let mut t = Vec::new();
+            let out = inner.execute(&feed, profiled.then_some(&mut t), false)?;
+            Ok((out, t))
+        };
+        let per_image: Vec<(NamedTensors, Vec<StepTime>)> = self.pool.install(|| {
+            (0..batch)
+                .into_par_iter()
+                .map(image)
+                .collect::<Result<Vec<_>, CpuError>>()
+        })?;
+        let mut outs = Vec::with_capacity(self.outputs.len());
+        for (k, (name, _, shape)) in self.outputs.iter().enumerate() {
+            let mut data = Vec::with_capacity(shape.iter().product());
+            for (o, _) in &per_image {
+                let (_, t) = o.get(k).ok_or_else(|| CpuError::Unsupported {
+                    node: name.clone(),
+                    msg: "an image's run lacks this output".into(),
+                })?;
+                data.extend_from_slice(t.data());
+            }
+            let t = Tensor::new(shape.clone(), data).map_err(|e| CpuError::Exec {
+                node: name.clone(),
+                source: e,
+            })?;
+            outs.push((name.clone(), t));
+        }
+        if let Some(times) = times {
+            let mut sum: Vec<StepTime> = per_image
+                .first()
+                .map(|(_, t)| t.clone())
+                .unwrap_or_default();
+            for (_, t) in per_image.iter().skip(1) {
+                for (a, b) in sum.iter_mut().zip(t) {
+                    a.seconds += b.seconds;
+                }
+            }
+            let threads = self.threads.clamp(1, batch) as f64;
+            for s in &mut sum {
+                s.seconds /= threads;
+            }
+            times.extend(sum);
         }
         Ok(outs)
     }
