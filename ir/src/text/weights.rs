@@ -65,8 +65,14 @@ impl WeightStore {
 
     /// Reads a safetensors file's bytes. Every tensor must be `F32`.
     pub fn from_safetensors(bytes: &[u8]) -> Result<WeightStore, IrError> {
-        let st = SafeTensors::deserialize(bytes)
-            .map_err(|e| werr(format!("unreadable safetensors data: {e}")))?;
+        let st = SafeTensors::deserialize(bytes).map_err(|e| match inconsistent_entry(bytes) {
+            // The crate's message for this case names no tensor.
+            Some(name) => werr(format!(
+                "unreadable safetensors data: tensor `{name}`: its shape and data type do not \
+                 match its data offsets"
+            )),
+            None => werr(format!("unreadable safetensors data: {e}")),
+        })?;
         let mut tensors = BTreeMap::new();
         for (name, view) in st.iter() {
             if view.dtype() != Dtype::F32 {
@@ -109,6 +115,37 @@ impl WeightStore {
         }
         safetensors::serialize(views, None).map_err(|e| werr(format!("cannot serialise: {e}")))
     }
+}
+
+/// The first tensor of a safetensors header whose byte range disagrees with its shape and
+/// data type (or whose entry is malformed), to name it in the error.
+fn inconsistent_entry(bytes: &[u8]) -> Option<String> {
+    let len = u64::from_le_bytes(bytes.get(..8)?.try_into().ok()?);
+    let header = bytes.get(8..8usize.checked_add(usize::try_from(len).ok()?)?)?;
+    let map: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(header).ok()?;
+    map.iter()
+        .filter(|(name, _)| *name != "__metadata__")
+        .find(|(_, info)| {
+            let size = match info["dtype"].as_str() {
+                Some("F64" | "I64" | "U64") => 8,
+                Some("F32" | "I32" | "U32") => 4,
+                Some("F16" | "BF16" | "I16" | "U16") => 2,
+                Some("I8" | "U8" | "BOOL" | "F8_E4M3" | "F8_E5M2") => 1,
+                _ => return false, // other types: left to the crate
+            };
+            let bytes = info["shape"].as_array().and_then(|dims| {
+                dims.iter()
+                    .try_fold(size, |acc: u64, d| acc.checked_mul(d.as_u64()?))
+            });
+            let range = info["data_offsets"]
+                .as_array()
+                .and_then(|o| Some((o.first()?.as_u64()?, o.get(1)?.as_u64()?)));
+            match (bytes, range) {
+                (Some(b), Some((a, e))) => e.checked_sub(a) != Some(b),
+                _ => true,
+            }
+        })
+        .map(|(name, _)| name.clone())
 }
 
 /// Most elements a placeholder weight may have (256 MiB of `f32`), so that a typo in a shape

@@ -95,4 +95,22 @@ fn other_dtypes_and_garbage_are_refused() {
             "{err}"
         );
     }
+    // Data offsets that disagree with the shape: the error names the tensor.
+    let mut checked = 0;
+    for offsets in ["[0,12]", "[0,20]", "[0,1099511627776]"] {
+        let header = format!(
+            r#"{{"ok":{{"dtype":"F32","shape":[1],"data_offsets":[0,4]}},"b":{{"dtype":"F32","shape":[4],"data_offsets":{offsets}}}}}"#
+        );
+        let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
+        bytes.extend_from_slice(header.as_bytes());
+        bytes.extend_from_slice(&[0u8; 20]);
+        let err = WeightStore::from_safetensors(&bytes).expect_err("bad offsets refused");
+        assert!(
+            err.to_string()
+                .contains("tensor `b`: its shape and data type do not match"),
+            "{offsets}: {err}"
+        );
+        checked += 1;
+    }
+    assert_eq!(checked, 3);
 }
