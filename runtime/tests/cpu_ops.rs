@@ -353,6 +353,39 @@ fn bad_inputs_are_typed_errors() {
     }
     let ok: HashMap<String, Tensor> = [("x".to_string(), t(vec![1, 3]))].into();
     assert_eq!(prog.run(&ok).expect("run")[0].1.data(), [1.0, 1.0, 1.0]);
+    assert!(matches!(
+        cpu::compile(&g, 1, 100_000),
+        Err(CpuError::Threads(m)) if m.contains("at most 1024")
+    ));
+    // The same checks in the per-image mode (a batched input, 2 images on 2 threads).
+    let mut g = Graph::new("g");
+    let bt = TensorType::f32(Shape(vec![excite_ir::Dim::Batch, excite_ir::Dim::Fixed(3)]));
+    let x = g.add_input("x", bt).expect("input");
+    g.add_node("r", Op::Relu, &[x], &["y"]).expect("node");
+    let y = g.find_value("y").expect("y");
+    g.add_output(y).expect("output");
+    verify::verify(&mut g).expect("verify");
+    let prog = cpu::compile_with(&g, 2, 2, true).expect("compile");
+    assert!(prog.per_image());
+    let cases = [
+        (vec![("x", t(vec![1, 3]))], "x"),
+        (vec![], "x"),
+        (vec![("x", t(vec![2, 3])), ("z", t(vec![1]))], "z"),
+    ];
+    for (feed, name) in cases {
+        let feed: HashMap<String, Tensor> =
+            feed.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+        match prog.run(&feed) {
+            Err(CpuError::Input { input, .. }) => assert_eq!(input, name),
+            other => panic!("per-image: expected an input error for {name}, got {other:?}"),
+        }
+    }
+    let x = Tensor::new(vec![2, 3], vec![-1.0, 2.0, -3.0, 4.0, -5.0, 6.0]).expect("t");
+    let ok: HashMap<String, Tensor> = [("x".to_string(), x)].into();
+    assert_eq!(
+        prog.run(&ok).expect("run")[0].1.data(),
+        [0.0, 2.0, 0.0, 4.0, 0.0, 6.0]
+    );
 }
 
 #[test]

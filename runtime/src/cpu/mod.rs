@@ -166,6 +166,12 @@ pub fn compile_with(
     } else {
         threads
     };
+    if threads > crate::MAX_THREADS {
+        return Err(CpuError::Threads(format!(
+            "{threads} threads requested, at most {} supported",
+            crate::MAX_THREADS
+        )));
+    }
     if per_image && batch > 1 && batch.is_multiple_of(threads) && image_separable(g) {
         let inner = compile_program(g, 1, 1)?;
         let with_batch =
