@@ -132,30 +132,11 @@ impl CpuProgram {
         bufs[scratch_slot].resize(self.scratch_len, 0.0);
         let mut means = std::mem::take(&mut bufs[scratch_slot + 1]);
         means.resize(self.means_len, 0.0);
-        for (name, root, shape) in &self.inputs {
-            let t = inputs.get(name).ok_or_else(|| CpuError::Input {
-                input: name.clone(),
-                msg: "missing".into(),
-            })?;
-            if t.shape() != shape.as_slice() {
-                return Err(CpuError::Input {
-                    input: name.clone(),
-                    msg: format!("shape {:?} differs from the compiled {shape:?}", t.shape()),
-                });
-            }
+        self.check_inputs(inputs)?;
+        for (name, root, _) in &self.inputs {
+            let t = inputs.get(name).map(Tensor::data).unwrap_or_default();
             let slot = self.slot(*root, name)?;
-            bufs[slot][..t.numel()].copy_from_slice(t.data());
-        }
-        if inputs.len() != self.inputs.len() {
-            // Names an input the model does not have.
-            return Err(CpuError::Input {
-                input: inputs
-                    .keys()
-                    .find(|k| !self.inputs.iter().any(|(n, _, _)| n == *k))
-                    .cloned()
-                    .unwrap_or_default(),
-                msg: "the model has no such input".into(),
-            });
+            bufs[slot][..t.len()].copy_from_slice(t);
         }
         let mut steps = || -> Result<(), CpuError> {
             for s in &self.steps {
@@ -206,17 +187,8 @@ impl CpuProgram {
         Ok(outs)
     }
 
-    /// The per-image mode ([`super::image_separable`]): every image of the batch runs the
-    /// batch-1 program `inner` on one thread of the pool, images taken in turn by whichever
-    /// thread is free, so no tensor is ever shared between threads and each image's
-    /// activations stay in its core's cache from layer to layer. With `times`, each step's time
-    /// summed over the images and divided by the threads (the wall time it accounts for).
-    fn execute_per_image(
-        &self,
-        inner: &CpuProgram,
-        inputs: &HashMap<String, Tensor>,
-        times: Option<&mut Vec<StepTime>>,
-    ) -> Result<Vec<(String, Tensor)>, CpuError> {
+    /// Every input present with the compiled shape, and no other.
+    fn check_inputs(&self, inputs: &HashMap<String, Tensor>) -> Result<(), CpuError> {
         for (name, _, shape) in &self.inputs {
             let t = inputs.get(name).ok_or_else(|| CpuError::Input {
                 input: name.clone(),
@@ -229,15 +201,30 @@ impl CpuProgram {
                 });
             }
         }
-        if let Some(extra) = inputs
+        match inputs
             .keys()
             .find(|k| !self.inputs.iter().any(|(n, _, _)| n == *k))
         {
-            return Err(CpuError::Input {
+            Some(extra) => Err(CpuError::Input {
                 input: extra.clone(),
                 msg: "the model has no such input".into(),
-            });
+            }),
+            None => Ok(()),
         }
+    }
+
+    /// The per-image mode ([`super::image_separable`]): every image of the batch runs the
+    /// batch-1 program `inner` on one thread of the pool, images taken in turn by whichever
+    /// thread is free, so no tensor is ever shared between threads and each image's
+    /// activations stay in its core's cache from layer to layer. With `times`, each step's time
+    /// summed over the images and divided by the threads (the wall time it accounts for).
+    fn execute_per_image(
+        &self,
+        inner: &CpuProgram,
+        inputs: &HashMap<String, Tensor>,
+        times: Option<&mut Vec<StepTime>>,
+    ) -> Result<Vec<(String, Tensor)>, CpuError> {
+        self.check_inputs(inputs)?;
         let batch = self.batch.max(1);
         let profiled = times.is_some();
         let image = |i: usize| -> Result<(NamedTensors, Vec<StepTime>), CpuError> {
