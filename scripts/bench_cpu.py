@@ -7,7 +7,9 @@ ONNX Runtime and `excite bench` over both models (each round: warm-up, then --it
 runs) and reports the medians over all rounds, the ratio excite / ORT, and the SE overhead
 (SE-ResNet-50 ÷ ResNet-50) of each runtime. Before each round it measures the core-to-core
 round trip (scripts/core_latency.c, when `cc` is there): 2-thread times on a VM depend on
-whether its vCPUs share a cache, so each cell shows the range it ran under.
+whether its vCPUs share a cache, so each cell shows the range it ran under. It also gives
+excite's SE overhead from per-kernel minimums (each kernel's fastest time over a few profiled
+runs, summed): the models' compute compared with far less VM noise than whole-run medians.
 
     cargo build --release
     python3 scripts/bench_cpu.py --excite target/release/excite [--batches 1,8] [--threads 1,2]
@@ -53,6 +55,24 @@ def excite_times(exe, path, batch, threads, iters, warmup):
     return json.loads(r.stdout.strip().splitlines()[-1])["samples_ms"]
 
 
+def excite_kernel_mins(exe, paths, batch, threads, runs):
+    """Per model: the sum over its steps of each step's fastest time in `runs` profiled runs
+    (`excite bench --profile --json`, one process per run, the models alternating): a figure
+    that VM noise moves far less than a median of whole runs, for comparing two models'
+    compute."""
+    best = {m: None for m in paths}
+    for _ in range(runs):
+        for m, path in paths.items():
+            r = subprocess.run([exe, "bench", path, "--backend", "cpu", "--batch", str(batch),
+                                "--threads", str(threads), "--iters", "1", "--warmup", "2",
+                                "--json", "--profile"],
+                               check=True, capture_output=True, text=True)
+            prof = json.loads(r.stdout.strip().splitlines()[-1])["profile"]
+            ms = [p["ms"] for p in prof]
+            best[m] = ms if best[m] is None else [min(a, b) for a, b in zip(best[m], ms)]
+    return {m: sum(v or []) for m, v in best.items()}
+
+
 def core_probe(work):
     """A function returning the core-to-core round trip in ns (scripts/core_latency.c, built
     with `cc`), or None when it cannot be built: on this VM the two vCPUs sometimes land on
@@ -80,6 +100,9 @@ def main():
     ap.add_argument("--iters", type=int, default=10, help="timed runs per round")
     ap.add_argument("--rounds", type=int, default=3, help="alternating rounds (iters*rounds >= 20)")
     ap.add_argument("--models", default="resnet50,se-resnet50")
+    ap.add_argument("--profile-runs", type=int, default=6,
+                    help="profiled runs per model for the per-kernel-minimum SE overhead "
+                         "(0: skip)")
     args = ap.parse_args()
     os.makedirs(args.work, exist_ok=True)
     models = args.models.split(",")
@@ -119,6 +142,12 @@ def main():
                 so = res["se-resnet50"][0] / res["resnet50"][0]
                 se = res["se-resnet50"][1] / res["resnet50"][1]
                 print(f"  SE overhead (SE-ResNet-50 / ResNet-50): ORT {so:.3f}, excite {se:.3f}")
+                if args.profile_runs > 0:
+                    pair = {m: paths[m] for m in ("resnet50", "se-resnet50")}
+                    k = excite_kernel_mins(args.excite, pair, batch, threads, args.profile_runs)
+                    print(f"  excite SE overhead by per-kernel minimums ({args.profile_runs} "
+                          f"profiled runs each): {k['se-resnet50'] / k['resnet50']:.3f} "
+                          f"({k['se-resnet50']:.2f} / {k['resnet50']:.2f} ms)", flush=True)
     print("\n| model | batch | threads | ORT median ms | excite median ms | excite / ORT "
           "| core round trip ns |")
     print("|---|---|---|---|---|---|---|")
