@@ -10,7 +10,7 @@ use excite_ir::{FusedConv, Node, ValueId};
 
 use crate::WgslError;
 use crate::expr::{Step, conv_epilogue, emit, emit_with};
-use crate::lower::{Deferred, Lower, Partials, bindings, unsupported};
+use crate::lower::{Deferred, Lower, Partials, bindings, tree_sum, unsupported};
 use crate::render::{i, render, u};
 use crate::se::{Hidden, TileGates};
 
@@ -302,7 +302,10 @@ pub(crate) fn lower(
                     parts: 0,
                 }),
             );
-            squeeze_end = SPLITK_SQUEEZE_END.trim_end().to_string();
+            let sum = tree_sum(["red", "lid.x", "s", "THREADS", "lane"])?;
+            squeeze_end = render("splitk_squeeze_end", SPLITK_SQUEEZE_END, &[("sum", sum)])?
+                .trim_end()
+                .to_string();
         }
         let mut gate = String::new();
         if let Some(t) = tail {
@@ -324,6 +327,7 @@ pub(crate) fn lower(
                     ("cr", u(t.cr)),
                     ("b2", b2.to_string()),
                     ("gate", t.gate.clone()),
+                    ("sum", tree_sum(["red", "lid.x", "ga", "THREADS", "lane"])?),
                 ],
             )?
             .trim_end()

@@ -447,6 +447,24 @@ pub(crate) fn unsupported(node: &Node, msg: &str) -> WgslError {
     }
 }
 
+/// The `sum` hole of se_scale, se_tile, splitk_gate and splitk_squeeze_end: each lane stores
+/// `value` in `red[at]`, then a halving tree over `lanes` lanes (`lane` this one's index)
+/// leaves the sum in the first lane's slot.
+pub(crate) fn tree_sum([red, at, value, lanes, lane]: [&str; 5]) -> Result<String, WgslError> {
+    let s = render::render(
+        "tree_sum",
+        include_str!("kernels/tree_sum.wgsl"),
+        &[
+            ("red", red.to_string()),
+            ("at", at.to_string()),
+            ("value", value.to_string()),
+            ("lanes", lanes.to_string()),
+            ("lane", lane.to_string()),
+        ],
+    )?;
+    Ok(s.trim_end().to_string())
+}
+
 /// WGSL declarations of storage bindings 0.. in order: `(name, writable, element type)`.
 pub(crate) fn bindings(list: &[(&str, bool, &str)]) -> String {
     let mut s = String::new();

@@ -28,7 +28,7 @@ use excite_ir::{Node, NodeId, Op, SeBlock, ValueId};
 
 use crate::conv::{Binding, Hole};
 use crate::expr::{Step, act_expr, emit_with, lit};
-use crate::lower::{Deferred, Lower, bindings, unsupported};
+use crate::lower::{Deferred, Lower, bindings, tree_sum, unsupported};
 use crate::render::{render, u};
 use crate::{WgslError, conv};
 
@@ -399,6 +399,7 @@ fn tile_gates(
             c4,
             ("lanes", u((256 / cr.next_power_of_two()).max(1))),
             ("squeeze", sq.code.trim_end().to_string()),
+            ("sum", tree_sum(["se_red", "t", "a", "SE_LANES", "l"])?),
             ("b1", "se_w1b[SE_CR * SE_C + j]".to_string()),
             ("act", act_expr(se.act, "v")?),
             (
@@ -495,6 +496,7 @@ fn gates_dispatch(
             ("width", u(if hw.is_multiple_of(4) { 4 } else { 1 })),
             ("b2", if b2 { "b2[c]" } else { "0.0" }.into()),
             ("gate", act_expr(se.gate, "v")?),
+            ("sum", tree_sum(["red", "t", "acc", "LANES", "lane"])?),
             ("finish", finish),
         ],
     )?;

@@ -27,14 +27,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
     for (var j = lane; j < CR; j = j + LANES) {
         acc = acc + w2[c * CR + j] * z[n * CR + j];
     }
-    red[t] = acc;
-    workgroupBarrier();
-    for (var w = LANES / 2u; w > 0u; w = w / 2u) {
-        if (lane < w) {
-            red[t] = red[t] + red[t + w];
-        }
-        workgroupBarrier();
-    }
+{{sum}}
     if (lane == 0u) {
         let v = red[t] + {{b2}};
         gs[cb] = {{gate}};

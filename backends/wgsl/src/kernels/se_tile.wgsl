@@ -27,14 +27,7 @@ fn se_tile(n: u32, m0: u32, t: u32) {
             a = a + se_w1b[j * SE_C + c] * se_sm[c];
         }
     }
-    se_red[t] = a;
-    workgroupBarrier();
-    for (var w = SE_LANES / 2u; w > 0u; w = w / 2u) {
-        if (l < w) {
-            se_red[t] = se_red[t] + se_red[t + w];
-        }
-        workgroupBarrier();
-    }
+{{sum}}
     if (l == 0u && j < SE_CR) {
         let v = se_red[t] + {{b1}};
         se_zs[j] = {{act}};
