@@ -1,6 +1,7 @@
 //! Folding of the value-computing ops: `Cast`, elementwise arithmetic with broadcasting,
 //! `Range` and `ConstantOfShape`. See [`crate::fold`] for the data-moving ones.
 
+use crate::attrs::brief;
 use crate::consts::{Const, Data, Int};
 use crate::error::OnnxError;
 use crate::fold::{Fx, batch_err};
@@ -242,7 +243,10 @@ pub fn constant_of_shape(
         .ok_or_else(|| fx.err("shape must be plain integers (not depending on the batch size)"))?;
     let mut dims = Vec::with_capacity(s.len());
     for &d in &s {
-        dims.push(usize::try_from(d).map_err(|_| fx.err(format!("negative dimension in {s:?}")))?);
+        dims.push(
+            usize::try_from(d)
+                .map_err(|_| fx.err(format!("negative dimension in {}", brief(&s))))?,
+        );
     }
     let fill = match value {
         Some(v) if v.numel() != 1 => return Err(fx.err("value must have one element")),

@@ -131,7 +131,7 @@ impl<'a> NodeCx<'a> {
             Some([a, b]) if *a > 0 && *b > 0 => Ok([*a as usize, *b as usize]),
             Some(v) => Err(self.attr_err(
                 name,
-                format!("must be two positive integers (2-D only), got {v:?}"),
+                format!("must be two positive integers (2-D only), got {}", brief(v)),
             )),
         }
     }
@@ -166,5 +166,17 @@ impl<'a> NodeCx<'a> {
             .get(i)
             .map(String::as_str)
             .filter(|s| !s.is_empty())
+    }
+}
+
+/// A list for an error message: in full up to 8 entries, else its first 8 and its length (an
+/// attribute or shape from a file can hold millions).
+pub(crate) fn brief<T: std::fmt::Debug>(v: &[T]) -> String {
+    const SHOWN: usize = 8;
+    if v.len() <= SHOWN {
+        format!("{v:?}")
+    } else {
+        let head: Vec<String> = v[..SHOWN].iter().map(|x| format!("{x:?}")).collect();
+        format!("[{}, ... ({} entries)]", head.join(", "), v.len())
     }
 }

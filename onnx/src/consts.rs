@@ -5,6 +5,7 @@
 //! shape subgraph reads `Shape` of a tensor whose first dimension is the batch; data-moving
 //! folds (Gather, Concat, Slice, ...) carry it, arithmetic keeps it only through identities.
 
+use crate::attrs::brief;
 use excite_ir::Tensor;
 
 use crate::error::OnnxError;
@@ -155,11 +156,11 @@ pub fn numel_of(dims: &[i64]) -> Result<u128, String> {
     let mut n: u128 = 1;
     for &d in dims {
         if d < 0 {
-            return Err(format!("negative dimension {d} in {dims:?}"));
+            return Err(format!("negative dimension {d} in {}", brief(dims)));
         }
         n = n
             .checked_mul(d as u128)
-            .ok_or_else(|| format!("dimensions {dims:?} overflow"))?;
+            .ok_or_else(|| format!("dimensions {} overflow", brief(dims)))?;
     }
     Ok(n)
 }

@@ -7,6 +7,7 @@
 //! ([`Int::Batch`]) is carried by data movement and by arithmetic identities (`N*1`, `N+0`);
 //! anything else that would need its value is an error asking for a fixed batch size.
 
+use crate::attrs::brief;
 use excite_ir::Dim;
 
 use crate::consts::{Budget, Const, Data, Int};
@@ -203,7 +204,11 @@ pub fn concat(fx: &mut Fx<'_>, ins: &[&Const], axis: i64) -> Result<Const, OnnxE
         let same =
             c.dims.len() == rank && (0..rank).all(|i| i == axis || c.dims[i] == first.dims[i]);
         if !same {
-            return Err(fx.err(format!("shapes {:?} and {:?} differ", first.dims, c.dims)));
+            return Err(fx.err(format!(
+                "shapes {} and {} differ",
+                brief(&first.dims),
+                brief(&c.dims)
+            )));
         }
         dims[axis] += c.dims[axis];
     }
@@ -309,7 +314,7 @@ pub fn reshape_dims(
                 .get(i)
                 .ok_or_else(|| fx.err(format!("target dim {i} copies a missing input dim")))?,
             t if t >= 0 => t as usize,
-            _ => return Err(fx.err(format!("invalid target shape {target:?}"))),
+            _ => return Err(fx.err(format!("invalid target shape {}", brief(target)))),
         });
     }
     let known = out
@@ -318,11 +323,19 @@ pub fn reshape_dims(
         .ok_or_else(|| fx.err("target shape overflows"))?;
     if let Some(i) = infer {
         if known == 0 || !numel.is_multiple_of(known) {
-            return Err(fx.err(format!("cannot reshape {input:?} to {target:?}")));
+            return Err(fx.err(format!(
+                "cannot reshape {} to {}",
+                brief(input),
+                brief(target)
+            )));
         }
         out[i] = numel / known;
     } else if known != numel {
-        return Err(fx.err(format!("cannot reshape {input:?} to {target:?}")));
+        return Err(fx.err(format!(
+            "cannot reshape {} to {}",
+            brief(input),
+            brief(target)
+        )));
     }
     Ok(out)
 }

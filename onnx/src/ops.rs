@@ -2,6 +2,7 @@
 //! into explicit pads, axes normalised, and inputs that the IR keeps as attributes (Clip
 //! bounds, ReduceMean axes) read from constants. Dispatch for every op lives here too.
 
+use crate::attrs::brief;
 use excite_ir::op::{Conv, Gemm, Pool};
 use excite_ir::{Dim, Op, Shape};
 
@@ -136,7 +137,10 @@ impl Importer {
         {
             return Err(cx.attr_err(
                 "kernel_shape",
-                format!("{ks:?} does not match the weight's kernel {kernel:?}"),
+                format!(
+                    "{} does not match the weight's kernel {kernel:?}",
+                    brief(ks)
+                ),
             ));
         }
         let strides = cx.pair("strides", [1, 1])?;
@@ -195,7 +199,10 @@ impl Importer {
             Some(k) => {
                 return Err(cx.attr_err(
                     "kernel_shape",
-                    format!("must be two positive sizes (2-D pooling only), got {k:?}"),
+                    format!(
+                        "must be two positive sizes (2-D pooling only), got {}",
+                        brief(k)
+                    ),
                 ));
             }
             None => return Err(cx.attr_err("kernel_shape", "is required")),
@@ -363,7 +370,10 @@ fn window_pads(
             }
             Some(p) => Err(cx.attr_err(
                 "pads",
-                format!("must be four non-negative integers (2-D only), got {p:?}"),
+                format!(
+                    "must be four non-negative integers (2-D only), got {}",
+                    brief(p)
+                ),
             )),
         },
         "VALID" => Ok([0; 4]),

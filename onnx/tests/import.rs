@@ -579,4 +579,15 @@ fn contradictory_declarations_are_errors() {
         vec![a_int("axis", 1), a_int("axis", 2)],
     );
     expect!["node `fl` (Flatten): attribute `axis`: given twice"].assert_eq(&err(m.bytes()));
+    // A 200,000-entry attribute is quoted by its first entries and length, not in full.
+    let pads: Vec<i64> = (0..200_000).collect();
+    let m = M::new(13).input("x", &[1, 2, 4, 4]).output("y").node(
+        "MaxPool",
+        "mp",
+        &["x"],
+        &["y"],
+        vec![a_ints("kernel_shape", &[2, 2]), a_ints("pads", &pads)],
+    );
+    expect!["node `mp` (MaxPool): attribute `pads`: must be four non-negative integers (2-D only), got [0, 1, 2, 3, 4, 5, 6, 7, ... (200000 entries)]"]
+        .assert_eq(&err(m.bytes()));
 }

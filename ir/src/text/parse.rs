@@ -260,6 +260,14 @@ impl<'a> Parser<'a> {
         // Only computed on an error: finding a line number scans the text.
         let line = || line_col(self.cur.src(), pos).0;
         let mut from_placeholder = false;
+        if let (None, Some(dtype)) = (&inline, self.store.unsupported(&name)) {
+            let msg = format!(
+                "weight `{name}` (line {}): the weight store holds it as {dtype}; only F32 is \
+                 supported",
+                line()
+            );
+            return Err(werr(msg));
+        }
         let t = match (inline, self.store.get(&name)) {
             (Some(_), Some(_)) => {
                 let msg = format!(

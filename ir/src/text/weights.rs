@@ -2,7 +2,8 @@
 //!
 //! A model is `model.seir` (the graph) plus `model.safetensors` (the weights, one tensor per
 //! `weight` line, keyed by the weight's name). This module works on bytes; the CLI reads and
-//! writes the files. Only `F32` tensors are accepted today.
+//! writes the files. Only `F32` tensors are read today; a tensor of another data type is kept by
+//! name only, an error if the graph declares it.
 //!
 //! It also makes the deterministic stand-in data that
 //! [`parse_with_placeholder_weights`](super::parse_with_placeholder_weights) gives weights
@@ -21,6 +22,8 @@ use crate::tensor::Tensor;
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct WeightStore {
     tensors: BTreeMap<String, Arc<Tensor>>,
+    /// Tensors of the file in a data type excite does not read, by name: their data type.
+    unsupported: BTreeMap<String, String>,
 }
 
 fn werr(msg: impl Into<String>) -> IrError {
@@ -38,7 +41,10 @@ impl WeightStore {
             .weights()
             .map(|(v, t)| (g.value(v).name.clone(), Arc::clone(t)))
             .collect();
-        WeightStore { tensors }
+        WeightStore {
+            tensors,
+            unsupported: BTreeMap::new(),
+        }
     }
 
     /// Adds or replaces a tensor, returning the one it replaced.
@@ -48,6 +54,13 @@ impl WeightStore {
 
     pub fn get(&self, name: &str) -> Option<&Arc<Tensor>> {
         self.tensors.get(name)
+    }
+
+    /// The data type of tensor `name` when the file held it in a type excite does not read
+    /// (only `F32` is read): declaring such a weight is an error, an undeclared one is ignored
+    /// like any tensor the graph does not declare.
+    pub fn unsupported(&self, name: &str) -> Option<&str> {
+        self.unsupported.get(name).map(String::as_str)
     }
 
     pub fn len(&self) -> usize {
@@ -63,7 +76,8 @@ impl WeightStore {
         self.tensors.iter().map(|(k, v)| (k.as_str(), v))
     }
 
-    /// Reads a safetensors file's bytes. Every tensor must be `F32`.
+    /// Reads a safetensors file's bytes: its `F32` tensors, and the names and data types of the
+    /// others ([`WeightStore::unsupported`]).
     pub fn from_safetensors(bytes: &[u8]) -> Result<WeightStore, IrError> {
         let st = SafeTensors::deserialize(bytes).map_err(|e| match inconsistent_entry(bytes) {
             // The crate's message for this case names no tensor.
@@ -74,12 +88,11 @@ impl WeightStore {
             None => werr(format!("unreadable safetensors data: {e}")),
         })?;
         let mut tensors = BTreeMap::new();
+        let mut unsupported = BTreeMap::new();
         for (name, view) in st.iter() {
             if view.dtype() != Dtype::F32 {
-                return Err(werr(format!(
-                    "tensor `{name}` has dtype {}; only F32 is supported",
-                    view.dtype()
-                )));
+                unsupported.insert(name.to_string(), view.dtype().to_string());
+                continue;
             }
             let data = view
                 .data()
@@ -94,7 +107,10 @@ impl WeightStore {
                 .map_err(|e| werr(format!("tensor `{name}`: {e}")))?;
             tensors.insert(name.to_string(), Arc::new(t));
         }
-        Ok(WeightStore { tensors })
+        Ok(WeightStore {
+            tensors,
+            unsupported,
+        })
     }
 
     /// Writes the tensors as safetensors bytes (little-endian `F32`, keyed by name).

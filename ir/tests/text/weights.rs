@@ -71,18 +71,42 @@ fn safetensors_written_by_the_crate_itself_are_read() {
 fn other_dtypes_and_garbage_are_refused() {
     let data = [0u8; 8];
     let view = TensorView::new(Dtype::F16, vec![4], &data).expect("view");
-    let bytes = safetensors::serialize([("half.w", view)], None).expect("serialises");
+    let f32s: Vec<u8> = [0.5f32, -1.0]
+        .iter()
+        .flat_map(|x| x.to_le_bytes())
+        .collect();
+    let w = TensorView::new(Dtype::F32, vec![2], &f32s).expect("view");
+    let bytes = safetensors::serialize([("half.w", view), ("w", w)], None).expect("serialises");
+    // Read: the F32 tensor, and the F16 one by name and type only.
+    let store = WeightStore::from_safetensors(&bytes).expect("reads");
+    assert_eq!(store.unsupported("half.w"), Some("F16"));
     assert_eq!(
-        WeightStore::from_safetensors(&bytes),
-        Err(IrError::Weights {
-            msg: "tensor `half.w` has dtype F16; only F32 is supported".into()
-        })
+        store.get("w").map(|t| t.data().to_vec()),
+        Some(vec![0.5, -1.0])
+    );
+    // A graph that does not declare the F16 tensor ignores it; one that does is refused.
+    let src = |extra: &str| {
+        format!(
+            "graph g {{\n  input x: f32[N, 2]\n  weight w: f32[2]\n{extra}  node add = Add(x, w) -> y: f32[N, 2]\n  \
+             output y\n}}\n"
+        )
+    };
+    excite_ir::text::parse(&src(""), &store).expect("undeclared F16 tensor ignored");
+    let err = excite_ir::text::parse(&src("  weight half.w: f32[4]\n"), &store)
+        .expect_err("declared F16 tensor refused");
+    assert_eq!(
+        err,
+        IrError::Weights {
+            msg: "weight `half.w` (line 4): the weight store holds it as F16; only F32 is \
+                  supported"
+                .into()
+        }
     );
     let view = TensorView::new(Dtype::I64, vec![1], &data).expect("view");
     let meta = HashMap::from([("format".to_string(), "pt".to_string())]);
     let bytes = safetensors::serialize([("idx", view)], Some(meta)).expect("serialises");
-    let err = WeightStore::from_safetensors(&bytes).expect_err("I64 refused");
-    assert!(err.to_string().contains("`idx` has dtype I64"), "{err}");
+    let store = WeightStore::from_safetensors(&bytes).expect("reads");
+    assert_eq!(store.unsupported("idx"), Some("I64"));
     for garbage in [
         &b""[..],
         b"\x40\0\0\0\0\0\0\0{}      ",
