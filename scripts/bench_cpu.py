@@ -11,6 +11,11 @@ whether its vCPUs share a cache, so each cell shows the range it ran under. It a
 excite's SE overhead from per-kernel minimums (each kernel's fastest time over a few profiled
 runs, summed): the models' compute compared with far less VM noise than whole-run medians.
 
+`--placement shared` (round trip under 200 ns) or `--placement split` (300-500 ns: the vCPUs on
+cores without a shared cache) keeps only rounds that start and end in that placement, waiting
+for it (up to `--placement-wait` seconds per round, then the round runs as it is and the cell's
+range shows it), so that the two placements can be measured apart.
+
     cargo build --release
     python3 scripts/bench_cpu.py --excite target/release/excite [--batches 1,8] [--threads 1,2]
 """
@@ -91,6 +96,15 @@ def core_probe(work):
     return probe
 
 
+def in_placement(ns, placement):
+    """Whether a core-to-core round trip `ns` belongs to `placement` ("any" always)."""
+    if placement == "any":
+        return True
+    if ns is None:
+        return False
+    return ns < 200 if placement == "shared" else 300 <= ns < 500
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--excite", default="target/release/excite")
@@ -100,6 +114,10 @@ def main():
     ap.add_argument("--iters", type=int, default=10, help="timed runs per round")
     ap.add_argument("--rounds", type=int, default=3, help="alternating rounds (iters*rounds >= 20)")
     ap.add_argument("--models", default="resnet50,se-resnet50")
+    ap.add_argument("--placement", choices=["any", "shared", "split"], default="any",
+                    help="keep only rounds in this vCPU placement (see above)")
+    ap.add_argument("--placement-wait", type=float, default=600,
+                    help="seconds a round may wait for the placement")
     ap.add_argument("--profile-runs", type=int, default=6,
                     help="profiled runs per model for the per-kernel-minimum SE overhead "
                          "(0: skip)")
@@ -125,14 +143,29 @@ def main():
             # Rounds outermost: every model and runtime gets one round in turn, so the SE
             # overhead compares runs of the same minutes (this VM drifts by a few percent).
             for _ in range(args.rounds):
-                lat.append(probe())
+                deadline = time.time() + args.placement_wait
+                while True:
+                    before = probe()
+                    while not in_placement(before, args.placement) and time.time() < deadline:
+                        time.sleep(5)
+                        before = probe()
+                    ro = {m: ort_times(sessions[m], x, args.iters, warmup=3) for m in models}
+                    re = {m: excite_times(args.excite, paths[m], batch, threads, args.iters,
+                                          warmup=3) for m in models}
+                    after = probe()
+                    kept = in_placement(before, args.placement) and in_placement(
+                        after, args.placement)
+                    if kept or time.time() >= deadline:
+                        break
+                    print(f"  round discarded: placement changed ({before} -> {after} ns)",
+                          flush=True)
+                lat += [before, after]
                 for m in models:
-                    o[m] += ort_times(sessions[m], x, args.iters, warmup=3)
-                    e[m] += excite_times(args.excite, paths[m], batch, threads, args.iters,
-                                         warmup=3)
+                    o[m] += ro[m]
+                    e[m] += re[m]
             lat = [v for v in lat if v is not None]
             rt = f"{min(lat):.0f}-{max(lat):.0f}" if lat else "n/a"
-            print(f"core-to-core round trip before each round: {rt} ns", flush=True)
+            print(f"core-to-core round trip before and after each round: {rt} ns", flush=True)
             for m in models:
                 res[m] = (statistics.median(o[m]), statistics.median(e[m]))
                 rows.append((m, batch, threads, *res[m], rt))
