@@ -5,9 +5,9 @@
 //! shape subgraph reads `Shape` of a tensor whose first dimension is the batch; data-moving
 //! folds (Gather, Concat, Slice, ...) carry it, arithmetic keeps it only through identities.
 
-use crate::attrs::brief;
 use excite_ir::Tensor;
 
+use crate::attrs::brief;
 use crate::error::OnnxError;
 use crate::proto::TensorProto;
 use crate::proto::tensor_proto::{DataLocation, DataType};

@@ -7,9 +7,9 @@
 //! ([`Int::Batch`]) is carried by data movement and by arithmetic identities (`N*1`, `N+0`);
 //! anything else that would need its value is an error asking for a fixed batch size.
 
-use crate::attrs::brief;
 use excite_ir::Dim;
 
+use crate::attrs::brief;
 use crate::consts::{Budget, Const, Data, Int};
 use crate::error::OnnxError;
 

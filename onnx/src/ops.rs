@@ -2,11 +2,11 @@
 //! into explicit pads, axes normalised, and inputs that the IR keeps as attributes (Clip
 //! bounds, ReduceMean axes) read from constants. Dispatch for every op lives here too.
 
-use crate::attrs::brief;
 use excite_ir::op::{Conv, Gemm, Pool};
 use excite_ir::{Dim, Op, Shape};
 
 use crate::attrs::NodeCx;
+use crate::attrs::brief;
 use crate::error::OnnxError;
 use crate::import::{Importer, Val};
 

@@ -326,31 +326,44 @@ fn strided_kernels_matmuls_and_runtime_weights() {
     assert_eq!(n, 12);
 }
 
-#[test]
-fn bad_inputs_are_typed_errors() {
+/// `y = Relu(x)` with `x` of type `ty`, verified.
+fn relu_graph(ty: TensorType) -> Graph {
     let mut g = Graph::new("g");
-    let x = g
-        .add_input("x", TensorType::f32(Shape::fixed(&[1, 3])))
-        .expect("input");
+    let x = g.add_input("x", ty).expect("input");
     g.add_node("r", Op::Relu, &[x], &["y"]).expect("node");
     let y = g.find_value("y").expect("y");
     g.add_output(y).expect("output");
     verify::verify(&mut g).expect("verify");
-    let prog = cpu::compile(&g, 1, 1).expect("compile");
-    let t = |s: Vec<usize>| Tensor::new(s.clone(), vec![1.0; s.iter().product()]).expect("t");
-    let cases = [
-        (vec![("x", t(vec![1, 4]))], "x"),
-        (vec![], "x"),
-        (vec![("x", t(vec![1, 3])), ("z", t(vec![1]))], "z"),
-    ];
+    g
+}
+
+/// Each feed of `cases` is refused with an input error naming its input.
+fn assert_input_errors(
+    prog: &cpu::CpuProgram,
+    cases: Vec<(Vec<(&str, Tensor)>, &str)>,
+    mode: &str,
+) {
     for (feed, name) in cases {
         let feed: HashMap<String, Tensor> =
             feed.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
         match prog.run(&feed) {
             Err(CpuError::Input { input, .. }) => assert_eq!(input, name),
-            other => panic!("expected an input error for {name}, got {other:?}"),
+            other => panic!("{mode}: expected an input error for {name}, got {other:?}"),
         }
     }
+}
+
+#[test]
+fn bad_inputs_are_typed_errors() {
+    let g = relu_graph(TensorType::f32(Shape::fixed(&[1, 3])));
+    let prog = cpu::compile(&g, 1, 1).expect("compile");
+    let t = |s: Vec<usize>| Tensor::new(s.clone(), vec![1.0; s.iter().product()]).expect("t");
+    let cases = vec![
+        (vec![("x", t(vec![1, 4]))], "x"),
+        (vec![], "x"),
+        (vec![("x", t(vec![1, 3])), ("z", t(vec![1]))], "z"),
+    ];
+    assert_input_errors(&prog, cases, "whole batch");
     let ok: HashMap<String, Tensor> = [("x".to_string(), t(vec![1, 3]))].into();
     assert_eq!(prog.run(&ok).expect("run")[0].1.data(), [1.0, 1.0, 1.0]);
     assert!(matches!(
@@ -358,28 +371,16 @@ fn bad_inputs_are_typed_errors() {
         Err(CpuError::Threads(m)) if m.contains("at most 1024")
     ));
     // The same checks in the per-image mode (a batched input, 2 images on 2 threads).
-    let mut g = Graph::new("g");
     let bt = TensorType::f32(Shape(vec![excite_ir::Dim::Batch, excite_ir::Dim::Fixed(3)]));
-    let x = g.add_input("x", bt).expect("input");
-    g.add_node("r", Op::Relu, &[x], &["y"]).expect("node");
-    let y = g.find_value("y").expect("y");
-    g.add_output(y).expect("output");
-    verify::verify(&mut g).expect("verify");
+    let g = relu_graph(bt);
     let prog = cpu::compile_with(&g, 2, 2, true).expect("compile");
     assert!(prog.per_image());
-    let cases = [
+    let cases = vec![
         (vec![("x", t(vec![1, 3]))], "x"),
         (vec![], "x"),
         (vec![("x", t(vec![2, 3])), ("z", t(vec![1]))], "z"),
     ];
-    for (feed, name) in cases {
-        let feed: HashMap<String, Tensor> =
-            feed.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
-        match prog.run(&feed) {
-            Err(CpuError::Input { input, .. }) => assert_eq!(input, name),
-            other => panic!("per-image: expected an input error for {name}, got {other:?}"),
-        }
-    }
+    assert_input_errors(&prog, cases, "per-image");
     let x = Tensor::new(vec![2, 3], vec![-1.0, 2.0, -3.0, 4.0, -5.0, 6.0]).expect("t");
     let ok: HashMap<String, Tensor> = [("x".to_string(), x)].into();
     assert_eq!(
