@@ -17,7 +17,7 @@
 #   kept as JSON in $OUT (the device tool's folder; a temporary one elsewhere) and summarised
 #   by scripts/gpu_profile.py. SWEEP="0 256 1024" also times each value of the split-K knob
 #   EXCITE_GPU_MIN_WORKGROUPS; VARIANTS="EXCITE_GPU_FOLD_SE=0 ..." times the build once per
-#   environment setting listed (the GPU backend's A/B knobs); COMPARE="FILE..." times other
+#   environment setting listed (the GPU backend's A/B knobs; `A=1,B=1` sets both); COMPARE="FILE..." times other
 #   builds of excite (e.g. the previous commit's, gzipped into .gl) in the same call.
 #   ZOO_FILTER=NAME runs only the gpu_zoo tests matching NAME (the full run takes ~2 minutes
 #   of device time, mostly the reference interpreter on the CPU).
@@ -98,6 +98,10 @@ case "$mode" in
         fi
     fi
     out="$dir/results.txt"
+    # A fresh machine's first benchmark ran 2-4x slow throughout (GPU timestamps included: the
+    # GPU still at idle clocks); one untimed run first.
+    "$EXCITE" bench "$dir/resnet50.seir" --backend gpu --batch 32 --iters 600 --warmup 5 \
+        --json >/dev/null || true
     for b in $BATCHES; do
         for m in $MODELS; do
             json="$("$EXCITE" bench "$dir/$m.seir" --backend gpu --batch "$b" \
@@ -132,11 +136,13 @@ case "$mode" in
             done
         done
     done
-    # VARIANTS="EXCITE_GPU_FOLD_SE=0 ...": the same timings under each environment setting.
+    # VARIANTS="EXCITE_GPU_FOLD_SE=0 A=1,B=1 ...": the same timings under each environment
+    # setting listed (comma-separated settings together).
     for v in ${VARIANTS:-}; do
         for b in $BATCHES; do
             for m in $MODELS; do
-                ms="$(export "${v?}"; median_ms "$EXCITE" "$dir/$m.seir" "$b")" || ms=FAILED
+                # shellcheck disable=SC2086
+                ms="$(IFS=,; for kv in $v; do export "${kv?}"; done; median_ms "$EXCITE" "$dir/$m.seir" "$b")" || ms=FAILED
                 echo "variant $v $m batch $b: $ms ms"
             done
         done

@@ -19,6 +19,9 @@ const POINTWISE: &str = include_str!("kernels/conv1x1.wgsl");
 const POINTWISE_SQUEEZE: &str = include_str!("kernels/conv1x1_squeeze.wgsl");
 const GROUPED: &str = include_str!("kernels/grouped.wgsl");
 const SPLITK: &str = include_str!("kernels/splitk.wgsl");
+/// SPLITK and SPLITK_SQUEEZE by quads of outputs ([`crate::plan::Limits::vec4_splitk`]).
+const SPLITK4: &str = include_str!("kernels/splitk4.wgsl");
+const SPLITK_SQUEEZE4: &str = include_str!("kernels/splitk_squeeze4.wgsl");
 /// conv1x1's `prologue` when an SE block left its scale to the conv.
 const SE_PROLOGUE: &str = include_str!("kernels/conv1x1_se_prologue.wgsl");
 /// The k-loop and k-step of the GEMM tile, spliced into the three GEMM conv kernels, and each
@@ -34,6 +37,8 @@ const SPLITK_GATE: &str = include_str!("kernels/splitk_gate.wgsl");
 const SPLITK_SQUEEZE_END: &str = include_str!("kernels/splitk_squeeze_end.wgsl");
 /// One output of a GEMM tile's epilogue, repeated straight-line by [`gemm_module`].
 const STORE: &str = include_str!("kernels/conv_store.wgsl");
+/// STORE for a row of four consecutive outputs stored as one vec4 (pointwise kernel).
+const STORE4: &str = include_str!("kernels/conv_store4.wgsl");
 
 pub(crate) fn fused_conv(
     l: &mut Lower<'_>,
@@ -219,7 +224,6 @@ pub(crate) fn lower(
         ("mg", u(mg)),
         ("mpad", u(mg.next_multiple_of(64 * mq))),
         ("mq", u(mq)),
-        ("as_len", u(256 * mq)),
         ("acc_len", u(4 * mq)),
         ("k", u(k)),
         ("kpad", u(kpad)),
@@ -242,7 +246,7 @@ pub(crate) fn lower(
         // epilogue (and the squeeze, for a conv feeding an SE block).
         let slab = ntot * m;
         let part = l.temp(&format!("{}.splitk", node.name), ks * slab)?;
-        let mut gemm_decl = vec![decl[0], decl[1], ("y", true, "f32")];
+        let mut gemm_decl = vec![decl[0], decl[1], ("y", true, y_type(l, pointwise))];
         gemm_decl.extend_from_slice(&pro_decl);
         let mut gemm_binds = vec![binds[0], binds[1], part];
         gemm_binds.extend_from_slice(&pro_binds);
@@ -279,16 +283,26 @@ pub(crate) fn lower(
             gemm_module(l, "conv", GEMM, v, mq)?
         };
         l.dispatch(node, module, gemm_binds, groups)?;
-        // The reduction reads the parts instead of x and the weight.
-        let mut rdecl = vec![("part", false, "f32")];
+        // The reduction reads the parts instead of x and the weight; by quads of outputs
+        // where a plane holds whole quads.
+        let hw = oh * ow;
+        let quads = l.limits.vec4_splitk && hw.is_multiple_of(4);
+        let vty = if quads { "vec4<f32>" } else { "f32" };
+        let mut rdecl = vec![("part", false, vty)];
         rdecl.extend_from_slice(&decl[2..]);
+        retype_y(&mut rdecl, vty);
         let mut rbinds = vec![part];
         rbinds.extend_from_slice(&binds[2..]);
         // By planes (with a squeeze or a gate): THREADS lanes per plane, PLANES planes per
         // workgroup, planes over SPAN pixels split in chunks (partial sums per chunk).
-        let hw = oh * ow;
-        let threads = hw.min(SQUEEZE_SPAN).next_power_of_two().clamp(32, 256);
-        let chunks = hw.div_ceil(SQUEEZE_SPAN);
+        let span = (l.limits.squeeze_span as usize).max(32).next_multiple_of(4);
+        let per_chunk = if quads {
+            hw.min(span) / 4
+        } else {
+            hw.min(span)
+        };
+        let threads = per_chunk.next_power_of_two().clamp(32, 256);
+        let chunks = hw.div_ceil(span);
         let mut squeeze_end = String::new();
         if squeeze {
             let partials = l.temp(&format!("{}.partials", node.name), n * chunks * m)?;
@@ -336,11 +350,20 @@ pub(crate) fn lower(
         let mut v = vec![
             ("bindings", bindings(&rdecl)),
             ("ks", u(ks)),
-            ("slab", u(slab)),
             ("hw", u(oh * ow)),
             ("cout", u(m)),
-            epilogue,
         ];
+        if quads {
+            let base = if squeeze || tail.is_some() { "oq" } else { "q" };
+            v.push(("slab4", u(slab / 4)));
+            v.push((
+                "lanes",
+                quad_lanes("t", &format!("{base} * 4u"), &epilogue.1, "", 0),
+            ));
+        } else {
+            v.push(("slab", u(slab)));
+            v.push(epilogue);
+        }
         if squeeze || tail.is_some() {
             let name = if tail.is_some() {
                 "splitk_gate"
@@ -350,17 +373,26 @@ pub(crate) fn lower(
             v.extend([
                 ("threads", u(threads)),
                 ("chunks", u(chunks)),
-                ("span", u(SQUEEZE_SPAN)),
+                ("span", u(span)),
                 ("gate", gate),
                 ("squeeze", squeeze_end),
             ]);
-            let module = l.module(name, SPLITK_SQUEEZE, &v)?;
+            let template = if quads {
+                SPLITK_SQUEEZE4
+            } else {
+                SPLITK_SQUEEZE
+            };
+            let module = l.module(name, template, &v)?;
             let groups = [m.div_ceil(256 / threads), n, chunks].map(|d| d as u32);
             l.dispatch(node, module, rbinds, groups)?;
         } else {
-            let (groups, row) = l.grid(slab);
+            let (groups, row) = l.grid(if quads { slab / 4 } else { slab });
             v.push(("row", row));
-            let module = l.module("splitk", SPLITK, &v)?;
+            let module = if quads {
+                l.module("splitk", SPLITK4, &v)?
+            } else {
+                l.module("splitk", SPLITK, &v)?
+            };
             l.dispatch(node, module, rbinds, groups)?;
         }
         l.release(part);
@@ -389,6 +421,8 @@ pub(crate) fn lower(
         v.extend(unsplit);
         v.extend(squeeze_holes(parts));
         let module = if one_by_one {
+            retype_y(&mut decl, y_type(l, true));
+            v[0].1 = bindings(&decl);
             v.push(("hw", u(h * w)));
             v.push(("prologue", String::new()));
             gemm_module(l, "conv1x1", POINTWISE, v, mq)?
@@ -427,10 +461,7 @@ pub(crate) fn lower(
             epilogue,
         ];
         v.extend(gemm);
-        v.push((
-            "gemm_loop",
-            gemm_loop(mq, LOAD_B_SQUEEZE.trim_end().to_string())?,
-        ));
+        v.extend(gemm_loop(mq, LOAD_B_SQUEEZE.trim_end().to_string())?);
         let module = l.module("conv1x1_squeeze", POINTWISE_SQUEEZE, &v)?;
         let groups = [(n * tiles) as u32, mg.div_ceil(64 * mq) as u32, g as u32];
         l.dispatch(node, module, binds, groups)?;
@@ -445,6 +476,7 @@ pub(crate) fn lower(
         return Ok(());
     }
     if pointwise {
+        retype_y(&mut decl, y_type(l, true));
         decl.extend_from_slice(&pro_decl);
         binds.extend_from_slice(&pro_binds);
         let mut v = vec![("bindings", String::new()), ("hw", u(h * w)), epilogue];
@@ -531,20 +563,35 @@ fn gemm_module(
         ("ysplit", take("ysplit")?),
         ("rowsum", take("rowsum")?),
     ];
-    let load_b = if template == GEMM {
+    let gather = template == GEMM;
+    // Where the thread's four columns are: consecutive, or (gathering kernel with
+    // `strided_cols`) 16 apart, so that each load and store of a warp is contiguous.
+    let strided = gather && l.limits.strided_cols;
+    let load_b = if gather {
         render(name, LOAD_B_GATHER, &[gather_hole()])?
     } else {
         render(name, LOAD_B_QUAD, &[("prologue", take("prologue")?)])?
     };
     let mut store = String::new();
+    let quads = !gather && l.limits.vec4_stores;
     for r in 0..4 * mq {
+        if quads {
+            store.push_str(&store_quad(name, r, &body)?);
+            continue;
+        }
         for (j, lane) in ["x", "y", "z", "w"].iter().enumerate() {
+            let col = if strided {
+                format!("tx + {}u", 16 * j)
+            } else {
+                format!("tx * 4u + {j}u")
+            };
             let mut holes = vec![
                 ("r", r.to_string()),
                 ("lane", lane.to_string()),
                 ("i", (r % 4).to_string()),
                 ("blk", (r / 4).to_string()),
                 ("j", j.to_string()),
+                ("col", col),
             ];
             holes.extend(body.iter().cloned());
             store.push_str(&render(name, STORE, &holes)?);
@@ -557,15 +604,65 @@ fn gemm_module(
             ("se_fn", String::new()),
         ]);
     }
-    v.push(("gemm_loop", gemm_loop(mq, load_b.trim_end().to_string())?));
-    if template == GEMM {
-        v.push(gather_setup());
+    v.extend(gemm_loop(mq, load_b.trim_end().to_string())?);
+    if gather {
+        v.push(gather_setup(strided));
     }
     l.module(name, template, &v)
 }
 
-/// The `gemm_loop` hole: GEMM_LOOP for `mq` A quads per thread, with the kernel's `load_b`.
-fn gemm_loop(mq: usize, load_b: String) -> Result<String, WgslError> {
+/// The element type of a GEMM conv's output binding `y`: vec4 for the pointwise kernel with
+/// [`crate::plan::Limits::vec4_stores`] (its quads of four columns never straddle images).
+fn y_type(l: &Lower<'_>, pointwise: bool) -> &'static str {
+    if pointwise && l.limits.vec4_stores {
+        "vec4<f32>"
+    } else {
+        "f32"
+    }
+}
+
+/// Sets the element type of binding `y` in `decl`.
+fn retype_y(decl: &mut [Binding], ty: &'static str) {
+    for d in decl.iter_mut().filter(|d| d.0 == "y") {
+        d.2 = ty;
+    }
+}
+
+/// STORE4 for row `r` of a thread's block: its four outputs through the epilogue (`body`:
+/// `epilogue`, `ysplit`, `rowsum`), stored as one vec4.
+fn store_quad(name: &str, r: usize, body: &[Hole; 3]) -> Result<String, WgslError> {
+    let lanes = quad_lanes("q", "o0", &body[0].1, &body[2].1, 12);
+    let holes = [
+        ("r", r.to_string()),
+        ("i", (r % 4).to_string()),
+        ("blk", (r / 4).to_string()),
+        ("lanes", lanes),
+        ("ysplit", body[1].1.clone()),
+    ];
+    render(name, STORE4, &holes)
+}
+
+/// WGSL applying `epilogue` (then `after`) to each lane of vec4 `var`, whose lane `j` is
+/// output `base + j` (`o` in the epilogue), indented by `indent` spaces.
+fn quad_lanes(var: &str, base: &str, epilogue: &str, after: &str, indent: usize) -> String {
+    let pad = " ".repeat(indent);
+    let mut lanes = String::new();
+    for (j, lane) in ["x", "y", "z", "w"].iter().enumerate() {
+        lanes.push_str(&format!("{pad}{{\n"));
+        let body = format!(
+            "let o = {base} + {j}u;\nvar v = {var}.{lane};\n{epilogue}\n{after}\n{var}.{lane} = v;"
+        );
+        for line in body.lines().map(str::trim).filter(|l| !l.is_empty()) {
+            lanes.push_str(&format!("{pad}    {line}\n"));
+        }
+        lanes.push_str(&format!("{pad}}}\n"));
+    }
+    lanes.trim_end().to_string()
+}
+
+/// The `gemm_loop` and `as_len` holes: GEMM_LOOP for `mq` A quads per thread, with the
+/// kernel's `load_b`.
+fn gemm_loop(mq: usize, load_b: String) -> Result<[Hole; 2], WgslError> {
     let looped = render(
         "gemm_loop",
         GEMM_LOOP,
@@ -576,16 +673,24 @@ fn gemm_loop(mq: usize, load_b: String) -> Result<String, WgslError> {
             ("stash", stash(mq)),
         ],
     )?;
-    Ok(looped.trim_end().to_string())
+    Ok([
+        ("gemm_loop", looped.trim_end().to_string()),
+        ("as_len", u(256 * mq)),
+    ])
 }
 
 /// conv.wgsl's `gather_setup` hole: the thread's four B columns decoded once (image offset,
 /// window origin; a column past the end gets an origin no window reaches), straight-line.
-fn gather_setup() -> Hole {
+fn gather_setup(strided: bool) -> Hole {
     let mut setup = String::new();
     for j in 0..4 {
+        let col = if strided {
+            format!("lq + {}u", 16 * j)
+        } else {
+            format!("lq * 4u + {j}u")
+        };
         setup.push_str(&format!(
-            "    let col{j} = n0 + lq * 4u + {j}u;\n\
+            "    let col{j} = n0 + {col};\n\
              \x20   let xb{j} = ((col{j} / HW) * CIN + g * CG) * u32(H * W);\n\
              \x20   let iy{j} = select(-65536i, i32(((col{j} / OW) % OH) * SH) - PT, col{j} < NTOT);\n\
              \x20   let ix{j} = i32((col{j} % OW) * SW) - PL;\n"
@@ -679,7 +784,8 @@ pub(crate) fn splits(l: &Lower<'_>, node: &Node, c: &Conv) -> Result<usize, Wgsl
 }
 
 /// The `gemm_step` hole: GEMM_STEP with straight-line FMAs for `mq` A quads (loops over the
-/// quads measured 4-5x slower on an H100: the accumulators left registers).
+/// quads measured 4-5x slower on an H100: the accumulators left registers). (`fma()` instead
+/// of multiply and add measured the same; see BENCHMARKS.md.)
 fn gemm_step(mq: usize) -> Result<String, WgslError> {
     let mut fma = String::new();
     for q in 0..mq {
@@ -762,10 +868,6 @@ fn pointwise_holes(d: Option<&Deferred>) -> Result<Extras, WgslError> {
     holes.extend(squeeze_holes(0));
     Ok((decl, binds, holes))
 }
-
-/// Pixels of one plane that a `splitk_squeeze` workgroup reduces (planes are split into chunks
-/// of this many, so a large plane still spreads over many workgroups at batch 1).
-const SQUEEZE_SPAN: usize = 512;
 
 /// Most images one squeeze tile may meet (row sums kept in registers per image).
 const MAX_PARTS: usize = 4;

@@ -359,7 +359,8 @@ impl Lower<'_> {
         self.alloc.release(b);
     }
 
-    /// Renders, validates and (deduplicating by source) adds a module; returns its index.
+    /// Renders, validates and (deduplicating by source) adds a module; returns its index. A
+    /// module needing more workgroup memory than the device has is refused.
     pub fn module(
         &mut self,
         name: &str,
@@ -370,7 +371,14 @@ impl Lower<'_> {
         if let Some(&i) = self.modules.get(&source) {
             return Ok(i);
         }
-        validate::validate(name, &source)?;
+        let shared = validate::validate(name, &source)?;
+        let most = self.limits.max_compute_workgroup_storage_size;
+        if shared > most {
+            return Err(WgslError::Template {
+                kernel: name.to_string(),
+                msg: format!("needs {shared} bytes of workgroup memory; the device allows {most}"),
+            });
+        }
         self.p.modules.push(Module {
             name: name.to_string(),
             source: source.clone(),

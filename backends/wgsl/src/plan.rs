@@ -29,6 +29,19 @@ pub struct Limits {
     /// Pointwise conv tiles of 128 output channels where a conv has that many and K >= 128
     /// (else 64); a tuning knob.
     pub wide_tiles: bool,
+    /// The gathering conv kernel's threads own columns 16 apart instead of four consecutive
+    /// ones, so that each gathered load and each store of a warp is contiguous; a tuning knob.
+    pub strided_cols: bool,
+    /// The pointwise GEMM kernel stores each thread's four consecutive outputs of a row as one
+    /// vec4 (partial products of split-K convs included); a tuning knob.
+    pub vec4_stores: bool,
+    /// Split-K reductions over planes of whole quads add, apply the epilogue and store by
+    /// vec4s (one thread per quad of outputs); a tuning knob.
+    pub vec4_splitk: bool,
+    /// Pixels of one plane that a `splitk_squeeze` workgroup reduces (planes are split into
+    /// chunks of this many, so that a large plane still spreads over many workgroups at
+    /// batch 1); a tuning knob, at least 32.
+    pub squeeze_span: u32,
 }
 
 impl Default for Limits {
@@ -42,6 +55,10 @@ impl Default for Limits {
             min_workgroups: 512,
             fold_se: true,
             wide_tiles: true,
+            strided_cols: true,
+            vec4_stores: true,
+            vec4_splitk: true,
+            squeeze_span: 512,
         }
     }
 }

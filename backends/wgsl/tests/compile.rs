@@ -482,3 +482,110 @@ fn split_k_parts_stay_within_the_binding_limit() {
     let p = compile(&g, 1, &tight).unwrap_or_else(|e| panic!("{e}"));
     assert!(!split(&p), "two slabs of 1 MiB do not fit 1.5 MiB");
 }
+
+#[test]
+fn gemm_kernels_store_contiguously_and_the_knobs_turn_it_off() {
+    // SE-ResNet-50 at 64x64 uses every GEMM kernel: gathering convs, pointwise ones (split,
+    // squeezing, with SE gates in the tiles or folded into the reduction).
+    let opts = excite_zoo::BuildOptions {
+        input_size: Some(64),
+        classes: 10,
+        ..Default::default()
+    };
+    let g = excite_zoo::build("se-resnet50", &opts).expect("zoo");
+    let g = excite_passes::optimize(g, &excite_passes::Options::default())
+        .expect("optimize")
+        .graph;
+    let gemm = |limits: &Limits| -> Vec<String> {
+        let p = compile(&g, 2, limits).unwrap_or_else(|e| panic!("{e}"));
+        p.modules
+            .iter()
+            .filter(|m| m.name == "conv" || m.name == "conv1x1")
+            .map(|m| m.source.clone())
+            .collect()
+    };
+    let count = |mods: &[String], s: &str| mods.iter().filter(|m| m.contains(s)).count();
+    let on = gemm(&Limits::default());
+    let off = gemm(&Limits {
+        strided_cols: false,
+        vec4_stores: false,
+        ..Limits::default()
+    });
+    assert_eq!(on.len(), off.len());
+    // Gathering kernels: each thread's columns 16 apart by default.
+    let strided = count(&on, "let col0 = n0 + lq + 0u;");
+    let gathering = count(&on, "fn main") - count(&on, "qbase");
+    assert!(
+        strided > 0 && strided == gathering,
+        "{strided} of {gathering}"
+    );
+    assert_eq!(count(&off, "let col0 = n0 + lq + 0u;"), 0);
+    assert_eq!(count(&off, "let col0 = n0 + lq * 4u + 0u;"), gathering);
+    // Pointwise kernels: each row's four outputs stored as one vec4 by default.
+    let quads = count(&on, "var q = acc[0];");
+    assert!(quads > 0 && quads == count(&on, "qbase"), "{quads}");
+    assert_eq!(count(&off, "var q = acc[0];"), 0);
+    // Split-K reductions by quads (planes of whole quads: all of them at 64x64).
+    let reductions = |limits: &Limits| -> Vec<(String, String)> {
+        let p = compile(&g, 2, limits).unwrap_or_else(|e| panic!("{e}"));
+        p.modules
+            .iter()
+            .filter(|m| m.name.starts_with("splitk"))
+            .map(|m| (m.name.clone(), m.source.clone()))
+            .collect()
+    };
+    let quad = Limits {
+        vec4_splitk: true,
+        ..Limits::default()
+    };
+    let r = reductions(&quad);
+    let kinds = ["splitk", "splitk_squeeze", "splitk_gate"].map(|k| {
+        r.iter()
+            .filter(|(n, s)| n == k && s.contains("SLAB4"))
+            .count()
+    });
+    assert!(kinds.iter().all(|&k| k > 0), "{kinds:?}");
+    // The others have planes of no whole quads (the classifier's 1x1 "planes").
+    let hw = |s: &str| -> usize {
+        let at = s.find("const HW: u32 = ").expect("HW") + 16;
+        s[at..]
+            .split('u')
+            .next()
+            .and_then(|d| d.parse().ok())
+            .expect("HW value")
+    };
+    assert!(
+        r.iter()
+            .all(|(_, s)| s.contains("SLAB4") != (hw(s) % 4 != 0))
+    );
+    let r = reductions(&Limits {
+        vec4_splitk: false,
+        ..quad
+    });
+    assert!(!r.is_empty() && r.iter().all(|(_, s)| !s.contains("SLAB4")));
+}
+
+#[test]
+fn modules_beyond_the_workgroup_memory_limit_are_refused() {
+    // The GEMM conv kernel declares 8 KiB of tiles; a device allowing 4 KiB cannot run it.
+    let (mut b, x) = B::new(&[16, 8, 8]);
+    let w = b.w(&[32, 16, 3, 3]);
+    let conv = Conv {
+        pads: [1; 4],
+        ..Conv::default()
+    };
+    let y = b.op(Op::Conv(conv), &[x, w]);
+    let g = b.done(y);
+    compile(&g, 1, &Limits::default()).expect("compiles with the default limits");
+    let small = Limits {
+        max_compute_workgroup_storage_size: 4096,
+        ..Limits::default()
+    };
+    let err = compile(&g, 1, &small)
+        .map(|_| ())
+        .map_err(|e| e.to_string());
+    assert!(
+        matches!(&err, Err(m) if m.contains("8192 bytes of workgroup memory") && m.contains("4096")),
+        "{err:?}"
+    );
+}

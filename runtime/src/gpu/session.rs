@@ -128,6 +128,13 @@ impl GpuSession {
             // A/B knobs for benchmarks: `=0` turns off the SE fold, or the 128-row conv tiles.
             fold_se: std::env::var("EXCITE_GPU_FOLD_SE").as_deref() != Ok("0"),
             wide_tiles: std::env::var("EXCITE_GPU_WIDE_TILES").as_deref() != Ok("0"),
+            strided_cols: knob("EXCITE_GPU_STRIDED_COLS", Limits::default().strided_cols),
+            vec4_stores: knob("EXCITE_GPU_VEC4_STORES", Limits::default().vec4_stores),
+            vec4_splitk: knob("EXCITE_GPU_VEC4_SPLITK", Limits::default().vec4_splitk),
+            squeeze_span: std::env::var("EXCITE_GPU_SQUEEZE_SPAN")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(Limits::default().squeeze_span),
         };
         let program = excite_wgsl::compile(g, batch, &wl)?;
         let info = adapter.get_info();
@@ -571,5 +578,14 @@ impl GpuSession {
             .to_vec();
         buf.unmap();
         Ok(data)
+    }
+}
+
+/// A boolean A/B knob from the environment: `1` turns it on, `0` off, anything else `default`.
+fn knob(name: &str, default: bool) -> bool {
+    match std::env::var(name).as_deref() {
+        Ok("1") => true,
+        Ok("0") => false,
+        _ => default,
     }
 }

@@ -1,7 +1,9 @@
 // Convolution as a tiled implicit GEMM: Y[m, n] = sum_k W[m, k] * X[k, n] per group, where
 // m is the output channel, n = (batch, oy, ox) and k = (ci, ky, kx) gathers the input
-// (im2col on the fly). A 256-thread workgroup computes a 64x64 tile, each thread a 4x4 block
-// in registers; K advances 16 at a time through workgroup memory. Weights are packed on the
+// (im2col on the fly). A 256-thread workgroup computes a 64x64 tile, each thread 4 rows x 4
+// columns in registers (its columns 16 apart with conv.rs's `strided_cols`, the default, so
+// that each gathered load and each store of a warp covers 16 consecutive columns); K advances
+// 16 at a time through workgroup memory. Weights are packed on the
 // host as [group][K padded to 16][M padded to 64], so every weight load is an aligned vec4.
 // When the output feeds an SE block, the `rowsum*` / `squeeze_*` holes (conv.rs) also write
 // the squeeze's partial channel sums of each tile, one per image the tile meets.
