@@ -147,9 +147,6 @@ impl Importer {
                 .into());
             }
         }
-        // The first graph input with a named symbolic batch, and that name: every input's must
-        // match, since the IR has one batch size.
-        let mut batch: Option<(String, String)> = None;
         for vi in &graph.input {
             let name = vi.name.clone().unwrap_or_default();
             if let Some(Val::Const(c)) = self.env.get(&name) {
@@ -174,22 +171,6 @@ impl Importer {
                 continue;
             }
             let ty = self.input_type(vi, &name)?;
-            if let Some(p) = batch_param(vi) {
-                match &batch {
-                    Some((q, first)) if q != p => {
-                        return Err(OnnxError::Value {
-                            value: name,
-                            msg: format!(
-                                "its batch dimension is the symbol `{p}` but input `{first}`'s \
-                                 is `{q}`: excite binds every symbolic batch to one size; give \
-                                 them one name or fixed sizes"
-                            ),
-                        });
-                    }
-                    Some(_) => {}
-                    None => batch = Some((p.to_string(), name.clone())),
-                }
-            }
             let id = self.g.add_input(&name, ty)?;
             self.env.insert(name, Val::Ir(id));
         }
@@ -503,15 +484,4 @@ fn show_dims(dims: &[Option<i64>]) -> String {
         .map(|d| d.map_or("?".to_string(), |v| v.to_string()))
         .collect();
     format!("[{}]", parts.join(","))
-}
-
-/// The name of a graph input's symbolic first (batch) dimension, if it has one.
-fn batch_param(vi: &ValueInfoProto) -> Option<&str> {
-    let Some(TypeValue::TensorType(t)) = vi.r#type.as_ref().and_then(|t| t.value.as_ref()) else {
-        return None;
-    };
-    match t.shape.as_ref()?.dim.first()?.value.as_ref()? {
-        DimValue::DimParam(p) => Some(p.as_str()),
-        DimValue::DimValue(_) => None,
-    }
 }

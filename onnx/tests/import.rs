@@ -462,50 +462,6 @@ fn batch_dim_forms() {
 }
 
 #[test]
-fn inputs_with_different_batch_symbols_are_refused() {
-    use excite_onnx::proto::ModelProto;
-    use excite_onnx::proto::tensor_shape_proto::dimension::Value as D;
-    use excite_onnx::proto::type_proto::Value as T;
-    use prost::Message;
-    // y = a + b, the inputs' first dims written as `da` and `db`.
-    let two = |da: D, db: D| {
-        let bytes = M::new(17)
-            .input("a", &[1, 3])
-            .input("b", &[1, 3])
-            .output("y")
-            .node("Add", "add", &["a", "b"], &["y"], vec![])
-            .bytes();
-        let mut m = ModelProto::decode(bytes.as_slice()).expect("decodes");
-        let g = m.graph.as_mut().expect("graph");
-        for (vi, d) in g.input.iter_mut().zip([da, db]) {
-            let Some(T::TensorType(t)) = vi.r#type.as_mut().and_then(|t| t.value.as_mut()) else {
-                panic!("tensor input")
-            };
-            t.shape.as_mut().expect("shape").dim[0].value = Some(d);
-        }
-        import(&m.encode_to_vec(), &ImportOptions::default())
-            .map(|g| g.inputs().len())
-            .map_err(|e| e.to_string())
-    };
-    let p = |s: &str| D::DimParam(s.into());
-    assert_eq!(two(p("N"), p("N")), Ok(2));
-    assert_eq!(
-        two(p("N"), D::DimValue(-1)),
-        Ok(2),
-        "an unnamed batch matches any"
-    );
-    assert_eq!(
-        two(p("N"), p("M")),
-        Err(
-            "graph input/output `b`: its batch dimension is the symbol `M` but input `a`'s is \
-             `N`: excite binds every symbolic batch to one size; give them one name or fixed \
-             sizes"
-                .to_string()
-        )
-    );
-}
-
-#[test]
 fn typed_initializer_fields_and_constant_forms() {
     use excite_onnx::proto::TensorProto;
     use excite_onnx::proto::tensor_proto::DataType;
