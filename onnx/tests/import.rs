@@ -462,6 +462,50 @@ fn batch_dim_forms() {
 }
 
 #[test]
+fn inputs_naming_their_batch_differently_share_one_batch() {
+    use std::collections::HashMap;
+
+    use excite_ir::{Tensor, verify};
+    use excite_onnx::proto::ModelProto;
+    use excite_onnx::proto::tensor_shape_proto::dimension::Value as D;
+    use excite_onnx::proto::type_proto::Value as T;
+    use prost::Message;
+    // y = a + b with the inputs' batch dims named `N` and `M` (as tf2onnx names each input's
+    // unknown dims on its own): both import as the one batch `N`.
+    let bytes = M::new(17)
+        .input("a", &[1, 3])
+        .input("b", &[1, 3])
+        .output("y")
+        .node("Add", "add", &["a", "b"], &["y"], vec![])
+        .bytes();
+    let mut m = ModelProto::decode(bytes.as_slice()).expect("decodes");
+    let g = m.graph.as_mut().expect("graph");
+    for (vi, p) in g.input.iter_mut().zip(["N", "M"]) {
+        let Some(T::TensorType(t)) = vi.r#type.as_mut().and_then(|t| t.value.as_mut()) else {
+            panic!("tensor input")
+        };
+        t.shape.as_mut().expect("shape").dim[0].value = Some(D::DimParam(p.into()));
+    }
+    let g = import(&m.encode_to_vec(), &ImportOptions::default()).expect("imports");
+    let batch = Shape(vec![Dim::Batch, Dim::Fixed(3)]);
+    for &v in g.inputs() {
+        assert_eq!(g.ty_of(v).map(|t| &t.shape), Some(&batch));
+    }
+    // Runs bind it once: equal sizes are the batch, different ones an error naming an input.
+    let run = |na: usize, nb: usize| {
+        let t = |n: usize| Tensor::new(vec![n, 3], vec![0.5; n * 3]).expect("tensor");
+        let inputs = HashMap::from([("a".to_string(), t(na)), ("b".to_string(), t(nb))]);
+        verify::bind_inputs(&g, &inputs).map_err(|e| e.to_string())
+    };
+    assert_eq!(run(2, 2), Ok(2));
+    let err = run(2, 3).expect_err("two batch sizes");
+    assert!(
+        err.contains("differs from") && (err.contains("`a`") || err.contains("`b`")),
+        "{err}"
+    );
+}
+
+#[test]
 fn typed_initializer_fields_and_constant_forms() {
     use excite_onnx::proto::TensorProto;
     use excite_onnx::proto::tensor_proto::DataType;
