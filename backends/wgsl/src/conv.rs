@@ -19,9 +19,6 @@ const POINTWISE: &str = include_str!("kernels/conv1x1.wgsl");
 const POINTWISE_SQUEEZE: &str = include_str!("kernels/conv1x1_squeeze.wgsl");
 const GROUPED: &str = include_str!("kernels/grouped.wgsl");
 const SPLITK: &str = include_str!("kernels/splitk.wgsl");
-/// SPLITK and SPLITK_SQUEEZE by quads of outputs ([`crate::plan::Limits::vec4_splitk`]).
-const SPLITK4: &str = include_str!("kernels/splitk4.wgsl");
-const SPLITK_SQUEEZE4: &str = include_str!("kernels/splitk_squeeze4.wgsl");
 /// conv1x1's `prologue` when an SE block left its scale to the conv.
 const SE_PROLOGUE: &str = include_str!("kernels/conv1x1_se_prologue.wgsl");
 /// The k-loop and k-step of the GEMM tile, spliced into the three GEMM conv kernels, and each
@@ -347,28 +344,30 @@ pub(crate) fn lower(
             .trim_end()
             .to_string();
         }
+        // Units of `per` outputs: one, or a vec4 quad.
+        let per = if quads { 4 } else { 1 };
+        let base = if squeeze || tail.is_some() { "ou" } else { "q" };
+        let apply = unit_lanes("t", &format!("{base} * PER"), &epilogue.1, "", per, 4);
         let mut v = vec![
             ("bindings", bindings(&rdecl)),
             ("ks", u(ks)),
+            ("per", u(per)),
+            ("slabu", u(slab / per)),
             ("hw", u(oh * ow)),
             ("cout", u(m)),
+            ("unit", vty.to_string()),
+            ("apply", apply),
         ];
-        if quads {
-            let base = if squeeze || tail.is_some() { "oq" } else { "q" };
-            v.push(("slab4", u(slab / 4)));
-            v.push((
-                "lanes",
-                quad_lanes("t", &format!("{base} * 4u"), &epilogue.1, "", 0),
-            ));
-        } else {
-            v.push(("slab", u(slab)));
-            v.push(epilogue);
-        }
         if squeeze || tail.is_some() {
             let name = if tail.is_some() {
                 "splitk_gate"
             } else {
                 "splitk_squeeze"
+            };
+            let total = if quads {
+                "(t.x + t.y) + (t.z + t.w)"
+            } else {
+                "t"
             };
             v.extend([
                 ("threads", u(threads)),
@@ -376,23 +375,15 @@ pub(crate) fn lower(
                 ("span", u(span)),
                 ("gate", gate),
                 ("squeeze", squeeze_end),
+                ("total", total.to_string()),
             ]);
-            let template = if quads {
-                SPLITK_SQUEEZE4
-            } else {
-                SPLITK_SQUEEZE
-            };
-            let module = l.module(name, template, &v)?;
+            let module = l.module(name, SPLITK_SQUEEZE, &v)?;
             let groups = [m.div_ceil(256 / threads), n, chunks].map(|d| d as u32);
             l.dispatch(node, module, rbinds, groups)?;
         } else {
-            let (groups, row) = l.grid(if quads { slab / 4 } else { slab });
+            let (groups, row) = l.grid(slab / per);
             v.push(("row", row));
-            let module = if quads {
-                l.module("splitk", SPLITK4, &v)?
-            } else {
-                l.module("splitk", SPLITK, &v)?
-            };
+            let module = l.module("splitk", SPLITK, &v)?;
             l.dispatch(node, module, rbinds, groups)?;
         }
         l.release(part);
@@ -631,7 +622,7 @@ fn retype_y(decl: &mut [Binding], ty: &'static str) {
 /// STORE4 for row `r` of a thread's block: its four outputs through the epilogue (`body`:
 /// `epilogue`, `ysplit`, `rowsum`), stored as one vec4.
 fn store_quad(name: &str, r: usize, body: &[Hole; 3]) -> Result<String, WgslError> {
-    let lanes = quad_lanes("q", "o0", &body[0].1, &body[2].1, 12);
+    let lanes = unit_lanes("q", "o0", &body[0].1, &body[2].1, 4, 12);
     let holes = [
         ("r", r.to_string()),
         ("i", (r % 4).to_string()),
@@ -642,16 +633,27 @@ fn store_quad(name: &str, r: usize, body: &[Hole; 3]) -> Result<String, WgslErro
     render(name, STORE4, &holes)
 }
 
-/// WGSL applying `epilogue` (then `after`) to each lane of vec4 `var`, whose lane `j` is
-/// output `base + j` (`o` in the epilogue), indented by `indent` spaces.
-fn quad_lanes(var: &str, base: &str, epilogue: &str, after: &str, indent: usize) -> String {
+/// WGSL applying `epilogue` (then `after`) to each output of `var`, a unit of `per` outputs
+/// (an f32, or a vec4 for 4) whose output `j` is `base + j` (`o` in the epilogue), indented by
+/// `indent` spaces.
+fn unit_lanes(
+    var: &str,
+    base: &str,
+    epilogue: &str,
+    after: &str,
+    per: usize,
+    indent: usize,
+) -> String {
     let pad = " ".repeat(indent);
     let mut lanes = String::new();
-    for (j, lane) in ["x", "y", "z", "w"].iter().enumerate() {
+    for (j, lane) in ["x", "y", "z", "w"].iter().enumerate().take(per) {
+        let at = if per == 1 {
+            var.to_string()
+        } else {
+            format!("{var}.{lane}")
+        };
         lanes.push_str(&format!("{pad}{{\n"));
-        let body = format!(
-            "let o = {base} + {j}u;\nvar v = {var}.{lane};\n{epilogue}\n{after}\n{var}.{lane} = v;"
-        );
+        let body = format!("let o = {base} + {j}u;\nvar v = {at};\n{epilogue}\n{after}\n{at} = v;");
         for line in body.lines().map(str::trim).filter(|l| !l.is_empty()) {
             lanes.push_str(&format!("{pad}    {line}\n"));
         }
