@@ -19,6 +19,8 @@
 #   EXCITE_GPU_MIN_WORKGROUPS; VARIANTS="EXCITE_GPU_FOLD_SE=0 ..." times the build once per
 #   environment setting listed (the GPU backend's A/B knobs; `A=1,B=1` sets both); COMPARE="FILE..." times other
 #   builds of excite (e.g. the previous commit's, gzipped into .gl) in the same call.
+#   REPEAT=N (default 2) times excite N times, each in a process of its own, and the table keeps
+#   each cell's lowest median (a fresh machine's first benchmark has run 2-4x slow throughout).
 #   ZOO_FILTER=NAME runs only the gpu_zoo tests matching NAME (the full run takes ~2 minutes
 #   of device time, mostly the reference interpreter on the CPU).
 set -euo pipefail
@@ -27,6 +29,7 @@ MODELS="se-resnet50 resnet50"
 BATCHES="1 32"
 ITERS="${ITERS:-30}"
 WARMUP="${WARMUP:-5}"
+REPEAT="${REPEAT:-2}"
 EXCITE=.gl/excite
 mode="${1:---dry-run}"
 jobs() { for b in $BATCHES; do for m in $MODELS; do printf '%s:%s ' "$m" "$b"; done; done; }
@@ -102,14 +105,18 @@ case "$mode" in
     # GPU still at idle clocks); one untimed run first.
     "$EXCITE" bench "$dir/resnet50.seir" --backend gpu --batch 32 --iters 600 --warmup 5 \
         --json >/dev/null || true
-    for b in $BATCHES; do
-        for m in $MODELS; do
-            json="$("$EXCITE" bench "$dir/$m.seir" --backend gpu --batch "$b" \
-                --iters "$ITERS" --warmup "$WARMUP" --json)" || {
-                echo "excite $m $b FAILED"
-                continue
-            }
-            echo "excite $m $b $json" | tee -a "$out"
+    # REPEAT rounds of the excite timings, each a process of its own; the table keeps each
+    # cell's lowest median (a process's first benchmark has run 2-4x slow throughout).
+    for _ in $(seq "$REPEAT"); do
+        for b in $BATCHES; do
+            for m in $MODELS; do
+                json="$("$EXCITE" bench "$dir/$m.seir" --backend gpu --batch "$b" \
+                    --iters "$ITERS" --warmup "$WARMUP" --json)" || {
+                    echo "excite $m $b FAILED"
+                    continue
+                }
+                echo "excite $m $b $json" | tee -a "$out"
+            done
         done
     done
     for b in $BATCHES; do
