@@ -364,7 +364,7 @@ const TILE_N: usize = 7;
 const KC: usize = 512;
 
 /// A convolution weight (`m x k`, row-major) packed once for [`packed_gemm`]: panels of
-/// [`PANEL`] rows stored `[m / PANEL][k][PANEL]`, the last panel zero-padded, so each k-step of
+/// `PANEL` (32) rows stored `[m / PANEL][k][PANEL]`, the last panel zero-padded, so each k-step of
 /// the micro-kernel loads its 32 weights as two aligned-in-order vectors.
 #[derive(Clone, Debug)]
 pub struct PackedWeight {

@@ -3,22 +3,22 @@
 //! [`MAX_ROUNDS`] rounds; every round makes the graph strictly more canonical).
 //!
 //! Rules, each recorded under its name for `--explain`:
-//! - `reducemean-as-pool` ([`squeeze`]): `ReduceMean(axes=[2,3])` on a 4-D value becomes
+//! - `reducemean-as-pool` (`squeeze`): `ReduceMean(axes=[2,3])` on a 4-D value becomes
 //!   `GlobalAveragePool`, followed by `Flatten{axis:1}` when `keepdims=0`.
-//! - `fc-as-conv` ([`fc`]): `Gemm`/`MatMul` with a constant B on the `[N,C]` Flatten/Reshape of
+//! - `fc-as-conv` (`fc`): `Gemm`/`MatMul` with a constant B on the `[N,C]` Flatten/Reshape of
 //!   an `[N,C,1,1]` value (plus a constant bias `Add`) becomes a 1x1 `Conv` on the 4-D value,
 //!   then `Flatten{axis:1}` defining the old 2-D value.
 //! - `act-before-reshape`, `binary-before-reshape`, `reshape-of-reshape`, `reshape-noop`
-//!   ([`reshape`]): unary activations, and binary ops of two equal reshapes, move before the
+//!   (`reshape`): unary activations, and binary ops of two equal reshapes, move before the
 //!   Flatten/Reshape; two reshapes collapse into one; a reshape to its input's own shape
 //!   disappears.
 //! - `silu`, `hardswish`, `hardsigmoid-from-clip`, `hardswish-from-clip`, `expand-mul`
-//!   ([`act`]): the decomposed activations of older exports, and `Mul(x, Expand(g))`.
+//!   (`act`): the decomposed activations of older exports, and `Mul(x, Expand(g))`.
 //!
 //! Anything else is left alone. Names: a node replaced by one node keeps its name; an op that
 //! gains a Flatten after it keeps its name and the Flatten is called `<name>.flatten`; new
 //! weights are `<node>.weight`/`<node>.bias`; the 4-D twin of a 2-D value `v` is `v.4d`; all
-//! made unique with [`edit::fresh_name`]. Graph outputs keep their value names.
+//! made unique with `edit::fresh_name`. Graph outputs keep their value names.
 //!
 //! ```text
 //! before:  node se.fc1 = Gemm(se.flat, w1, b1) {alpha=1, beta=1, transA=false, transB=true} -> h: f32[N,4]

@@ -1,7 +1,7 @@
 //! The CPU backend's execution side: [`compile`] turns a graph into a [`CpuProgram`] for one batch
-//! size — every node lowered to a step ([`lower`]), its kernels generated with Cranelift
+//! size — every node lowered to a step (`lower`), its kernels generated with Cranelift
 //! (`excite_cpu`), weights laid out once, and a memory plan that reuses buffers by liveness
-//! ([`plan`]). [`CpuProgram::run`] executes the steps on a thread pool of the requested size.
+//! (`plan`). [`CpuProgram::run`] executes the steps on a thread pool of the requested size.
 
 mod exec;
 mod lower;
