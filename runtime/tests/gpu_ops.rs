@@ -411,6 +411,68 @@ fn conv_squeezed_se_blocks_match_the_interpreter() {
 }
 
 #[test]
+fn winograd_convs_match_the_interpreter() {
+    // 3x3 stride-1 convs by Winograd F(2x2, 3x3) (the knob on, and no minimum of tiles so that
+    // these small cases qualify): odd sizes (partial edge tiles, tiles straddling images),
+    // `same` and `valid` and asymmetric pads, more than 64 output channels, bias, activations,
+    // a residual, and a conv feeding an SE block (its squeeze from the output transform).
+    let mut cases = 0;
+    // (cin, cout, batch, [h, w], pads, residual, SE after)
+    let shapes = [
+        (5, 7, 2, [9, 7], [1, 1, 1, 1], false, false),
+        (16, 70, 1, [8, 8], [0, 0, 0, 0], true, false),
+        (3, 9, 3, [5, 6], [1, 0, 0, 1], false, false),
+        (24, 40, 2, [11, 13], [1, 1, 1, 1], false, true),
+    ];
+    for (i, (cin, m, batch, [h, w], pads, residual, se)) in shapes.into_iter().enumerate() {
+        let mut b = Builder::new(&format!("wino{i}"), 950 + i as u64, batch);
+        b.tune = |l| {
+            l.winograd = true;
+            l.min_workgroups = 0;
+        };
+        let x = b.input("x", &[cin, h, w]);
+        let wt = b.weight(&[m, cin, 3, 3]);
+        let bias = b.weight(&[m]);
+        let conv = Conv {
+            pads,
+            ..Conv::default()
+        };
+        let mut ins = vec![x, wt, bias];
+        if residual {
+            let wr = b.weight(&[m, cin, 3, 3]);
+            ins.push(b.node(Op::Conv(conv.clone()), &[x, wr]));
+        }
+        let f = FusedConv {
+            conv,
+            bias: true,
+            act: Some(acts()[i % acts().len()]),
+            residual,
+            post_act: residual.then_some(Act::Relu),
+        };
+        let mut y = b.node(Op::FusedConv(f), &ins);
+        // Every conv (the residual's too) by Winograd: no gathering GEMM kernel.
+        let mut kernels = vec!["wino_in", "conv1x1", "wino_out", "!conv"];
+        if se {
+            let cr = m / 8;
+            let w1 = b.weight(&[cr, m, 1, 1]);
+            let w2 = b.weight(&[m, cr, 1, 1]);
+            let op = SeBlock {
+                act: Act::Relu,
+                gate: Act::Sigmoid,
+                bias1: false,
+                bias2: false,
+                residual: false,
+                post_act: None,
+            };
+            y = b.node(Op::SeBlock(op), &[y, w1, w2]);
+            kernels.extend(["se_fc", "se_scale"]);
+        }
+        cases += usize::from(b.check_kernels(y, TOL, &kernels));
+    }
+    eprintln!("compared {cases} Winograd convolutions");
+}
+
+#[test]
 fn split_k_convs_match_the_interpreter() {
     // Convs with few output tiles and a deep K split K across workgroups (splitk.wgsl adds the
     // parts and runs the epilogue): pointwise, strided 3x3, grouped 3x3 with a residual, and a

@@ -158,6 +158,34 @@ pub(crate) fn lower(
         cg,
         squeeze || deferred.is_some() || tile_gates,
     );
+    // 3x3 stride-1 convs by Winograd where that knob is on (winograd.rs).
+    if !direct
+        && deferred.is_none()
+        && gates.is_none()
+        && [kh, kw] == [3, 3]
+        && crate::winograd::eligible(l, c, [n, cin, m], [oh, ow])
+        && let Some(wdata) = l.weight_data(wv)
+    {
+        let wdata: Arc<[f32]> = Arc::from(wdata);
+        let mut extra = Vec::new();
+        if let Some(b) = bias {
+            extra.push((("bias", false, "f32"), l.buffer_of(b)?));
+        }
+        if let Some(r) = res {
+            extra.push((("res", false, "f32"), l.buffer_of(r)?));
+        }
+        let x = l.buffer_of(xv)?;
+        let wc = crate::winograd::WinoConv {
+            x,
+            y,
+            w: &wdata,
+            w_name: l.g.value(wv).name.clone(),
+            extra,
+            epilogue,
+            squeeze,
+        };
+        return crate::winograd::lower(l, node, c, [n, cin, h, w], [m, oh, ow], wc);
+    }
     let mut decl = vec![if pointwise {
         ("x4", false, "vec4<f32>")
     } else {
@@ -824,6 +852,52 @@ fn stash(mq: usize) -> String {
         .map(|q| format!("        As[(lk * MQ + {q}u) * 16u + lq] = ra[{q}];"))
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+/// A grouped pointwise conv with no epilogue on the GEMM kernel (`conv1x1.wgsl`): `y[g][m][n]
+/// = sum_c w[g][m][c] x[g][c][n]` for `groups` groups of `cg -> mg` channels over `hw` columns
+/// (a multiple of 4), weight `w` (`[groups * mg][cg]`, packed here, called `label`), buffers
+/// `[x, y]`. Never splits K (for winograd.rs, whose products have enough tiles).
+pub(crate) fn pointwise_gemm(
+    l: &mut Lower<'_>,
+    node: &Node,
+    [x, y]: [usize; 2],
+    (w, label): (&[f32], &str),
+    [groups, cg, mg, hw]: [usize; 4],
+) -> Result<(), WgslError> {
+    let mq = tile_rows(l, true, mg, cg, false);
+    let wbuf = l.weight(label, pack(w, groups, mg, cg, mq))?;
+    let decl = [
+        ("x4", false, "vec4<f32>"),
+        ("wp", false, "vec4<f32>"),
+        ("y", true, y_type(l, true)),
+    ];
+    let (_, _, holes) = pointwise_holes(None)?;
+    let kpad = cg.next_multiple_of(16);
+    let mut v = vec![
+        ("bindings", bindings(&decl)),
+        ("hw", u(hw)),
+        ("epilogue", String::new()),
+    ];
+    v.extend(holes);
+    v.extend([
+        ("cin", u(groups * cg)),
+        ("cg", u(cg)),
+        ("mg", u(mg)),
+        ("mpad", u(mg.next_multiple_of(64 * mq))),
+        ("mq", u(mq)),
+        ("acc_len", u(4 * mq)),
+        ("k", u(cg)),
+        ("kpad", u(kpad)),
+        ("ntot", u(hw)),
+        ("cout", u(groups * mg)),
+        ("ks", u(1)),
+        ("kch", u(kpad)),
+        ("ysplit", String::new()),
+    ]);
+    let module = gemm_module(l, "conv1x1", POINTWISE, v, mq)?;
+    let wgs = [hw.div_ceil(64), mg.div_ceil(64 * mq), groups].map(|d| d as u32);
+    l.dispatch(node, module, vec![x, wbuf, y], wgs)
 }
 
 /// A storage binding's declaration: name, writable, element type.

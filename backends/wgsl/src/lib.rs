@@ -33,6 +33,7 @@ pub mod render;
 mod se;
 mod simple;
 mod validate;
+mod winograd;
 
 pub use lower::compile;
 pub use plan::{Buffer, BufferKind, Dispatch, ENTRY_POINT, Io, Limits, Module, WgslProgram};

@@ -42,6 +42,9 @@ pub struct Limits {
     /// chunks of this many, so that a large plane still spreads over many workgroups at
     /// batch 1); a tuning knob, at least 32.
     pub squeeze_span: u32,
+    /// 3x3 stride-1 convs with enough tiles by Winograd F(2x2, 3x3) (`winograd.rs`); a tuning
+    /// knob, off until measured on a GPU.
+    pub winograd: bool,
 }
 
 impl Default for Limits {
@@ -59,6 +62,7 @@ impl Default for Limits {
             vec4_stores: true,
             vec4_splitk: true,
             squeeze_span: 512,
+            winograd: false,
         }
     }
 }

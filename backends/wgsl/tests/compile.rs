@@ -586,3 +586,46 @@ fn modules_beyond_the_workgroup_memory_limit_are_refused() {
         "{err:?}"
     );
 }
+
+#[test]
+fn winograd_takes_the_3x3_stride_1_convs_with_enough_tiles() {
+    let g = zoo_optimized("se-resnet50");
+    // The dense 3x3 stride-1 convs of the optimised graph (one per bottleneck but for the
+    // stride-2 first blocks of layers 2-4).
+    let eligible = g
+        .node_ids()
+        .filter(|&id| {
+            let c = match &g.node(id).op {
+                Op::Conv(c) => c,
+                Op::FusedConv(f) => &f.conv,
+                _ => return false,
+            };
+            let w = g.ty_of(g.node(id).inputs[1]).expect("typed weight");
+            c.group == 1 && c.strides == [1, 1] && w.shape.dims()[2..] == [Dim::Fixed(3); 2]
+        })
+        .count();
+    assert_eq!(eligible, 13);
+    let wino = |limits: &Limits| {
+        let p = compile(&g, 2, limits).unwrap_or_else(|e| panic!("{e}"));
+        let count = |k: &str| {
+            p.dispatches
+                .iter()
+                .filter(|d| p.modules[d.module].name == k)
+                .count()
+        };
+        (count("wino_in"), count("wino_out"))
+    };
+    assert_eq!(wino(&Limits::default()), (0, 0), "off by default");
+    let on = Limits {
+        winograd: true,
+        min_workgroups: 0,
+        ..Limits::default()
+    };
+    assert_eq!(wino(&on), (eligible, eligible));
+    // With the default minimum of tiles, 64x64 images at batch 2 have too few for any.
+    let few = Limits {
+        winograd: true,
+        ..Limits::default()
+    };
+    assert_eq!(wino(&few), (0, 0));
+}

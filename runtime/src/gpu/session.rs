@@ -84,6 +84,17 @@ impl GpuSession {
     /// Compiles `g` (verified, normally optimised) for `batch` and makes it ready on the best
     /// adapter found.
     pub fn new(g: &Graph, batch: usize) -> Result<GpuSession, GpuError> {
+        Self::new_tuned(g, batch, |_| {})
+    }
+
+    /// [`GpuSession::new`] with the compiler's tuning knobs (`Limits`, after the adapter's
+    /// limits and the `EXCITE_GPU_*` environment) changed by `tune`: for tests and A/B runs of
+    /// kernel variants.
+    pub fn new_tuned(
+        g: &Graph,
+        batch: usize,
+        tune: impl FnOnce(&mut Limits),
+    ) -> Result<GpuSession, GpuError> {
         // WGPU_BACKEND (vulkan, metal, dx12, gl) and friends pick the backends, as in wgpu.
         let instance =
             wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
@@ -114,7 +125,7 @@ impl GpuSession {
                 l.get_or_insert_with(|| format!("uncaptured error: {e}"));
             }
         }));
-        let wl = Limits {
+        let mut wl = Limits {
             max_storage_buffer_binding_size: limits.max_storage_buffer_binding_size,
             max_buffer_size: limits.max_buffer_size,
             max_compute_workgroups_per_dimension: limits.max_compute_workgroups_per_dimension,
@@ -135,7 +146,9 @@ impl GpuSession {
                 .ok()
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(Limits::default().squeeze_span),
+            winograd: knob("EXCITE_GPU_WINOGRAD", Limits::default().winograd),
         };
+        tune(&mut wl);
         let program = excite_wgsl::compile(g, batch, &wl)?;
         let info = adapter.get_info();
         let adapter = format!("{} ({:?})", info.name, info.backend);

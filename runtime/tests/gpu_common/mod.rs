@@ -13,7 +13,12 @@ use rand_chacha::ChaCha8Rng;
 /// Compiles `g` for `batch` on the GPU; `None` (after a notice) when there is no adapter,
 /// unless `EXCITE_REQUIRE_GPU=1`, where a missing adapter fails the test.
 pub fn gpu_or_skip(g: &Graph, batch: usize) -> Option<GpuSession> {
-    match GpuSession::new(g, batch) {
+    gpu_or_skip_tuned(g, batch, |_| {})
+}
+
+/// [`gpu_or_skip`] with the compiler's knobs changed by `tune` ([`GpuSession::new_tuned`]).
+pub fn gpu_or_skip_tuned(g: &Graph, batch: usize, tune: Tune) -> Option<GpuSession> {
+    match GpuSession::new_tuned(g, batch, tune) {
         Ok(s) => Some(s),
         Err(GpuError::NoAdapter) if std::env::var("EXCITE_REQUIRE_GPU").as_deref() != Ok("1") => {
             eprintln!(
@@ -24,6 +29,9 @@ pub fn gpu_or_skip(g: &Graph, batch: usize) -> Option<GpuSession> {
         Err(e) => panic!("GPU session for `{}`: {e}", g.name),
     }
 }
+
+/// A change to the compiler's knobs for one test ([`GpuSession::new_tuned`]).
+pub type Tune = fn(&mut excite_wgsl::Limits);
 
 /// Relative L2 error of `got` against `want`.
 pub fn rel_l2(got: &[f32], want: &[f32]) -> f64 {
@@ -38,8 +46,19 @@ pub fn rel_l2(got: &[f32], want: &[f32]) -> f64 {
 /// Runs `g` on the interpreter and the GPU (scratch poisoned with NaN first) and compares
 /// every output within relative L2 `tol`. Returns false when the GPU test was skipped.
 pub fn check(g: &Graph, inputs: &HashMap<String, Tensor>, batch: usize, tol: f64) -> bool {
+    check_tuned(g, inputs, batch, tol, |_| {})
+}
+
+/// [`check`] with the compiler's knobs changed by `tune`.
+pub fn check_tuned(
+    g: &Graph,
+    inputs: &HashMap<String, Tensor>,
+    batch: usize,
+    tol: f64,
+    tune: Tune,
+) -> bool {
     let want = interp::run(g, inputs).unwrap_or_else(|e| panic!("interp on `{}`: {e}", g.name));
-    let Some(s) = gpu_or_skip(g, batch) else {
+    let Some(s) = gpu_or_skip_tuned(g, batch, tune) else {
         return false;
     };
     s.poison();
@@ -72,6 +91,8 @@ pub struct Builder {
     pub rng: ChaCha8Rng,
     pub inputs: HashMap<String, Tensor>,
     pub batch: usize,
+    /// Knob changes for the compile the kernel assertions check and for the GPU session.
+    pub tune: Tune,
     count: usize,
 }
 
@@ -82,6 +103,7 @@ impl Builder {
             rng: ChaCha8Rng::seed_from_u64(seed),
             inputs: HashMap::new(),
             batch,
+            tune: |_| {},
             count: 0,
         }
     }
@@ -147,7 +169,9 @@ impl Builder {
         if let Err(e) = verify::verify(&mut self.g) {
             panic!("test graph `{}` does not verify: {e}", self.g.name);
         }
-        let p = excite_wgsl::compile(&self.g, self.batch, &excite_wgsl::Limits::default())
+        let mut limits = excite_wgsl::Limits::default();
+        (self.tune)(&mut limits);
+        let p = excite_wgsl::compile(&self.g, self.batch, &limits)
             .unwrap_or_else(|e| panic!("compiling `{}`: {e}", self.g.name));
         for k in kernels {
             let (want, name) = match k.strip_prefix('!') {
@@ -176,7 +200,7 @@ impl Builder {
                 self.g.name
             );
         }
-        check(&self.g, &self.inputs, self.batch, tol)
+        check_tuned(&self.g, &self.inputs, self.batch, tol, self.tune)
     }
 
     /// Marks `out` as the output, verifies, and runs the differential check.
@@ -185,6 +209,6 @@ impl Builder {
         if let Err(e) = verify::verify(&mut self.g) {
             panic!("test graph `{}` does not verify: {e}", self.g.name);
         }
-        check(&self.g, &self.inputs, self.batch, tol)
+        check_tuned(&self.g, &self.inputs, self.batch, tol, self.tune)
     }
 }
