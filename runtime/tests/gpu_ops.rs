@@ -412,8 +412,8 @@ fn conv_squeezed_se_blocks_match_the_interpreter() {
 
 #[test]
 fn winograd_convs_match_the_interpreter() {
-    // 3x3 stride-1 convs by Winograd F(2x2, 3x3) (the knob on, and no minimum of tiles so that
-    // these small cases qualify): odd sizes (partial edge tiles, tiles straddling images),
+    // 3x3 stride-1 convs by Winograd F(2x2, 3x3) and F(4x4, 3x3) (the knob on, and no minimum
+    // of tiles so that these small cases qualify): odd sizes (partial edge tiles, tiles straddling images),
     // `same` and `valid` and asymmetric pads, more than 64 output channels, bias, activations,
     // a residual, and a conv feeding an SE block (its squeeze from the output transform).
     let mut cases = 0;
@@ -424,12 +424,23 @@ fn winograd_convs_match_the_interpreter() {
         (3, 9, 3, [5, 6], [1, 0, 0, 1], false, false),
         (24, 40, 2, [11, 13], [1, 1, 1, 1], false, true),
     ];
-    for (i, (cin, m, batch, [h, w], pads, residual, se)) in shapes.into_iter().enumerate() {
-        let mut b = Builder::new(&format!("wino{i}"), 950 + i as u64, batch);
-        b.tune = |l| {
-            l.winograd = true;
+    // F(2x2, 3x3) and F(4x4, 3x3).
+    let variants: [gpu_common::Tune; 2] = [
+        |l| {
+            l.winograd = 2;
             l.min_workgroups = 0;
-        };
+        },
+        |l| {
+            l.winograd = 4;
+            l.min_workgroups = 0;
+        },
+    ];
+    let all = variants
+        .iter()
+        .flat_map(|&t| shapes.iter().map(move |&s| (t, s)));
+    for (i, (tune, (cin, m, batch, [h, w], pads, residual, se))) in all.enumerate() {
+        let mut b = Builder::new(&format!("wino{i}"), 950 + i as u64, batch);
+        b.tune = tune;
         let x = b.input("x", &[cin, h, w]);
         let wt = b.weight(&[m, cin, 3, 3]);
         let bias = b.weight(&[m]);

@@ -42,9 +42,9 @@ pub struct Limits {
     /// chunks of this many, so that a large plane still spreads over many workgroups at
     /// batch 1); a tuning knob, at least 32.
     pub squeeze_span: u32,
-    /// 3x3 stride-1 convs with enough tiles by Winograd F(2x2, 3x3) (`winograd.rs`); a tuning
-    /// knob, off until measured on a GPU.
-    pub winograd: bool,
+    /// 3x3 stride-1 convs with enough tiles by Winograd F(MxM, 3x3) (`winograd.rs`) with this
+    /// M: 2 or 4 (0, or any other value: off); a tuning knob, off until measured on a GPU.
+    pub winograd: u32,
 }
 
 impl Default for Limits {
@@ -62,7 +62,7 @@ impl Default for Limits {
             vec4_stores: true,
             vec4_splitk: true,
             squeeze_span: 512,
-            winograd: false,
+            winograd: 0,
         }
     }
 }

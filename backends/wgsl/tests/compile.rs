@@ -617,14 +617,16 @@ fn winograd_takes_the_3x3_stride_1_convs_with_enough_tiles() {
     };
     assert_eq!(wino(&Limits::default()), (0, 0), "off by default");
     let on = Limits {
-        winograd: true,
+        winograd: 2,
         min_workgroups: 0,
         ..Limits::default()
     };
     assert_eq!(wino(&on), (eligible, eligible));
+    let f4 = Limits { winograd: 4, ..on };
+    assert_eq!(wino(&f4), (eligible, eligible), "F(4x4, 3x3) too");
     // With the default minimum of tiles, 64x64 images at batch 2 have too few for any.
     let few = Limits {
-        winograd: true,
+        winograd: 2,
         ..Limits::default()
     };
     assert_eq!(wino(&few), (0, 0));

@@ -146,7 +146,10 @@ impl GpuSession {
                 .ok()
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(Limits::default().squeeze_span),
-            winograd: knob("EXCITE_GPU_WINOGRAD", Limits::default().winograd),
+            winograd: std::env::var("EXCITE_GPU_WINOGRAD")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(Limits::default().winograd),
         };
         tune(&mut wl);
         let program = excite_wgsl::compile(g, batch, &wl)?;
