@@ -204,7 +204,10 @@ pub(crate) fn eligible(
         .limits
         .max_storage_buffer_binding_size
         .min(l.limits.max_buffer_size) as usize;
-    gemm_tiles >= l.limits.min_workgroups as usize && xis * cin.max(m) * t.padded * 4 <= most
+    let bytes = [xis, cin.max(m), t.padded, 4]
+        .into_iter()
+        .fold(1usize, usize::saturating_mul);
+    gemm_tiles >= l.limits.min_workgroups as usize && bytes <= most
 }
 
 /// `U[xi][m][c]` (`G g G^T` of each 3x3 filter, computed in f64) laid out as a grouped
