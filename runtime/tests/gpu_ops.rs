@@ -410,6 +410,22 @@ fn conv_squeezed_se_blocks_match_the_interpreter() {
     eprintln!("compared {cases} conv-squeezed SE blocks");
 }
 
+/// A plain SE block (C/8 hidden units, ReLU, sigmoid, no biases) on `y` of `m` channels.
+fn plain_se_after(b: &mut Builder, y: excite_ir::ValueId, m: usize) -> excite_ir::ValueId {
+    let cr = m / 8;
+    let w1 = b.weight(&[cr, m, 1, 1]);
+    let w2 = b.weight(&[m, cr, 1, 1]);
+    let op = SeBlock {
+        act: Act::Relu,
+        gate: Act::Sigmoid,
+        bias1: false,
+        bias2: false,
+        residual: false,
+        post_act: None,
+    };
+    b.node(Op::SeBlock(op), &[y, w1, w2])
+}
+
 #[test]
 fn winograd_convs_match_the_interpreter() {
     // 3x3 stride-1 convs by Winograd F(2x2, 3x3) and F(4x4, 3x3) (the knob on, and no minimum
@@ -464,18 +480,7 @@ fn winograd_convs_match_the_interpreter() {
         // Every conv (the residual's too) by Winograd: no gathering GEMM kernel.
         let mut kernels = vec!["wino_in", "conv1x1", "wino_out", "!conv"];
         if se {
-            let cr = m / 8;
-            let w1 = b.weight(&[cr, m, 1, 1]);
-            let w2 = b.weight(&[m, cr, 1, 1]);
-            let op = SeBlock {
-                act: Act::Relu,
-                gate: Act::Sigmoid,
-                bias1: false,
-                bias2: false,
-                residual: false,
-                post_act: None,
-            };
-            y = b.node(Op::SeBlock(op), &[y, w1, w2]);
+            y = plain_se_after(&mut b, y, m);
             kernels.extend(["se_fc", "se_scale"]);
         }
         cases += usize::from(b.check_kernels(y, TOL, &kernels));
@@ -523,18 +528,7 @@ fn split_k_convs_match_the_interpreter() {
         let mut y = b.node(Op::FusedConv(f), &ins);
         let mut kernels = vec![if se { "splitk_squeeze" } else { "splitk" }];
         if se {
-            let cr = m / 8;
-            let w1 = b.weight(&[cr, m, 1, 1]);
-            let w2 = b.weight(&[m, cr, 1, 1]);
-            let op = SeBlock {
-                act: Act::Relu,
-                gate: Act::Sigmoid,
-                bias1: false,
-                bias2: false,
-                residual: false,
-                post_act: None,
-            };
-            y = b.node(Op::SeBlock(op), &[y, w1, w2]);
+            y = plain_se_after(&mut b, y, m);
             kernels.extend(["se_fc", "se_scale"]);
         }
         cases += usize::from(b.check_kernels(y, TOL, &kernels));

@@ -328,24 +328,11 @@ pub(crate) fn lower(
         };
         let threads = per_chunk.next_power_of_two().clamp(32, 256);
         let chunks = hw.div_ceil(span);
-        let mut squeeze_end = String::new();
-        if squeeze {
-            let partials = l.temp(&format!("{}.partials", node.name), n * chunks * m)?;
-            rdecl.push(("partials", true, "f32"));
-            rbinds.push(partials);
-            l.squeezed.insert(
-                node.outputs[0],
-                Some(Partials {
-                    buf: partials,
-                    tiles: chunks,
-                    parts: 0,
-                }),
-            );
-            let sum = tree_sum(["red", "lid.x", "s", "THREADS", "lane"])?;
-            squeeze_end = render("splitk_squeeze_end", SPLITK_SQUEEZE_END, &[("sum", sum)])?
-                .trim_end()
-                .to_string();
-        }
+        let squeeze_end = if squeeze {
+            plane_squeeze(l, node, n * chunks * m, chunks, (&mut rdecl, &mut rbinds))?
+        } else {
+            String::new()
+        };
         let mut gate = String::new();
         if let Some(t) = tail {
             rdecl.extend([("se_z", false, "f32"), ("se_w2", false, "f32")]);
@@ -852,6 +839,33 @@ fn stash(mq: usize) -> String {
         .map(|q| format!("        As[(lk * MQ + {q}u) * 16u + lq] = ra[{q}];"))
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+/// The squeeze part of a kernel laid out by planes in chunks (`splitk_squeeze.wgsl`,
+/// `wino_out.wgsl`): a `partials` buffer of `len` sums (`chunks` per plane) added to `decl` /
+/// `binds` and recorded as node's output squeeze, and the code (`splitk_squeeze_end.wgsl`)
+/// that writes each plane's lane sum `s` there.
+pub(crate) fn plane_squeeze(
+    l: &mut Lower<'_>,
+    node: &Node,
+    len: usize,
+    chunks: usize,
+    (decl, binds): (&mut Vec<Binding>, &mut Vec<usize>),
+) -> Result<String, WgslError> {
+    let partials = l.temp(&format!("{}.partials", node.name), len)?;
+    decl.push(("partials", true, "f32"));
+    binds.push(partials);
+    l.squeezed.insert(
+        node.outputs[0],
+        Some(Partials {
+            buf: partials,
+            tiles: chunks,
+            parts: 0,
+        }),
+    );
+    let sum = tree_sum(["red", "lid.x", "s", "THREADS", "lane"])?;
+    let code = render("splitk_squeeze_end", SPLITK_SQUEEZE_END, &[("sum", sum)])?;
+    Ok(code.trim_end().to_string())
 }
 
 /// A grouped pointwise conv with no epilogue on the GEMM kernel (`conv1x1.wgsl`): `y[g][m][n]

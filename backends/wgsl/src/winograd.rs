@@ -13,13 +13,12 @@ use excite_ir::Node;
 use excite_ir::op::Conv;
 
 use crate::WgslError;
-use crate::conv::pointwise_gemm;
-use crate::lower::{Lower, Partials, bindings, tree_sum};
-use crate::render::{i, render, u};
+use crate::conv::{plane_squeeze, pointwise_gemm};
+use crate::lower::{Lower, bindings};
+use crate::render::{i, u};
 
 const WINO_IN: &str = include_str!("kernels/wino_in.wgsl");
 const WINO_OUT: &str = include_str!("kernels/wino_out.wgsl");
-const SQUEEZE_END: &str = include_str!("kernels/splitk_squeeze_end.wgsl");
 
 /// A Winograd variant F(MxM, 3x3): `bt` (B^T, alpha x alpha), `g` (alpha x 3), `at` (A^T,
 /// M x alpha), alpha = M + 2.
@@ -310,24 +309,11 @@ pub(crate) fn lower(
     }
     decl.push(("y", true, "f32"));
     binds.push(wc.y);
-    let mut squeeze = String::new();
-    if wc.squeeze {
-        let partials = l.temp(&format!("{}.partials", node.name), n * chunks * m)?;
-        decl.push(("partials", true, "f32"));
-        binds.push(partials);
-        l.squeezed.insert(
-            node.outputs[0],
-            Some(Partials {
-                buf: partials,
-                tiles: chunks,
-                parts: 0,
-            }),
-        );
-        let sum = tree_sum(["red", "lid.x", "s", "THREADS", "lane"])?;
-        squeeze = render("splitk_squeeze_end", SQUEEZE_END, &[("sum", sum)])?
-            .trim_end()
-            .to_string();
-    }
+    let squeeze = if wc.squeeze {
+        plane_squeeze(l, node, n * chunks * m, chunks, (&mut decl, &mut binds))?
+    } else {
+        String::new()
+    };
     let holes = [
         ("bindings", bindings(&decl)),
         ("cout", u(m)),
