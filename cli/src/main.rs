@@ -340,7 +340,9 @@ fn compile(
             .map(|(k, text)| (format!("{}.clif", sanitize(&k)), text))
             .collect(),
         (Target::Wgsl, Emit::Wgsl) => {
-            excite_wgsl::compile(&g, batch, &excite_wgsl::Limits::default())?.files()
+            // The tuning knobs from the environment, as `excite bench --backend gpu` takes them.
+            let limits = excite_wgsl::Limits::default().with_env_knobs();
+            excite_wgsl::compile(&g, batch, &limits)?.files()
         }
         (Target::Cpu, Emit::Wgsl) | (Target::Wgsl, Emit::Clif) => {
             bail!("--emit clif goes with --target cpu, --emit wgsl with --target wgsl")

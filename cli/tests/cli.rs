@@ -379,6 +379,23 @@ fn bench_and_compile_emit() {
     // The plan names the SE blocks folded into their conv (the fixture's two bottlenecks).
     let plan = std::fs::read_to_string(dir.path().join("plan.txt")).expect("plan.txt");
     assert_eq!(plan.matches("folded SE block").count(), 2, "{plan}");
+    assert!(!files.iter().any(|n| n.contains("wino")), "{files:?}");
+    // The GPU tuning knobs in the environment reach `compile` as they reach `bench`: Winograd
+    // on and no minimum of tiles, so the bottlenecks' 3x3 convs run by Winograd.
+    let wdir = tempfile::tempdir().expect("temp dir");
+    let o = Command::new(env!("CARGO_BIN_EXE_excite"))
+        .args(["compile", s(&f), "--target", "wgsl", "--emit", "wgsl"])
+        .args(["-o", s(wdir.path())])
+        .env("EXCITE_GPU_WINOGRAD", "2")
+        .env("EXCITE_GPU_MIN_WORKGROUPS", "0")
+        .output()
+        .expect("the excite binary starts");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let files: Vec<_> = std::fs::read_dir(wdir.path())
+        .expect("out dir")
+        .map(|e| e.expect("entry").file_name().into_string().expect("utf-8"))
+        .collect();
+    assert!(files.iter().any(|n| n.contains("wino_in")), "{files:?}");
 
     let o = excite(&["compile", s(&f), "--target", "cpu", "--emit", "wgsl"]);
     assert!(!o.status.success());

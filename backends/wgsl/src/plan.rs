@@ -67,6 +67,37 @@ impl Default for Limits {
     }
 }
 
+impl Limits {
+    /// These limits with the tuning knobs set from the environment, as `excite bench`,
+    /// `excite compile --target wgsl` and `scripts/bench_gpu.sh`'s `VARIANTS` use them:
+    /// `EXCITE_GPU_MIN_WORKGROUPS`, `EXCITE_GPU_SQUEEZE_SPAN` and `EXCITE_GPU_WINOGRAD` (numbers),
+    /// `EXCITE_GPU_FOLD_SE`, `EXCITE_GPU_WIDE_TILES`, `EXCITE_GPU_STRIDED_COLS`,
+    /// `EXCITE_GPU_VEC4_STORES` and `EXCITE_GPU_VEC4_SPLITK` (`0` off, `1` on). A variable that
+    /// is unset or does not parse leaves its knob as it was.
+    pub fn with_env_knobs(mut self) -> Limits {
+        let var = |name: &str| std::env::var(name).ok();
+        let num = |name: &str, v: &mut u32| {
+            if let Some(n) = var(name).and_then(|s| s.parse().ok()) {
+                *v = n;
+            }
+        };
+        let flag = |name: &str, v: &mut bool| match var(name).as_deref() {
+            Some("1") => *v = true,
+            Some("0") => *v = false,
+            _ => {}
+        };
+        num("EXCITE_GPU_MIN_WORKGROUPS", &mut self.min_workgroups);
+        num("EXCITE_GPU_SQUEEZE_SPAN", &mut self.squeeze_span);
+        num("EXCITE_GPU_WINOGRAD", &mut self.winograd);
+        flag("EXCITE_GPU_FOLD_SE", &mut self.fold_se);
+        flag("EXCITE_GPU_WIDE_TILES", &mut self.wide_tiles);
+        flag("EXCITE_GPU_STRIDED_COLS", &mut self.strided_cols);
+        flag("EXCITE_GPU_VEC4_STORES", &mut self.vec4_stores);
+        flag("EXCITE_GPU_VEC4_SPLITK", &mut self.vec4_splitk);
+        self
+    }
+}
+
 /// One WGSL module (entry point [`ENTRY_POINT`]).
 #[derive(Clone, Debug)]
 pub struct Module {

@@ -125,32 +125,16 @@ impl GpuSession {
                 l.get_or_insert_with(|| format!("uncaptured error: {e}"));
             }
         }));
+        // The device's own limits, then the tuning knobs from the environment, then `tune`.
         let mut wl = Limits {
             max_storage_buffer_binding_size: limits.max_storage_buffer_binding_size,
             max_buffer_size: limits.max_buffer_size,
             max_compute_workgroups_per_dimension: limits.max_compute_workgroups_per_dimension,
             max_compute_workgroup_storage_size: limits.max_compute_workgroup_storage_size,
             max_storage_buffers_per_shader_stage: limits.max_storage_buffers_per_shader_stage,
-            // A tuning knob for benchmarks (wgpu does not report compute units).
-            min_workgroups: std::env::var("EXCITE_GPU_MIN_WORKGROUPS")
-                .ok()
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(Limits::default().min_workgroups),
-            // A/B knobs for benchmarks: `=0` turns off the SE fold, or the 128-row conv tiles.
-            fold_se: std::env::var("EXCITE_GPU_FOLD_SE").as_deref() != Ok("0"),
-            wide_tiles: std::env::var("EXCITE_GPU_WIDE_TILES").as_deref() != Ok("0"),
-            strided_cols: knob("EXCITE_GPU_STRIDED_COLS", Limits::default().strided_cols),
-            vec4_stores: knob("EXCITE_GPU_VEC4_STORES", Limits::default().vec4_stores),
-            vec4_splitk: knob("EXCITE_GPU_VEC4_SPLITK", Limits::default().vec4_splitk),
-            squeeze_span: std::env::var("EXCITE_GPU_SQUEEZE_SPAN")
-                .ok()
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(Limits::default().squeeze_span),
-            winograd: std::env::var("EXCITE_GPU_WINOGRAD")
-                .ok()
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(Limits::default().winograd),
-        };
+            ..Limits::default()
+        }
+        .with_env_knobs();
         tune(&mut wl);
         let program = excite_wgsl::compile(g, batch, &wl)?;
         let info = adapter.get_info();
@@ -594,14 +578,5 @@ impl GpuSession {
             .to_vec();
         buf.unmap();
         Ok(data)
-    }
-}
-
-/// A boolean A/B knob from the environment: `1` turns it on, `0` off, anything else `default`.
-fn knob(name: &str, default: bool) -> bool {
-    match std::env::var(name).as_deref() {
-        Ok("1") => true,
-        Ok("0") => false,
-        _ => default,
     }
 }
