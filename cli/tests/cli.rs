@@ -24,6 +24,14 @@ fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
+/// The names of the files in `dir`.
+fn file_names(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .expect("out dir")
+        .map(|e| e.expect("entry").file_name().into_string().expect("utf-8"))
+        .collect()
+}
+
 fn s(p: &Path) -> &str {
     p.to_str().expect("utf-8 temp path")
 }
@@ -371,10 +379,7 @@ fn bench_and_compile_emit() {
         s(dir.path()),
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let files: Vec<_> = std::fs::read_dir(dir.path())
-        .expect("out dir")
-        .map(|e| e.expect("entry").file_name().into_string().expect("utf-8"))
-        .collect();
+    let files = file_names(dir.path());
     assert!(files.iter().any(|n| n.ends_with(".wgsl")), "{files:?}");
     // The plan names the SE blocks folded into their conv (the fixture's two bottlenecks).
     let plan = std::fs::read_to_string(dir.path().join("plan.txt")).expect("plan.txt");
@@ -391,10 +396,7 @@ fn bench_and_compile_emit() {
         .output()
         .expect("the excite binary starts");
     assert!(o.status.success(), "{}", stderr(&o));
-    let files: Vec<_> = std::fs::read_dir(wdir.path())
-        .expect("out dir")
-        .map(|e| e.expect("entry").file_name().into_string().expect("utf-8"))
-        .collect();
+    let files = file_names(wdir.path());
     assert!(files.iter().any(|n| n.contains("wino_in")), "{files:?}");
 
     let o = excite(&["compile", s(&f), "--target", "cpu", "--emit", "wgsl"]);
