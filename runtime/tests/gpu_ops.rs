@@ -131,6 +131,12 @@ fn se_blocks_match_the_interpreter() {
     let mut cases = 0;
     for seed in 0..16u64 {
         let mut b = Builder::new(&format!("se{seed}"), 200 + seed, 1 + seed as usize % 3);
+        // The workgroup sums by halving (the default), radix-4 and radix-16 trees.
+        b.tune = match seed % 4 {
+            1 | 3 => |l| l.tree_radix = 4,
+            2 => |l| l.tree_radix = 16,
+            _ => |_| {},
+        };
         // Odd C; the last seeds are wide (more than 256 gates per workgroup, several groups of
         // eight hidden units).
         let wide = seed >= 14;
@@ -665,10 +671,22 @@ fn se_blocks_folded_into_their_conv_match_the_interpreter() {
         // tiles: no SE dispatch either.
         (16, 0, 24, 2, [8, 8], 3, 1, true, false, true, "grouped"),
     ];
-    for (i, (cin, cmid, c, batch, [h, w], k, s, dw, bias3, se_res, kernel)) in
-        shapes.into_iter().enumerate()
+    // The default kernels, then sums by radix-16 trees with the SE kernels' early loads.
+    let variants: [gpu_common::Tune; 2] = [
+        |_| {},
+        |l| {
+            l.tree_radix = 16;
+            l.early_loads = true;
+        },
+    ];
+    let all = variants
+        .iter()
+        .flat_map(|&t| shapes.iter().enumerate().map(move |(i, &s)| (t, i, s)));
+    for (v, (tune, i, (cin, cmid, c, batch, [h, w], k, s, dw, bias3, se_res, kernel))) in
+        all.enumerate()
     {
-        let mut b = Builder::new(&format!("fold{i}"), 2000 + i as u64, batch);
+        let mut b = Builder::new(&format!("fold{v}"), 2000 + v as u64, batch);
+        b.tune = tune;
         let x = b.input("x", &[cin, h, w]);
         let (cmid, group) = if dw { (cin, cin) } else { (cmid, 1) };
         let conv2 = FusedConv {
@@ -742,7 +760,7 @@ fn se_blocks_folded_into_their_conv_match_the_interpreter() {
     }
     eprintln!("compared {cases} SE blocks folded into their conv");
     if std::env::var("EXCITE_REQUIRE_GPU").as_deref() == Ok("1") {
-        assert_eq!(cases, 12);
+        assert_eq!(cases, 24);
     }
 }
 

@@ -2,6 +2,7 @@
 //! scratch buffers, and the helpers every kernel family shares (modules, bindings, grids).
 
 use std::collections::{HashMap, HashSet};
+use std::fmt::Write as _;
 use std::sync::Arc;
 
 use excite_ir::{Graph, Node, NodeId, Op, ValueDef, ValueId, verify};
@@ -456,20 +457,69 @@ pub(crate) fn unsupported(node: &Node, msg: &str) -> WgslError {
 }
 
 /// The `sum` hole of se_scale, se_tile, splitk_gate and splitk_squeeze_end: each lane stores
-/// `value` in `red[at]`, then a halving tree over `lanes` lanes (`lane` this one's index)
-/// leaves the sum in the first lane's slot.
-pub(crate) fn tree_sum([red, at, value, lanes, lane]: [&str; 5]) -> Result<String, WgslError> {
-    let s = render::render(
-        "tree_sum",
-        include_str!("kernels/tree_sum.wgsl"),
-        &[
-            ("red", red.to_string()),
-            ("at", at.to_string()),
-            ("value", value.to_string()),
-            ("lanes", lanes.to_string()),
-            ("lane", lane.to_string()),
-        ],
-    )?;
+/// `value` in `red[at]`, then a tree over `lanes` lanes (`lane` this one's index; a power of
+/// two) leaves the sum in the first lane's slot. With `radix` 2 (or less) a halving loop, one
+/// barrier per level; with a larger radix, straight-line levels in which each of the first
+/// `lanes / radix` lanes adds `radix` slots `lanes / radix` apart: log_radix(lanes) barriers
+/// (`Limits::tree_radix`).
+pub(crate) fn tree_sum(
+    radix: u32,
+    [red, at, value, lane]: [&str; 4],
+    lanes: usize,
+) -> Result<String, WgslError> {
+    if !lanes.is_power_of_two() {
+        return Err(WgslError::Template {
+            kernel: "tree_sum".into(),
+            msg: format!("{lanes} lanes: not a power of two"),
+        });
+    }
+    if radix <= 2 {
+        let s = render::render(
+            "tree_sum",
+            include_str!("kernels/tree_sum.wgsl"),
+            &[
+                ("red", red.to_string()),
+                ("at", at.to_string()),
+                ("value", value.to_string()),
+                ("lanes", render::u(lanes)),
+                ("lane", lane.to_string()),
+            ],
+        )?;
+        return Ok(s.trim_end().to_string());
+    }
+    let radix = (radix as usize).next_power_of_two();
+    let mut s = format!(
+        "    // (tree_sum, radix {radix}: each lane stores its value, then each level's first \
+         lanes\n    // add the slots of the rest, leaving the sum of the {lanes} lanes in the \
+         first one's.)\n    {red}[{at}] = {value};\n    workgroupBarrier();\n"
+    );
+    let mut n = lanes;
+    while n > 1 {
+        let w = n / radix.min(n);
+        let mut terms: Vec<String> = (0..n / w)
+            .map(|k| match k {
+                0 => format!("{red}[{at}]"),
+                k => format!("{red}[{at} + {}u]", k * w),
+            })
+            .collect();
+        // Added pairwise, so that the loads are independent.
+        while terms.len() > 1 {
+            terms = terms
+                .chunks(2)
+                .map(|p| match p {
+                    [a, b] => format!("({a} + {b})"),
+                    [a] => a.clone(),
+                    _ => unreachable!("chunks(2) yields one or two"),
+                })
+                .collect();
+        }
+        let sum = &terms[0];
+        let _ = writeln!(
+            s,
+            "    if ({lane} < {w}u) {{\n        {red}[{at}] = {sum};\n    }}\n    workgroupBarrier();"
+        );
+        n = w;
+    }
     Ok(s.trim_end().to_string())
 }
 

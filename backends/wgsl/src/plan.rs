@@ -45,6 +45,15 @@ pub struct Limits {
     /// 3x3 stride-1 convs with enough tiles by Winograd F(MxM, 3x3) (`winograd.rs`) with this
     /// M: 2 or 4 (0, or any other value: off); a tuning knob, off until measured on a GPU.
     pub winograd: u32,
+    /// The radix of the workgroup-memory sums (`lower::tree_sum`): 2 halves the lanes once per
+    /// barrier; 16 adds 16 slots per lane and level, so 256 lanes take 2 barriers instead of 8;
+    /// a tuning knob.
+    pub tree_radix: u32,
+    /// The SE kernels on the batch-1 critical path (`se_tile.wgsl`, `splitk_gate`) load their
+    /// FC weights, biases and first partial products before their first barrier, so that the
+    /// loads' latencies overlap instead of following one another, and `splitk_gate` sums its
+    /// gate over about `cr / 4` lanes instead of all of a plane's; a tuning knob.
+    pub early_loads: bool,
 }
 
 impl Default for Limits {
@@ -63,6 +72,8 @@ impl Default for Limits {
             vec4_splitk: true,
             squeeze_span: 512,
             winograd: 0,
+            tree_radix: 2,
+            early_loads: false,
         }
     }
 }
@@ -70,9 +81,10 @@ impl Default for Limits {
 impl Limits {
     /// These limits with the tuning knobs set from the environment, as `excite bench`,
     /// `excite compile --target wgsl` and `scripts/bench_gpu.sh`'s `VARIANTS` use them:
-    /// `EXCITE_GPU_MIN_WORKGROUPS`, `EXCITE_GPU_SQUEEZE_SPAN` and `EXCITE_GPU_WINOGRAD` (numbers),
-    /// `EXCITE_GPU_FOLD_SE`, `EXCITE_GPU_WIDE_TILES`, `EXCITE_GPU_STRIDED_COLS`,
-    /// `EXCITE_GPU_VEC4_STORES` and `EXCITE_GPU_VEC4_SPLITK` (`0` off, `1` on). A variable that
+    /// `EXCITE_GPU_MIN_WORKGROUPS`, `EXCITE_GPU_SQUEEZE_SPAN`, `EXCITE_GPU_WINOGRAD` and
+    /// `EXCITE_GPU_TREE_RADIX` (numbers), `EXCITE_GPU_FOLD_SE`, `EXCITE_GPU_WIDE_TILES`,
+    /// `EXCITE_GPU_STRIDED_COLS`, `EXCITE_GPU_VEC4_STORES`, `EXCITE_GPU_VEC4_SPLITK` and
+    /// `EXCITE_GPU_EARLY_LOADS` (`0` off, `1` on). A variable that
     /// is unset or does not parse leaves its knob as it was.
     pub fn with_env_knobs(mut self) -> Limits {
         let var = |name: &str| std::env::var(name).ok();
@@ -89,11 +101,13 @@ impl Limits {
         num("EXCITE_GPU_MIN_WORKGROUPS", &mut self.min_workgroups);
         num("EXCITE_GPU_SQUEEZE_SPAN", &mut self.squeeze_span);
         num("EXCITE_GPU_WINOGRAD", &mut self.winograd);
+        num("EXCITE_GPU_TREE_RADIX", &mut self.tree_radix);
         flag("EXCITE_GPU_FOLD_SE", &mut self.fold_se);
         flag("EXCITE_GPU_WIDE_TILES", &mut self.wide_tiles);
         flag("EXCITE_GPU_STRIDED_COLS", &mut self.strided_cols);
         flag("EXCITE_GPU_VEC4_STORES", &mut self.vec4_stores);
         flag("EXCITE_GPU_VEC4_SPLITK", &mut self.vec4_splitk);
+        flag("EXCITE_GPU_EARLY_LOADS", &mut self.early_loads);
         self
     }
 }

@@ -310,7 +310,13 @@ pub(crate) fn lower(
     decl.push(("y", true, "f32"));
     binds.push(wc.y);
     let squeeze = if wc.squeeze {
-        plane_squeeze(l, node, n * chunks * m, chunks, (&mut decl, &mut binds))?
+        plane_squeeze(
+            l,
+            node,
+            n * chunks * m,
+            [chunks, threads],
+            (&mut decl, &mut binds),
+        )?
     } else {
         String::new()
     };

@@ -30,14 +30,7 @@ fn se_hidden(ub: u32, n: u32, t: u32) {
                 a.x = a.x + se_w1[row + c] * se_sm[c];
             }
         }
-        se_red[t] = a.x + a.y + a.z + a.w;
-        workgroupBarrier();
-        for (var w = 64u; w > 0u; w = w / 2u) {
-            if (lane < w) {
-                se_red[t] = se_red[t] + se_red[t + w];
-            }
-            workgroupBarrier();
-        }
+{{sum}}
         if (lane == 0u && j < SE_CR) {
             let v = se_red[t] + {{b1}};
             se_z[n * SE_CR + j] = {{act}};
