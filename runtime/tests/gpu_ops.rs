@@ -131,10 +131,10 @@ fn se_blocks_match_the_interpreter() {
     let mut cases = 0;
     for seed in 0..16u64 {
         let mut b = Builder::new(&format!("se{seed}"), 200 + seed, 1 + seed as usize % 3);
-        // The workgroup sums by halving (the default), radix-4 and radix-16 trees.
+        // The workgroup sums by radix-16 (the default), radix-4 and halving trees.
         b.tune = match seed % 4 {
             1 | 3 => |l| l.tree_radix = 4,
-            2 => |l| l.tree_radix = 16,
+            2 => |l| l.tree_radix = 2,
             _ => |_| {},
         };
         // Odd C; the last seeds are wide (more than 256 gates per workgroup, several groups of
@@ -671,11 +671,11 @@ fn se_blocks_folded_into_their_conv_match_the_interpreter() {
         // tiles: no SE dispatch either.
         (16, 0, 24, 2, [8, 8], 3, 1, true, false, true, "grouped"),
     ];
-    // The default kernels, then sums by radix-16 trees with the SE kernels' early loads.
+    // The default kernels, then halving sums with the SE kernels' early loads.
     let variants: [gpu_common::Tune; 2] = [
         |_| {},
         |l| {
-            l.tree_radix = 16;
+            l.tree_radix = 2;
             l.early_loads = true;
         },
     ];

@@ -177,8 +177,12 @@ fn op_graphs() -> Vec<(&'static str, Graph)> {
 
 /// Zoo network `name` at 64x64 with 10 classes, after `excite_passes::optimize`.
 fn zoo_optimized(name: &str) -> Graph {
+    zoo_optimized_at(name, 64)
+}
+
+fn zoo_optimized_at(name: &str, size: usize) -> Graph {
     let opts = excite_zoo::BuildOptions {
-        input_size: Some(64),
+        input_size: Some(size),
         classes: 10,
         ..Default::default()
     };
@@ -615,7 +619,11 @@ fn winograd_takes_the_3x3_stride_1_convs_with_enough_tiles() {
         };
         (count("wino_in"), count("wino_out"))
     };
-    assert_eq!(wino(&Limits::default()), (0, 0), "off by default");
+    let off = Limits {
+        winograd: 0,
+        ..Limits::default()
+    };
+    assert_eq!(wino(&off), (0, 0), "the knob turns it off");
     let on = Limits {
         winograd: 2,
         min_workgroups: 0,
@@ -624,12 +632,23 @@ fn winograd_takes_the_3x3_stride_1_convs_with_enough_tiles() {
     assert_eq!(wino(&on), (eligible, eligible));
     let f4 = Limits { winograd: 4, ..on };
     assert_eq!(wino(&f4), (eligible, eligible), "F(4x4, 3x3) too");
-    // With the default minimum of tiles, 64x64 images at batch 2 have too few for any.
-    let few = Limits {
-        winograd: 2,
-        ..Limits::default()
-    };
-    assert_eq!(wino(&few), (0, 0));
+    // With the default minimum of tiles (and F(4x4), the default), 64x64 images at batch 2
+    // have too few for any.
+    assert_eq!(wino(&Limits::default()), (0, 0));
+    // At 224x224, batch 32 (the benchmark), the default takes ResNet-50's 13 by F(4x4).
+    let g = zoo_optimized_at("resnet50", 224);
+    let p = compile(&g, 32, &Limits::default()).unwrap_or_else(|e| panic!("{e}"));
+    let f4 = p
+        .modules
+        .iter()
+        .filter(|m| m.name == "wino_in" && m.source.contains("const M: u32 = 4u;"))
+        .count();
+    let runs = p
+        .dispatches
+        .iter()
+        .filter(|d| p.modules[d.module].name == "wino_in")
+        .count();
+    assert_eq!((runs, f4 > 0), (eligible, true));
 }
 
 #[test]
@@ -647,13 +666,13 @@ fn tree_radix_and_early_loads_change_the_se_kernels() {
     let count =
         |mods: &[(String, String)], s: &str| mods.iter().filter(|m| m.1.contains(s)).count();
     let halving = "for (var w = ";
-    let def = modules(&Limits::default());
-    let trees = count(&def, halving);
-    assert!(trees > 0 && count(&def, "(tree_sum, radix") == 0);
-    let wide = modules(&Limits {
-        tree_radix: 16,
+    let def = modules(&Limits {
+        tree_radix: 2,
         ..Limits::default()
     });
+    let trees = count(&def, halving);
+    assert!(trees > 0 && count(&def, "(tree_sum, radix") == 0);
+    let wide = modules(&Limits::default());
     let left: Vec<_> = wide
         .iter()
         .filter(|m| m.1.contains(halving))
@@ -670,6 +689,7 @@ fn tree_radix_and_early_loads_change_the_se_kernels() {
     assert_eq!(count(&def, "if (q == q0)"), 0);
     let early = modules(&Limits {
         early_loads: true,
+        tree_radix: 2,
         ..Limits::default()
     });
     assert_eq!(count(&early, "let w1_0 = "), tiles);
