@@ -671,14 +671,8 @@ fn se_blocks_folded_into_their_conv_match_the_interpreter() {
         // tiles: no SE dispatch either.
         (16, 0, 24, 2, [8, 8], 3, 1, true, false, true, "grouped"),
     ];
-    // The default kernels, then halving sums with the SE kernels' early loads.
-    let variants: [gpu_common::Tune; 2] = [
-        |_| {},
-        |l| {
-            l.tree_radix = 2;
-            l.early_loads = true;
-        },
-    ];
+    // The default kernels (radix-16 sums), then halving sums.
+    let variants: [gpu_common::Tune; 2] = [|_| {}, |l| l.tree_radix = 2];
     let all = variants
         .iter()
         .flat_map(|&t| shapes.iter().enumerate().map(move |(i, &s)| (t, i, s)));

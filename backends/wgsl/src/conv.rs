@@ -9,7 +9,7 @@ use excite_ir::op::Conv;
 use excite_ir::{FusedConv, Node, ValueId};
 
 use crate::WgslError;
-use crate::expr::{BIAS_STEP, Step, conv_epilogue, emit, emit_with};
+use crate::expr::{Step, conv_epilogue, emit, emit_with};
 use crate::lower::{Deferred, Lower, Partials, bindings, tree_sum, unsupported};
 use crate::render::{i, render, u};
 use crate::se::{Hidden, TileGates};
@@ -32,7 +32,6 @@ const SPLITK_SQUEEZE: &str = include_str!("kernels/splitk_squeeze.wgsl");
 /// splitk_squeeze's `gate` and `squeeze` parts.
 const SPLITK_GATE: &str = include_str!("kernels/splitk_gate.wgsl");
 const SPLITK_SQUEEZE_END: &str = include_str!("kernels/splitk_squeeze_end.wgsl");
-const SPLITK_EARLY: &str = include_str!("kernels/splitk_early.wgsl");
 /// One output of a GEMM tile's epilogue, repeated straight-line by [`gemm_module`].
 const STORE: &str = include_str!("kernels/conv_store.wgsl");
 /// STORE for a row of four consecutive outputs stored as one vec4 (pointwise kernel).
@@ -341,11 +340,6 @@ pub(crate) fn lower(
             String::new()
         };
         let mut gate = String::new();
-        let (mut early, mut reuse) = (String::new(), "false");
-        if tail.is_some() && l.limits.early_loads {
-            early = SPLITK_EARLY.trim_end().to_string();
-            reuse = "q == q0";
-        }
         if let Some(t) = tail {
             rdecl.extend([("se_z", false, "f32"), ("se_w2", false, "f32")]);
             rbinds.extend([t.hidden.z, t.w2]);
@@ -358,31 +352,16 @@ pub(crate) fn lower(
             } else {
                 "0.0"
             };
-            // Early loads: the bias first, FC2's row over about cr / 4 lanes (fewer levels to
-            // sum), and the first unit's parts (`early` / `reuse` holes below).
-            let early = l.limits.early_loads;
-            let gl = if early {
-                t.cr.div_ceil(4).next_power_of_two().min(threads)
-            } else {
-                threads
-            };
-            let (b2_first, b2) = if early {
-                (format!("    let gb = {b2};"), "gb")
-            } else {
-                (String::new(), b2)
-            };
             gate = render(
                 "splitk_gate",
                 SPLITK_GATE,
                 &[
                     ("cr", u(t.cr)),
-                    ("gl", u(gl)),
-                    ("b2_first", b2_first),
                     ("b2", b2.to_string()),
                     ("gate", t.gate.clone()),
                     (
                         "sum",
-                        tree_sum(l.limits.tree_radix, ["red", "lid.x", "ga", "lane"], gl)?,
+                        tree_sum(l.limits.tree_radix, ["red", "lid.x", "ga", "lane"], threads)?,
                     ),
                 ],
             )?
@@ -392,13 +371,7 @@ pub(crate) fn lower(
         // Units of `per` outputs: one, or a vec4 quad.
         let per = if quads { 4 } else { 1 };
         let base = if squeeze || tail.is_some() { "ou" } else { "q" };
-        let mut ep = epilogue.1.clone();
-        if !early.is_empty() && ep.contains(BIAS_STEP) {
-            // The bias too is loaded before the gate (`bc`).
-            early.push_str("\n    let bc = bias[min(c, COUT - 1u)];");
-            ep = ep.replace(BIAS_STEP, "v = v + bc;");
-        }
-        let apply = unit_lanes("t", &format!("{base} * PER"), &ep, "", per, 4);
+        let apply = unit_lanes("t", &format!("{base} * PER"), &epilogue.1, "", per, 4);
         let mut v = vec![
             ("bindings", bindings(&rdecl)),
             ("ks", u(ks)),
@@ -424,8 +397,6 @@ pub(crate) fn lower(
                 ("threads", u(threads)),
                 ("chunks", u(chunks)),
                 ("span", u(span)),
-                ("early", early),
-                ("reuse", reuse.to_string()),
                 ("gate", gate),
                 ("squeeze", squeeze_end),
                 ("total", total.to_string()),

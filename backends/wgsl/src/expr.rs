@@ -28,9 +28,6 @@ pub enum Step {
     TileGate,
 }
 
-/// The statement [`emit`] writes for [`Step::Bias`] (kernels that load the bias early replace it).
-pub(crate) const BIAS_STEP: &str = "v = v + bias[c];";
-
 /// The steps of `post_act(act(x + b) + r)`, the FusedConv epilogue.
 pub fn conv_epilogue(bias: bool, act: Option<Act>, residual: bool, post: Option<Act>) -> Vec<Step> {
     let mut s = Vec::new();
@@ -55,7 +52,7 @@ pub fn emit_with(steps: &[Step], res: &str) -> Result<String, WgslError> {
     let mut out = String::new();
     for s in steps {
         let line = match *s {
-            Step::Bias => BIAS_STEP.to_string(),
+            Step::Bias => "v = v + bias[c];".to_string(),
             Step::Residual => format!("v = v + {res};"),
             Step::Scale => "v = v * g;".to_string(),
             Step::Gate => "v = v * gates[o / HW];".to_string(),

@@ -50,11 +50,6 @@ pub struct Limits {
     /// barrier; 16 (the default: SE-ResNet-50 at batch 1 on an H100 1.119 -> 1.101 ms) adds 16
     /// slots per lane and level, so 256 lanes take 2 barriers instead of 8; a tuning knob.
     pub tree_radix: u32,
-    /// The SE kernels on the batch-1 critical path (`se_tile.wgsl`, `splitk_gate`) load their
-    /// FC weights, biases and first partial products before their first barrier, so that the
-    /// loads' latencies overlap instead of following one another, and `splitk_gate` sums its
-    /// gate over about `cr / 4` lanes instead of all of a plane's; a tuning knob.
-    pub early_loads: bool,
 }
 
 impl Default for Limits {
@@ -74,7 +69,6 @@ impl Default for Limits {
             squeeze_span: 512,
             winograd: 4,
             tree_radix: 16,
-            early_loads: false,
         }
     }
 }
@@ -84,8 +78,8 @@ impl Limits {
     /// `excite compile --target wgsl` and `scripts/bench_gpu.sh`'s `VARIANTS` use them:
     /// `EXCITE_GPU_MIN_WORKGROUPS`, `EXCITE_GPU_SQUEEZE_SPAN`, `EXCITE_GPU_WINOGRAD` and
     /// `EXCITE_GPU_TREE_RADIX` (numbers), `EXCITE_GPU_FOLD_SE`, `EXCITE_GPU_WIDE_TILES`,
-    /// `EXCITE_GPU_STRIDED_COLS`, `EXCITE_GPU_VEC4_STORES`, `EXCITE_GPU_VEC4_SPLITK` and
-    /// `EXCITE_GPU_EARLY_LOADS` (`0` off, `1` on). A variable that
+    /// `EXCITE_GPU_STRIDED_COLS`, `EXCITE_GPU_VEC4_STORES` and `EXCITE_GPU_VEC4_SPLITK`
+    /// (`0` off, `1` on). A variable that
     /// is unset or does not parse leaves its knob as it was.
     pub fn with_env_knobs(mut self) -> Limits {
         let var = |name: &str| std::env::var(name).ok();
@@ -108,7 +102,6 @@ impl Limits {
         flag("EXCITE_GPU_STRIDED_COLS", &mut self.strided_cols);
         flag("EXCITE_GPU_VEC4_STORES", &mut self.vec4_stores);
         flag("EXCITE_GPU_VEC4_SPLITK", &mut self.vec4_splitk);
-        flag("EXCITE_GPU_EARLY_LOADS", &mut self.early_loads);
         self
     }
 }

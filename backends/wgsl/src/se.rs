@@ -22,7 +22,6 @@
 //! hence two dispatches. FC2 is split by channel block, so no work is repeated.
 
 use std::collections::HashMap;
-use std::fmt::Write as _;
 
 use excite_ir::op::Conv;
 use excite_ir::{Node, NodeId, Op, SeBlock, ValueId};
@@ -398,7 +397,6 @@ fn tile_gates(
     binds.push(l.weight(&format!("{}.w2b", se_node.name), w2b.into())?);
     let [c0, c1, c2, c3, c4] = se_consts([cin, cr, hw, sq.tiles])?;
     let lanes = (256 / cr.next_power_of_two()).max(1);
-    let fc = tile_fc(l.limits.early_loads, [cin, cr, lanes], b2.is_some());
     let code = render(
         "se_tile",
         TILE,
@@ -414,13 +412,18 @@ fn tile_gates(
                 "sum",
                 tree_sum(l.limits.tree_radix, ["se_red", "t", "a", "l"], lanes)?,
             ),
+            ("b1", "se_w1b[SE_CR * SE_C + j]".to_string()),
             ("act", act_expr(se.act, "v")?),
+            (
+                "b2",
+                if b2.is_some() {
+                    "se_w2b[COUT * SE_CR + c]"
+                } else {
+                    "0.0"
+                }
+                .to_string(),
+            ),
             ("gate", act_expr(se.gate, "v")?),
-            ("preload", fc.preload),
-            ("fc1", fc.fc1),
-            ("b1", fc.b1),
-            ("fc2", fc.fc2),
-            ("b2", fc.b2),
         ],
     )?;
     Ok(TileGates {
@@ -429,72 +432,6 @@ fn tile_gates(
         code,
         temps: sq.temps,
     })
-}
-
-/// se_tile.wgsl's FC holes: FC1 (`a`, this thread's share of hidden unit `j`: input channels
-/// `l`, `l + SE_LANES`, ...) and FC2 (`b`, its share of channel `c`'s gate: hidden units `q`,
-/// `q + 4`, ...), with their biases.
-struct TileFc {
-    preload: String,
-    fc1: String,
-    b1: String,
-    fc2: String,
-    b2: String,
-}
-
-/// [`TileFc`] for `cin` input channels, `cr` hidden units over `lanes` lanes each, FC2 with a
-/// bias or not. With `early` (and at most 32 weights a thread), every weight and bias the
-/// thread multiplies is loaded into a register first (`preload`, indices clamped in bounds,
-/// zero where out of range); else each is loaded where it is used.
-fn tile_fc(early: bool, [cin, cr, lanes]: [usize; 3], has_b2: bool) -> TileFc {
-    let (nw1, nw2) = (cin.div_ceil(lanes), cr.div_ceil(4));
-    if !early || nw1 + nw2 > 32 {
-        return TileFc {
-            preload: String::new(),
-            fc1: "    if (j < SE_CR) {\n        for (var k = l; k < SE_C; k = k + SE_LANES) {\n            \
-                  a = a + se_w1b[j * SE_C + k] * se_sm[k];\n        }\n    }"
-                .into(),
-            b1: "se_w1b[SE_CR * SE_C + j]".into(),
-            fc2: "    for (var k = q; k < SE_CR; k = k + 4u) {\n        \
-                  b = b + se_w2b[c * SE_CR + k] * se_zs[k];\n    }"
-                .into(),
-            b2: if has_b2 { "se_w2b[COUT * SE_CR + c]" } else { "0.0" }.into(),
-        };
-    }
-    let mut preload = String::from(
-        "    // (early loads: this thread's FC weights and biases, before the squeeze.)\n    \
-         let jr = min(j, SE_CR - 1u);\n",
-    );
-    let mut fc1 = String::new();
-    for i in 0..nw1 {
-        let k = format!("l + {}u", i * lanes);
-        let _ = writeln!(
-            preload,
-            "    let w1_{i} = select(0.0, se_w1b[jr * SE_C + min({k}, SE_C - 1u)], \
-             j < SE_CR && {k} < SE_C);"
-        );
-        let _ = writeln!(fc1, "    a = a + w1_{i} * se_sm[min({k}, SE_C - 1u)];");
-    }
-    preload.push_str("    let b1r = se_w1b[SE_CR * SE_C + jr];\n");
-    let mut fc2 = String::new();
-    for i in 0..nw2 {
-        let k = format!("q + {}u", 4 * i);
-        let _ = writeln!(
-            preload,
-            "    let w2_{i} = select(0.0, se_w2b[c * SE_CR + min({k}, SE_CR - 1u)], {k} < SE_CR);"
-        );
-        let _ = writeln!(fc2, "    b = b + w2_{i} * se_zs[min({k}, SE_CR - 1u)];");
-    }
-    if has_b2 {
-        preload.push_str("    let b2r = se_w2b[COUT * SE_CR + c];\n");
-    }
-    TileFc {
-        preload: preload.trim_end().to_string(),
-        fc1: fc1.trim_end().to_string(),
-        b1: "b1r".into(),
-        fc2: fc2.trim_end().to_string(),
-        b2: if has_b2 { "b2r" } else { "0.0" }.into(),
-    }
 }
 
 /// The SE block's dispatch 2 when a conv applies the gates (`se_gates`): `gates[n, c] =

@@ -1,9 +1,7 @@
-    // (splitk_squeeze's `gate`: this plane's SE gate, the block folded into this conv, FC2's row
-    // over its first {{gl}} lanes.)
-{{b2_first}}
+    // (splitk_squeeze's `gate`: this plane's SE gate, the block folded into this conv.)
     var ga = 0.0;
-    if (c < COUT && lane < {{gl}}) {
-        for (var j = lane; j < {{cr}}; j = j + {{gl}}) {
+    if (c < COUT) {
+        for (var j = lane; j < {{cr}}; j = j + THREADS) {
             ga = ga + se_w2[c * {{cr}} + j] * se_z[img * {{cr}} + j];
         }
     }

@@ -7,9 +7,6 @@
 // conv.rs (empty otherwise):
 // - `gate`: first the plane's SE gate `g` (FC2 row c . z[img], THREADS lanes, then the gate
 //   activation), from the hidden values the GEMM dispatch's extra workgroups computed;
-// - `early` (with the gate, `Limits::early_loads`): the first unit's parts `t0` loaded before
-//   the gate's barriers, so that their latency overlaps the gate's loads (`reuse` then picks
-//   `t0` for that unit);
 // - `squeeze`: then the SE squeeze's partial sums of the outputs, one per (image, chunk,
 //   channel): partials[(image * CHUNKS + chunk) * COUT + c].
 {{bindings}}
@@ -32,22 +29,14 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
     let c = wg.x * PLANES + lid.x / THREADS;
     let img = wg.y;
     let u0 = wg.z * SPANU;
-    let q0 = u0 + lane;
-    let qe = min(HWU, u0 + SPANU);
-    var t0 = {{unit}}(0.0);
-{{early}}
 {{gate}}
     var s = 0.0;
     if (c < COUT) {
-        for (var q = q0; q < qe; q = q + THREADS) {
+        for (var q = u0 + lane; q < min(HWU, u0 + SPANU); q = q + THREADS) {
             let ou = (img * COUT + c) * HWU + q;
             var t = {{unit}}(0.0);
-            if ({{reuse}}) {
-                t = t0;
-            } else {
-                for (var k = 0u; k < KS; k = k + 1u) {
-                    t = t + part[k * SLABU + ou];
-                }
+            for (var k = 0u; k < KS; k = k + 1u) {
+                t = t + part[k * SLABU + ou];
             }
 {{apply}}
             y[ou] = t;
