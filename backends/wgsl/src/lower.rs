@@ -456,9 +456,9 @@ pub(crate) fn unsupported(node: &Node, msg: &str) -> WgslError {
     }
 }
 
-/// The `sum` hole of se_scale, se_tile, splitk_gate and splitk_squeeze_end: each lane stores
-/// `value` in `red[at]`, then a tree over `lanes` lanes (`lane` this one's index; a power of
-/// two) leaves the sum in the first lane's slot. With `radix` 2 (or less) a halving loop, one
+/// The `sum` hole of se_scale, se_tile, se_hidden, splitk_gate and splitk_squeeze_end: each
+/// lane stores `value` in `red[at]`, then a tree over `lanes` lanes (`lane` this one's index;
+/// a power of two) leaves the sum in the first lane's slot. With `radix` 2 (or less) a halving loop, one
 /// barrier per level; with a larger radix, straight-line levels in which each of the first
 /// `lanes / radix` lanes adds `radix` slots `lanes / radix` apart: log_radix(lanes) barriers
 /// (`Limits::tree_radix`).
@@ -508,8 +508,7 @@ pub(crate) fn tree_sum(
                 .chunks(2)
                 .map(|p| match p {
                     [a, b] => format!("({a} + {b})"),
-                    [a] => a.clone(),
-                    _ => unreachable!("chunks(2) yields one or two"),
+                    _ => p.concat(),
                 })
                 .collect();
         }
@@ -578,6 +577,40 @@ pub(crate) fn broadcast_strides(ins: &[usize], out: &[usize]) -> Vec<usize> {
 mod tests {
     use super::*;
     use expect_test::expect;
+
+    #[test]
+    fn radix_tree_sums() {
+        // 8 lanes by radix 4: lanes 0-1 add 4 slots 2 apart, then lane 0 adds 2.
+        let s = tree_sum(4, ["red", "t", "v", "l"], 8).expect("power of two");
+        expect![[r#"
+                // (tree_sum, radix 4: each lane stores its value, then each level's first lanes
+                // add the slots of the rest, leaving the sum of the 8 lanes in the first one's.)
+                red[t] = v;
+                workgroupBarrier();
+                if (l < 2u) {
+                    red[t] = ((red[t] + red[t + 2u]) + (red[t + 4u] + red[t + 6u]));
+                }
+                workgroupBarrier();
+                if (l < 1u) {
+                    red[t] = (red[t] + red[t + 1u]);
+                }
+                workgroupBarrier();"#]]
+        .assert_eq(&s);
+        // One lane: nothing to add; a radix over the lane count: one level.
+        assert!(
+            !tree_sum(16, ["r", "t", "v", "l"], 1)
+                .expect("1")
+                .contains("if (")
+        );
+        assert_eq!(
+            tree_sum(64, ["r", "t", "v", "l"], 16)
+                .expect("16")
+                .matches("if (")
+                .count(),
+            1
+        );
+        assert!(tree_sum(16, ["r", "t", "v", "l"], 12).is_err());
+    }
 
     #[test]
     fn offset_expressions() {
