@@ -1,7 +1,9 @@
 //! Convolutions: per image and group a GEMM `Y[Mg × OHW] = W[Mg × K] · col[K × OHW]` on the
 //! `gemm` crate's micro-kernels (the weight tensor `[M, C/g, kH, kW]` already is `W` row-major,
 //! so it is used in place), with `col` built by im2col — or the input itself for 1x1 stride-1
-//! unpadded convolutions. Depthwise convolutions (one input and one output channel per group)
+//! unpadded convolutions, or never written at all for an implicit GEMM
+//! ([`ConvShape::implicit_gemm`]: the packed micro-kernel reads each tap from the phase-split
+//! padded input). Depthwise convolutions (one input and one output channel per group)
 //! use a direct loop instead, and 3x3 stride-1 convolutions with enough output tiles run by
 //! Winograd F(2x2, 3x3) ([`crate::winograd`]). Each image's output then goes through the
 //! generated epilogue kernel (bias, activation, residual add, post-activation). On several
@@ -13,8 +15,8 @@ use excite_ir::op::Conv;
 use rayon::prelude::*;
 
 use crate::error::KernelError;
-use crate::jit::{Arg, Jit, Kernel, PackedWeight, Pending, packed_gemm, sgemm};
-use crate::kernels::Epilogue;
+use crate::jit::{Arg, Jit, Kernel, PackedWeight, Pending, Rhs, packed_gemm, sgemm};
+use crate::kernels::{Epilogue, TapLayout};
 use crate::winograd;
 
 /// Static shape of one convolution: input `[n, c, h, w]`, output `[n, m, oh, ow]`, kernel
@@ -66,7 +68,20 @@ impl ConvShape {
     /// e.g. layer 4's 49 pixels), and lost where K is short (K = 64: 175 vs 248 GFLOP/s) or
     /// the image wide (BENCHMARKS.md).
     pub fn packs_weight(&self) -> bool {
-        self.attrs.group == 1 && self.k() >= 256 && self.oh * self.ow < 1024
+        self.attrs.group == 1
+            && (self.implicit_gemm() || (self.k() >= 256 && self.oh * self.ow < 1024))
+    }
+    /// Whether an ungrouped convolution that is neither pointwise nor Winograd runs as an
+    /// implicit GEMM: [`packed_gemm`] reading its taps straight from the phase-split padded
+    /// input ([`crate::kernels::tap_split`], [`Rhs::Taps`]) instead of an im2col matrix (on
+    /// CPUs with AVX-512F; elsewhere im2col and the `gemm` crate). ResNet-50 batch 1: stem
+    /// and strided 3x3 convs 10-30% faster, 1x1 stride-2 convs slower, so those keep im2col
+    /// (BENCHMARKS.md, "implicit GEMM").
+    pub fn implicit_gemm(&self) -> bool {
+        self.attrs.group == 1
+            && self.kh * self.kw > 1
+            && !winograd::eligible(self)
+            && crate::jit::has_avx512()
     }
     /// A name part identifying this geometry: sizes, kernel, strides, pads, dilations.
     pub fn key(&self) -> String {
@@ -91,9 +106,11 @@ impl ConvShape {
     /// is pointwise, depthwise or Winograd; the Winograd transforms; the depthwise kernel.
     pub fn pending(&self, jit: &Jit) -> ConvPending {
         let wino = winograd::eligible(self);
+        let implicit = self.implicit_gemm();
         ConvPending {
-            im2col: (!(self.is_pointwise() || self.is_depthwise() || wino))
+            im2col: (!(self.is_pointwise() || self.is_depthwise() || wino || implicit))
                 .then(|| crate::kernels::im2col(jit, self)),
+            taps: implicit.then(|| crate::kernels::tap_split(jit, self)),
             winograd: wino.then(|| {
                 (
                     crate::kernels::winograd_input(jit, self),
@@ -125,6 +142,8 @@ impl ConvShape {
             winograd::scratch_len(self)
         } else if self.is_pointwise() || self.is_depthwise() {
             0
+        } else if self.implicit_gemm() {
+            self.cg() * TapLayout::of(self).plane()
         } else {
             self.k() * self.oh * self.ow
         }
@@ -136,6 +155,7 @@ impl ConvShape {
 #[derive(Debug)]
 pub struct ConvPending {
     pub im2col: Option<Pending>,
+    pub taps: Option<Pending>,
     pub winograd: Option<(Pending, Pending)>,
     pub depthwise: Option<Pending>,
 }
@@ -147,6 +167,7 @@ pub struct ConvPending {
 pub struct ConvKernelSet {
     epilogue: Kernel,
     im2col: Option<Kernel>,
+    taps: Option<Kernel>,
     winograd: Option<(Kernel, Kernel)>,
     depthwise: Option<Kernel>,
 }
@@ -160,6 +181,7 @@ impl ConvKernelSet {
         let p = s.pending(&jit);
         let mut add = |p: Option<Pending>| p.map(|p| jit.add(p)).transpose();
         let im2col = add(p.im2col)?;
+        let taps = add(p.taps)?;
         let depthwise = add(p.depthwise)?;
         let winograd = match p.winograd {
             Some((i, o)) => Some((jit.add(i)?, jit.add(o)?)),
@@ -177,6 +199,7 @@ impl ConvKernelSet {
         Ok(ConvKernelSet {
             epilogue: take(epi)?,
             im2col: im2col.map(&mut take).transpose()?,
+            taps: taps.map(&mut take).transpose()?,
             winograd: match winograd {
                 Some((i, o)) => Some((take(i)?, take(o)?)),
                 None => None,
@@ -190,6 +213,7 @@ impl ConvKernelSet {
         ConvKernels {
             epilogue: &self.epilogue,
             im2col: self.im2col.as_ref(),
+            taps: self.taps.as_ref(),
             winograd: self.winograd.as_ref().map(|(i, o)| (i, o)),
             depthwise: self.depthwise.as_ref(),
         }
@@ -197,12 +221,14 @@ impl ConvKernelSet {
 }
 
 /// The generated kernels a convolution runs: its epilogue; the im2col kernel
-/// ([`crate::kernels::im2col`]) unless it is pointwise, depthwise or Winograd; the Winograd
+/// ([`crate::kernels::im2col`]) unless it is pointwise, depthwise, Winograd or an implicit
+/// GEMM, whose input goes through [`crate::kernels::tap_split`] instead; the Winograd
 /// input and output transforms when it is Winograd; the direct kernel when it is depthwise.
 #[derive(Clone, Copy, Debug)]
 pub struct ConvKernels<'a> {
     pub epilogue: &'a Kernel,
     pub im2col: Option<&'a Kernel>,
+    pub taps: Option<&'a Kernel>,
     pub winograd: Option<(&'a Kernel, &'a Kernel)>,
     pub depthwise: Option<&'a Kernel>,
 }
@@ -239,6 +265,8 @@ pub struct ConvKernel {
     /// The weight packed for the crate's own AVX-512 micro-kernel ([`packed_gemm`]) when
     /// [`ConvShape::packs_weight`] and the CPU has AVX-512F; else the `gemm` crate runs it.
     packed: Option<PackedWeight>,
+    /// Each im2col row's offset in the phase-split input when [`ConvShape::implicit_gemm`].
+    taps: Vec<usize>,
 }
 
 impl ConvKernel {
@@ -253,13 +281,66 @@ impl ConvKernel {
         let packed = (wino.is_empty() && shape.packs_weight())
             .then(|| PackedWeight::new(&weight, shape.m, shape.k()))
             .flatten();
+        let taps = if packed.is_some() && shape.implicit_gemm() {
+            TapLayout::of(&shape).offsets(&shape)
+        } else {
+            Vec::new()
+        };
         ConvKernel {
             shape,
             weight,
             bias,
             wino,
             packed,
+            taps,
         }
+    }
+
+    /// Whether the convolution runs as an implicit GEMM ([`ConvShape::implicit_gemm`]).
+    pub fn is_implicit(&self) -> bool {
+        !self.taps.is_empty()
+    }
+
+    /// The right-hand side of this convolution's GEMM for one group's input `xg`: `xg` itself
+    /// (pointwise), its taps through [`tap_split`] into `col`, or its im2col matrix in `col`.
+    fn rhs<'c>(
+        &'c self,
+        k: ConvKernels<'_>,
+        xg: &'c [f32],
+        col: &'c mut [f32],
+        threads: usize,
+    ) -> Result<Rhs<'c>, KernelError> {
+        let s = &self.shape;
+        let ohw = s.oh * s.ow;
+        if s.is_pointwise() {
+            return Ok(Rhs::Rows { data: xg, rs: ohw });
+        }
+        let scratch = |need: usize| KernelError::Call {
+            kernel: "conv".into(),
+            msg: format!("scratch too short ({} < {need})", col.len()),
+        };
+        if self.is_implicit() {
+            let lay = TapLayout::of(s);
+            let need = s.cg() * lay.plane();
+            if col.len() < need {
+                return Err(scratch(need));
+            }
+            let out = &mut col[..need];
+            tap_split(s, k.taps, xg, out, threads)?;
+            return Ok(Rhs::Taps {
+                data: out,
+                offs: &self.taps,
+                width: s.ow,
+                step: lay.step(s),
+            });
+        }
+        let need = s.k() * ohw;
+        if col.len() < need {
+            return Err(scratch(need));
+        }
+        let col = &mut col[..need];
+        im2col(s, k.im2col, xg, col, threads)?;
+        Ok(Rhs::Rows { data: col, rs: ohw })
     }
 
     /// Whether the GEMM runs on [`packed_gemm`] (weights packed at compile time).
@@ -385,10 +466,10 @@ impl ConvKernel {
             return winograd::run_image(s, wk, &self.wino, xi, yi, mi, col, threads, &after);
         } else if s.is_depthwise() {
             depthwise(s, k.depthwise, xi, &self.weight, yi, threads)?;
-        } else if threads > 1 && s.attrs.group == 1 && !s.is_wide() {
+        } else if threads > 1 && s.attrs.group == 1 && (!s.is_wide() || self.is_implicit()) {
             return self.split_image(k, xi, yi, ri, mi, col, threads);
         } else {
-            self.gemm_image(k.im2col, xi, yi, col, threads)?;
+            self.gemm_image(k, xi, yi, col, threads)?;
         }
         self.epilogue(k.epilogue, yi, ri, mi, threads)
     }
@@ -411,16 +492,7 @@ impl ConvKernel {
     ) -> Result<(), KernelError> {
         let s = &self.shape;
         let (ohw, kk) = ((s.oh * s.ow).max(1), s.k());
-        let rhs: &[f32] = if s.is_pointwise() {
-            xi
-        } else {
-            let col = col.get_mut(..kk * ohw).ok_or_else(|| KernelError::Call {
-                kernel: "conv".into(),
-                msg: "im2col scratch too short".into(),
-            })?;
-            im2col(s, k.im2col, xi, col, threads)?;
-            col
-        };
+        let rhs = self.rhs(k, xi, col, threads)?;
         // Rows per task: an equal share per thread, rounded up to the micro-kernel's rows (16
         // for the `gemm` crate, a 32-row panel for `packed_gemm`).
         let unit = if self.packed.is_some() { 32 } else { 16 };
@@ -431,11 +503,17 @@ impl ConvKernel {
             match &self.packed {
                 Some(pw) => {
                     let panels = c0 / 32..(c0 + cn).div_ceil(32);
-                    packed_gemm(pw, panels, ohw, yc, ohw, rhs, ohw, false, 1)?;
+                    packed_gemm(pw, panels, ohw, yc, ohw, rhs, false, 1)?;
                 }
                 None => {
+                    let Rhs::Rows { data, rs } = rhs else {
+                        return Err(KernelError::Call {
+                            kernel: "conv".into(),
+                            msg: "an implicit GEMM without packed weights".into(),
+                        });
+                    };
                     let w = &self.weight[c0 * kk..(c0 + cn) * kk];
-                    sgemm((cn, ohw, kk), yc, ohw, w, kk, rhs, ohw, false, 1)?;
+                    sgemm((cn, ohw, kk), yc, ohw, w, kk, data, rs, false, 1)?;
                 }
             }
             self.epilogue_chunk(k.epilogue, c0, yc, ri, mc)
@@ -512,46 +590,75 @@ impl ConvKernel {
 
     fn gemm_image(
         &self,
-        im2col_k: Option<&Kernel>,
+        k: ConvKernels<'_>,
         xi: &[f32],
         yi: &mut [f32],
         col: &mut [f32],
         threads: usize,
     ) -> Result<(), KernelError> {
         let s = &self.shape;
-        let (hw, ohw, k, cg, mg) = (s.h * s.w, s.oh * s.ow, s.k(), s.cg(), s.mg());
+        let (hw, ohw, kk, cg, mg) = (s.h * s.w, s.oh * s.ow, s.k(), s.cg(), s.mg());
         for g in 0..s.attrs.group {
             let xg = &xi[g * cg * hw..(g + 1) * cg * hw];
-            let rhs: &[f32] = if s.is_pointwise() {
-                xg
-            } else {
-                let col = col.get_mut(..k * ohw).ok_or_else(|| KernelError::Call {
-                    kernel: "conv".into(),
-                    msg: "im2col scratch too short".into(),
-                })?;
-                im2col(s, im2col_k, xg, col, threads)?;
-                col
-            };
+            let rhs = self.rhs(k, xg, col, threads)?;
             let yg = &mut yi[g * mg * ohw..(g + 1) * mg * ohw];
-            if let Some(pw) = &self.packed {
+            match (&self.packed, rhs) {
                 // Ungrouped (ConvShape::packs_weight): the whole weight.
-                packed_gemm(
-                    pw,
-                    0..mg.div_ceil(32),
-                    ohw,
-                    yg,
-                    ohw,
-                    rhs,
-                    ohw,
-                    false,
-                    threads,
-                )?;
-                continue;
+                (Some(pw), rhs) => {
+                    packed_gemm(pw, 0..mg.div_ceil(32), ohw, yg, ohw, rhs, false, threads)?
+                }
+                (None, Rhs::Rows { data, rs }) => {
+                    let w = &self.weight[g * mg * kk..(g + 1) * mg * kk];
+                    sgemm((mg, ohw, kk), yg, ohw, w, kk, data, rs, false, threads)?;
+                }
+                (None, Rhs::Taps { .. }) => {
+                    return Err(KernelError::Call {
+                        kernel: "conv".into(),
+                        msg: "an implicit GEMM without packed weights".into(),
+                    });
+                }
             }
-            let w = &self.weight[g * mg * k..(g + 1) * mg * k];
-            sgemm((mg, ohw, k), yg, ohw, w, k, rhs, ohw, false, threads)?;
         }
         Ok(())
+    }
+}
+
+/// The phase-split padded input of one group ([`crate::kernels::tap_split`]) for an implicit
+/// GEMM, input channels split across the pool's threads.
+fn tap_split(
+    s: &ConvShape,
+    k: Option<&Kernel>,
+    x: &[f32],
+    out: &mut [f32],
+    threads: usize,
+) -> Result<(), KernelError> {
+    let k = k.ok_or_else(|| KernelError::Call {
+        kernel: "conv".into(),
+        msg: "no tap_split kernel for an implicit-GEMM convolution".into(),
+    })?;
+    let (hw, plane, cg) = (s.h * s.w, TapLayout::of(s).plane(), s.cg());
+    if plane == 0 || hw == 0 {
+        return Ok(());
+    }
+    let out = out.get_mut(..cg * plane).ok_or_else(|| KernelError::Call {
+        kernel: "conv".into(),
+        msg: "tap_split scratch too short".into(),
+    })?;
+    let per = if threads > 1 {
+        cg.div_ceil(threads * 4).max(1)
+    } else {
+        cg.max(1)
+    };
+    let run = |(i, o): (usize, &mut [f32])| {
+        let xs = x.get(i * per * hw..).unwrap_or_default();
+        k.call(o.len() / plane, &mut [Arg::In(xs), Arg::Out(o)])
+    };
+    if threads > 1 {
+        out.par_chunks_mut(per * plane)
+            .enumerate()
+            .try_for_each(run)
+    } else {
+        out.chunks_mut(per * plane).enumerate().try_for_each(run)
     }
 }
 

@@ -399,6 +399,60 @@ impl PackedWeight {
     }
 }
 
+/// The right-hand side of [`packed_gemm`]: `k x n`, row `kk` and column `j`.
+#[derive(Clone, Copy, Debug)]
+pub enum Rhs<'a> {
+    /// A row-major matrix: element `(kk, j)` at `data[kk * rs + j]`.
+    Rows { data: &'a [f32], rs: usize },
+    /// An im2col matrix never written out (an implicit GEMM): column `j` is output pixel
+    /// `(j / width, j % width)`, and element `(kk, j)` lies at
+    /// `data[offs[kk] + (j / width) * step + j % width]` — `data` the phase-split padded input
+    /// ([`crate::kernels::tap_split`]), `offs` each tap's offset in it.
+    Taps {
+        data: &'a [f32],
+        offs: &'a [usize],
+        width: usize,
+        step: usize,
+    },
+}
+
+impl Rhs<'_> {
+    /// Whether every element of a `k x n` product lies inside `data`.
+    fn fits(&self, k: usize, n: usize) -> bool {
+        match *self {
+            Rhs::Rows { data, rs } => {
+                rs >= n
+                    && (k - 1)
+                        .checked_mul(rs)
+                        .and_then(|v| v.checked_add(n))
+                        .is_some_and(|need| need <= data.len())
+            }
+            Rhs::Taps {
+                data,
+                offs,
+                width,
+                step,
+            } => {
+                let max_off = offs.get(..k).and_then(|o| o.iter().max().copied());
+                width > 0
+                    && n.is_multiple_of(width)
+                    && max_off.is_some_and(|off| {
+                        (n / width - 1)
+                            .checked_mul(step)
+                            .and_then(|v| v.checked_add(off))
+                            .and_then(|v| v.checked_add(width))
+                            .is_some_and(|need| need <= data.len())
+                    })
+            }
+        }
+    }
+}
+
+/// Whether this CPU has AVX-512F, which [`packed_gemm`] needs.
+pub fn has_avx512() -> bool {
+    avx512()
+}
+
 fn avx512() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
@@ -412,11 +466,12 @@ fn avx512() -> bool {
 
 /// `dst[i][j] (+)= sum_k w[i][k] rhs[k][j]` for the output rows of weight `w` (packed once at
 /// compile time) in `panels` (rows `32 * panels.start..`, which `dst` starts at) and `rhs`
-/// (`k x n`, row stride `rhs_rs`), `dst` with row stride `dst_rs`:
-/// an AVX-512 micro-kernel of 32 output channels x 7 pixels in registers over the whole K, so
-/// no operand is packed per call and any N runs at full width (the `gemm` crate's speed drops
-/// by a quarter when N is not a multiple of 16, see BENCHMARKS.md). Panels are split across
-/// `threads` (rayon) when more than one.
+/// (`k x n`, a matrix or the implicit im2col matrix of [`Rhs::Taps`]), `dst` with row stride
+/// `dst_rs`: an AVX-512 micro-kernel of 32 output channels x 7 pixels in registers over the
+/// whole K, so no operand is packed per call and any N runs at full width (the `gemm` crate's
+/// speed drops by a quarter when N is not a multiple of 16, see BENCHMARKS.md). With
+/// [`Rhs::Taps`] a tile never spans two output rows. Panels are split across `threads`
+/// (rayon) when more than one.
 #[allow(clippy::too_many_arguments)]
 pub fn packed_gemm(
     w: &PackedWeight,
@@ -424,8 +479,7 @@ pub fn packed_gemm(
     n: usize,
     dst: &mut [f32],
     dst_rs: usize,
-    rhs: &[f32],
-    rhs_rs: usize,
+    rhs: Rhs<'_>,
     accumulate: bool,
     threads: usize,
 ) -> Result<(), KernelError> {
@@ -437,24 +491,30 @@ pub fn packed_gemm(
     }
     // Rows of this call: from panel p0's first row to panel p1's last.
     let m = (p1 * PANEL).min(w.m) - p0 * PANEL;
-    let short = |len: usize, rows: usize, rs: usize| {
-        rs < n
-            || (rows - 1)
-                .checked_mul(rs)
-                .and_then(|v| v.checked_add(n))
-                .is_none_or(|need| need > len)
-    };
-    if short(dst.len(), m, dst_rs) || short(rhs.len(), k, rhs_rs) || !avx512() {
+    let dst_short = dst_rs < n
+        || (m - 1)
+            .checked_mul(dst_rs)
+            .and_then(|v| v.checked_add(n))
+            .is_none_or(|need| need > dst.len());
+    if dst_short || !rhs.fits(k, n) || !avx512() {
         return Err(KernelError::Call {
             kernel: "packed_gemm".into(),
             msg: format!(
-                "buffers ({}, {}) too short for {m}x{n}x{k} with strides ({dst_rs}, {rhs_rs}), \
-                 or no AVX-512",
-                dst.len(),
-                rhs.len()
+                "output ({} floats, row stride {dst_rs}) or right-hand side too short for \
+                 {m}x{n}x{k}, or no AVX-512",
+                dst.len()
             ),
         });
     }
+    // The tiles of one output row of pixels: (first column, width); a matrix is one row.
+    let (b, width, step) = match rhs {
+        Rhs::Rows { data, .. } => (data, n, 0),
+        Rhs::Taps {
+            data, width, step, ..
+        } => (data, width, step),
+    };
+    let row_tiles = width.div_ceil(TILE_N);
+    let tiles = n / width * row_tiles;
     // One task per thread, each over a run of panels; K in blocks of KC, outermost within a
     // task, so the block of `rhs` stays in cache across the task's panels.
     let per = (p1 - p0).div_ceil(threads.max(1)).max(1);
@@ -471,24 +531,28 @@ pub fn packed_gemm(
                 // line per k-step (the hardware prefetcher alone left layer 4's products slower
                 // than the `gemm` crate, which packs them in a tight copy).
                 let next = if p + 1 < p1 { chunk(p + 1) } else { &[] };
-                let tiles = n.div_ceil(TILE_N);
                 let share = (next.len() / 16).div_ceil(tiles);
                 let rows = PANEL.min(w.m - p * PANEL);
-                let mut j = 0;
-                while j < n {
-                    let nr = TILE_N.min(n - j);
-                    let lines = next.get(j / TILE_N * share * 16..).unwrap_or_default();
+                for ti in 0..tiles {
+                    let (y, x0) = (ti / row_tiles, ti % row_tiles * TILE_N);
+                    let (j, nr) = (y * width + x0, TILE_N.min(width - x0));
+                    let lines = next.get(ti * share * 16..).unwrap_or_default();
                     let lines = &lines[..lines.len().min(share * 16)];
+                    let at = match rhs {
+                        Rhs::Rows { rs, .. } => RowAt::Stride(k0 * rs, rs),
+                        Rhs::Taps { offs, .. } => RowAt::Table(&offs[k0..k0 + kc]),
+                    };
                     // SAFETY: AVX-512F was detected above. The tile reads `a` (`kc * PANEL`
-                    // floats), `rhs[(k0 + kk) * rhs_rs + j + c]` for kk < kc, c < nr (j + nr
-                    // <= n and (k - 1) * rhs_rs + n <= rhs.len(), checked above), and writes
+                    // floats) and, for kk < kc and c < nr, `b[base + row(k0 + kk) + c]` with
+                    // `base` column j's offset (`Rhs::fits` checked every such index against
+                    // `b.len()` above: j + nr <= n, and with taps x0 + nr <= width), and writes
                     // `pout[r * dst_rs + j + c]` for r < rows, c < nr: `pout` is this panel's
                     // rows of the checked `dst`, (rows - 1) * dst_rs + n long at least.
                     unsafe {
                         tile(
                             a.as_ptr(),
-                            rhs.as_ptr().add(k0 * rhs_rs + j),
-                            rhs_rs,
+                            b.as_ptr().add(y * step + x0),
+                            at,
                             kc,
                             pout.as_mut_ptr().add(j),
                             dst_rs,
@@ -498,7 +562,6 @@ pub fn packed_gemm(
                             lines,
                         );
                     }
-                    j += nr;
                 }
             }
             k0 += kc;
@@ -515,11 +578,19 @@ pub fn packed_gemm(
     Ok(())
 }
 
+/// Where row `kk` of one K block of a [`packed_gemm`] right-hand side starts, from the tile's
+/// first column: `base + kk * stride`, or the block's entry of a tap offset table.
+#[derive(Clone, Copy)]
+enum RowAt<'a> {
+    Stride(usize, usize),
+    Table(&'a [usize]),
+}
+
 /// One register tile: `rows <= 32` output channels x `nr <= 7` pixels over the whole K.
 ///
 /// # Safety
 /// AVX-512F must be available; `a` must hold `k * PANEL` floats, `b` be readable at
-/// `kk * b_rs + c` and `c` writable at `r * c_rs + col` for `kk < k`, `c, col < nr`, `r < rows`.
+/// `row(kk) + c` (`row` given by `at`; a table at least `k` long) and `c` writable at `r * c_rs + col` for `kk < k`, `c, col < nr`, `r < rows`.
 /// `pf` (whole cache lines of it, one per k-step while they last) is only prefetched.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
@@ -527,7 +598,7 @@ pub fn packed_gemm(
 unsafe fn tile(
     a: *const f32,
     b: *const f32,
-    b_rs: usize,
+    at: RowAt<'_>,
     k: usize,
     c: *mut f32,
     c_rs: usize,
@@ -542,10 +613,15 @@ unsafe fn tile(
     unsafe {
         // The full tile with a constant width, so the inlined loop is unrolled over all 7
         // columns; the last tile of a row with its own width.
-        if nr == TILE_N {
-            k_loop(&mut acc, (a, b, b_rs, k), TILE_N, pf);
-        } else {
-            k_loop(&mut acc, (a, b, b_rs, k), nr, pf);
+        match (at, nr == TILE_N) {
+            (RowAt::Stride(base, rs), true) => {
+                k_loop(&mut acc, (a, b, k), |kk| base + kk * rs, TILE_N, pf)
+            }
+            (RowAt::Stride(base, rs), false) => {
+                k_loop(&mut acc, (a, b, k), |kk| base + kk * rs, nr, pf)
+            }
+            (RowAt::Table(offs), true) => k_loop(&mut acc, (a, b, k), |kk| offs[kk], TILE_N, pf),
+            (RowAt::Table(offs), false) => k_loop(&mut acc, (a, b, k), |kk| offs[kk], nr, pf),
         }
         let mut t = [0f32; PANEL * TILE_N];
         for (col, acc) in acc.iter().enumerate().take(nr) {
@@ -566,7 +642,7 @@ unsafe fn tile(
     }
 }
 
-/// The k-loop of [`tile`]: `acc[col] += a[kk] * b[kk][col]` for `col < nr`, prefetching one
+/// The k-loop of [`tile`]: `acc[col] += a[kk] * b[row(kk) + col]` for `col < nr`, prefetching one
 /// line of `pf` per k-step while they last.
 ///
 /// # Safety
@@ -576,7 +652,8 @@ unsafe fn tile(
 #[inline]
 unsafe fn k_loop(
     acc: &mut [[std::arch::x86_64::__m512; 2]; TILE_N],
-    (a, b, b_rs, k): (*const f32, *const f32, usize, usize),
+    (a, b, k): (*const f32, *const f32, usize),
+    row: impl Fn(usize) -> usize,
     nr: usize,
     pf: &[f32],
 ) {
@@ -590,7 +667,7 @@ unsafe fn k_loop(
             }
             let a0 = _mm512_loadu_ps(a.add(kk * PANEL));
             let a1 = _mm512_loadu_ps(a.add(kk * PANEL + 16));
-            let br = b.add(kk * b_rs);
+            let br = b.add(row(kk));
             for (col, acc) in acc.iter_mut().enumerate().take(nr) {
                 let bv = _mm512_set1_ps(*br.add(col));
                 acc[0] = _mm512_fmadd_ps(a0, bv, acc[0]);
@@ -605,7 +682,7 @@ unsafe fn k_loop(
 unsafe fn tile(
     _: *const f32,
     _: *const f32,
-    _: usize,
+    _: RowAt<'_>,
     _: usize,
     _: *mut f32,
     _: usize,

@@ -1126,6 +1126,126 @@ pub fn im2col(jit: &Jit, s: &ConvShape) -> Pending {
     )
 }
 
+/// Layout of [`tap_split`]'s output for one input channel: the padded input rows the taps
+/// reach (`rows`), each split by column phase like [`im2col`]'s rows (`row_len` floats: the
+/// phases one after another, `phase_len` each), so that every tap of an output row is a
+/// contiguous run of `ow` floats, zeros in the padding included.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TapLayout {
+    pub rows: usize,
+    pub row_len: usize,
+    pub phase_len: usize,
+}
+
+impl TapLayout {
+    pub fn of(s: &ConvShape) -> TapLayout {
+        let (sy, dy) = (s.attrs.strides[0].max(1), s.attrs.dilations[0]);
+        let rows = if s.oh == 0 {
+            0
+        } else {
+            (s.oh - 1) * sy + s.kh.saturating_sub(1) * dy + 1
+        };
+        TapLayout {
+            rows,
+            row_len: im2col_row_len(s),
+            phase_len: im2col_phase_len(s),
+        }
+    }
+    /// Floats per input channel.
+    pub fn plane(&self) -> usize {
+        self.rows * self.row_len
+    }
+    /// Offset from one output row's taps to the next's: the vertical stride in padded rows.
+    pub fn step(&self, s: &ConvShape) -> usize {
+        s.attrs.strides[0].max(1) * self.row_len
+    }
+    /// Where row `(ci, ky, kx)` of the im2col matrix (`C/g · kH · kW` of them) starts for
+    /// output pixel (0, 0): add `oy · step + ox` for pixel `(oy, ox)`.
+    pub fn offsets(&self, s: &ConvShape) -> Vec<usize> {
+        let (sx, dy, dx) = (
+            s.attrs.strides[1].max(1),
+            s.attrs.dilations[0],
+            s.attrs.dilations[1],
+        );
+        let phases = im2col_phases(s);
+        let cg = s.c / s.attrs.group.max(1);
+        let mut offs = Vec::with_capacity(cg * s.kh * s.kw);
+        for ci in 0..cg {
+            for ky in 0..s.kh {
+                for kx in 0..s.kw {
+                    let (phase, a0) = ((kx * dx) % sx, (kx * dx) / sx);
+                    let slot = phases.iter().position(|&p| p == phase).unwrap_or(0);
+                    offs.push(
+                        ci * self.plane() + ky * dy * self.row_len + slot * self.phase_len + a0,
+                    );
+                }
+            }
+        }
+        offs
+    }
+}
+
+/// The input of an implicit-GEMM convolution ([`crate::jit::Rhs::Taps`]), `n` channels of
+/// one group: each padded row the taps reach, split by column phase ([`TapLayout`]; rows
+/// in the vertical padding all zeros). No im2col matrix is written: for ResNet's stem it is
+/// 7.4 MB, this 0.6 MB. All bounds are compile-time constants. Args: `x (h*w*n)`,
+/// `out (plane*n)`.
+pub fn tap_split(jit: &Jit, s: &ConvShape) -> Pending {
+    let name = format!("tap_split_{}", s.key());
+    let hw = s.h * s.w;
+    let lay = TapLayout::of(s);
+    let args = vec![ArgSpec::input(0, hw), ArgSpec::output(0, lay.plane())];
+    let s = s.clone();
+    build_function(
+        jit,
+        &name,
+        args,
+        MAX_N / (hw + lay.plane()).max(1),
+        move |b, p, n| {
+            let x0 = arg_ptr(b, p, 0);
+            let out0 = arg_ptr(b, p, 1);
+            let a = &s.attrs;
+            let (sx, py, px) = (a.strides[1].max(1), a.pads[0], a.pads[1]);
+            let phases = im2col_phases(&s);
+            let zero = int(b, 0);
+            let hv = int(b, s.h);
+            let rows = int(b, lay.rows);
+            for_range(b, (zero, n, 1), |b, ci| {
+                let xoff = b.ins().imul_imm_s(ci, hw as i64);
+                let x = emit::elem(b, x0, xoff);
+                let ooff = b.ins().imul_imm_s(ci, lay.plane() as i64);
+                let out = emit::elem(b, out0, ooff);
+                for_range(b, (zero, rows, 1), |b, r| {
+                    let (iy, ok) = emit::tap_row(b, r, (1, 0, py), hv);
+                    let doff = b.ins().imul_imm_s(r, lay.row_len as i64);
+                    let dst = emit::elem(b, out, doff);
+                    emit::if_else(
+                        b,
+                        ok,
+                        |b| {
+                            let loff = b.ins().imul_imm_s(iy, s.w as i64);
+                            let line = emit::elem(b, x, loff);
+                            for (slot, &phase) in phases.iter().enumerate() {
+                                let at = int(b, slot * lay.phase_len);
+                                let d = emit::elem(b, dst, at);
+                                gather(b, (line, d), (sx, phase, px, s.w, lay.phase_len));
+                            }
+                        },
+                        |b| {
+                            let len = int(b, lay.row_len);
+                            for_lanes(b, len, |b, i, ty| {
+                                let z = fconst(b, ty, 0.0);
+                                store(b, z, dst, i);
+                            });
+                        },
+                    );
+                });
+            });
+            b.ins().return_(&[]);
+        },
+    )
+}
+
 /// Byte mask for `shuffle` picking 32-bit lanes `lanes` of the concatenation `a ++ b`.
 fn lane_mask(b: &mut FunctionBuilder, lanes: [u8; 4]) -> cranelift_codegen::ir::Immediate {
     let bytes: Vec<u8> = lanes

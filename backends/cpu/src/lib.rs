@@ -8,7 +8,8 @@
 //!   the fused SE block as one function and its gate when folded into a conv, strided
 //!   whole-tensor kernels (broadcasting, Expand, BatchNorm), softmax, reductions, and
 //!   max/average pooling with every ONNX attribute.
-//! - [`conv`]: convolutions as GEMM (im2col where needed, none for 1x1 stride 1), a direct
+//! - [`conv`]: convolutions as GEMM (an implicit GEMM or im2col where needed, none for 1x1
+//!   stride 1), a direct
 //!   depthwise kernel, each followed by a generated epilogue.
 //! - [`winograd`]: F(2x2, 3x3) for the 3x3 stride-1 convolutions with enough tiles.
 //!

@@ -1,6 +1,6 @@
-//! The convolution paths chosen by shape — Winograd F(2x2, 3x3), im2col and 1x1 GEMMs split
-//! by output-channel blocks on several threads, on the `gemm` crate or the packed AVX-512
-//! micro-kernel — against the reference interpreter, with a
+//! The convolution paths chosen by shape — Winograd F(2x2, 3x3), implicit, im2col and 1x1
+//! GEMMs split by output-channel blocks on several threads, on the `gemm` crate or the packed
+//! AVX-512 micro-kernel — against the reference interpreter, with a
 //! fused epilogue (bias, ReLU, residual add, channel means) so that every block's channel
 //! offset is exercised; on 1 thread and on a 2-thread pool.
 
@@ -51,7 +51,7 @@ fn conv_paths_with_fused_epilogue_match_the_interpreter() {
         .num_threads(2)
         .build()
         .expect("pool");
-    let (mut cases, mut wide, mut packed) = (0, 0, 0);
+    let (mut cases, mut wide, mut packed, mut implicit) = (0, 0, 0, 0);
     for (c, m, h, w, k, stride, pad, wino) in CASES {
         // Three images: on two threads, two run side by side and the third on both threads.
         let n = 3;
@@ -96,6 +96,7 @@ fn conv_paths_with_fused_epilogue_match_the_interpreter() {
         let ck = ConvKernel::new(shape, wt.data().to_vec(), b.data().to_vec());
         assert_eq!(ck.is_winograd(), wino);
         packed += usize::from(ck.is_packed());
+        implicit += usize::from(ck.is_implicit());
         let e = Epilogue {
             bias: true,
             act: Some(Act::Relu),
@@ -121,7 +122,106 @@ fn conv_paths_with_fused_epilogue_match_the_interpreter() {
         }
     }
     let avx512 = cfg!(target_arch = "x86_64") && avx512f();
-    assert_eq!((cases, wide, packed), (22, 2, if avx512 { 3 } else { 0 }));
+    // With AVX-512F every non-Winograd kernel larger than 1x1 is an implicit GEMM (5 cases),
+    // plus one packed 1x1; without it, all run on im2col and the `gemm` crate.
+    let (want_packed, want_implicit) = if avx512 { (6, 5) } else { (0, 0) };
+    assert_eq!(
+        (cases, wide, packed, implicit),
+        (22, 2, want_packed, want_implicit)
+    );
+}
+
+/// Implicit GEMMs ([`ConvShape::implicit_gemm`]) over random geometries: kernels 2-5 wide and
+/// high (not square), strides 1-3, dilations 1-2, asymmetric pads, widths that are not a
+/// multiple of the 7-pixel tile, one or two 32-row panels and K across a 512 block, on 1 and 2
+/// threads, against the interpreter (relative L2 1e-5, bias and ReLU fused).
+#[test]
+fn implicit_gemm_convs_match_the_interpreter() {
+    let mut rng = ChaCha8Rng::seed_from_u64(23);
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(2)
+        .build()
+        .expect("pool");
+    let mut compared = 0;
+    while compared < 2 * 24 {
+        let (kh, kw) = (rng.random_range(1..=5), rng.random_range(2..=5));
+        let c = if rng.random_bool(0.2) {
+            70
+        } else {
+            rng.random_range(1..=9)
+        };
+        let (m, h, w) = (
+            rng.random_range(1..=70),
+            rng.random_range(1..=19),
+            rng.random_range(1..=23),
+        );
+        let attrs = Conv {
+            strides: [rng.random_range(1..=3), rng.random_range(1..=3)],
+            pads: [0; 4].map(|_| rng.random_range(0..=2)),
+            dilations: [rng.random_range(1..=2), rng.random_range(1..=2)],
+            group: 1,
+        };
+        let n = rng.random_range(1..=2);
+        let x = Tensor::new(vec![n, c, h, w], rand_vec(&mut rng, n * c * h * w)).expect("x");
+        let wt = Tensor::new(vec![m, c, kh, kw], rand_vec(&mut rng, m * c * kh * kw)).expect("w");
+        let b = Tensor::new(vec![m], rand_vec(&mut rng, m)).expect("b");
+        // Geometries whose kernel does not fit the padded input are skipped.
+        let Ok(conv) = interp::eval_op("conv", &Op::Conv(attrs.clone()), &[&x, &wt, &b]) else {
+            continue;
+        };
+        let (oh, ow) = (conv.shape()[2], conv.shape()[3]);
+        let shape = ConvShape {
+            n,
+            c,
+            h,
+            w,
+            m,
+            oh,
+            ow,
+            kh,
+            kw,
+            attrs,
+        };
+        if oh * ow == 0 || !shape.implicit_gemm() {
+            if !avx512f() {
+                return;
+            }
+            continue;
+        }
+        let want: Vec<f32> = conv.data().iter().map(|v| v.max(0.0)).collect();
+        let ck = ConvKernel::new(shape, wt.data().to_vec(), b.data().to_vec());
+        assert!(ck.is_implicit(), "{:?}", ck.shape);
+        let e = Epilogue {
+            bias: true,
+            act: Some(Act::Relu),
+            gate: false,
+            residual: false,
+            post_act: None,
+            means: false,
+        };
+        let set = ConvKernelSet::compile(&ck.shape, e).expect("kernels");
+        for threads in [1, 2] {
+            let mut col = vec![f32::NAN; ck.shape.scratch_len_on(threads)];
+            let mut y = vec![f32::NAN; want.len()];
+            let reads = Reads::default();
+            pool.install(|| {
+                ck.run(
+                    set.kernels(),
+                    x.data(),
+                    reads,
+                    &mut y,
+                    &mut [],
+                    &mut col,
+                    threads,
+                )
+            })
+            .expect("run");
+            let err = rel_l2(&y, &want);
+            assert!(err < 1e-5, "{:?} on {threads}: {err:e}", ck.shape);
+            compared += 1;
+        }
+    }
+    assert_eq!(compared, 48);
 }
 
 #[cfg(target_arch = "x86_64")]

@@ -367,6 +367,7 @@ impl CpuProgram {
         ConvKernels {
             epilogue: &self.kernels[epi],
             im2col: ks.im2col.map(|k| &self.kernels[k]),
+            taps: ks.taps.map(|k| &self.kernels[k]),
             winograd: ks.wino.map(|(i, o)| (&self.kernels[i], &self.kernels[o])),
             depthwise: ks.depthwise.map(|k| &self.kernels[k]),
         }

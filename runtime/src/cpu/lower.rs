@@ -156,6 +156,7 @@ pub struct SeGate {
 #[derive(Clone, Copy, Debug, Default)]
 pub struct ConvKs {
     pub im2col: Option<usize>,
+    pub taps: Option<usize>,
     pub wino: Option<(usize, usize)>,
     pub depthwise: Option<usize>,
 }
@@ -809,6 +810,8 @@ impl Lowerer<'_> {
             "depthwise"
         } else if shape.is_pointwise() {
             "1x1 gemm"
+        } else if shape.implicit_gemm() {
+            "implicit gemm"
         } else {
             "im2col gemm"
         };
@@ -929,6 +932,9 @@ impl Lowerer<'_> {
         let mut ks = ConvKs::default();
         if let Some(k) = p.im2col {
             ks.im2col = Some(self.kernel(k)?.0);
+        }
+        if let Some(k) = p.taps {
+            ks.taps = Some(self.kernel(k)?.0);
         }
         if let Some((i, o)) = p.winograd {
             ks.wino = Some((self.kernel(i)?.0, self.kernel(o)?.0));
