@@ -26,7 +26,7 @@ fn rel_l2(a: &[f32], b: &[f32]) -> f64 {
 /// `(c, m, h, w, kernel, stride, pad, expect Winograd)`.
 type Case = (usize, usize, usize, usize, usize, usize, usize, bool);
 
-const CASES: [Case; 11] = [
+const CASES: [Case; 12] = [
     (3, 20, 23, 25, 3, 1, 1, true),
     (5, 40, 24, 24, 3, 1, 1, true),
     (4, 17, 16, 32, 3, 1, 1, true),
@@ -37,11 +37,14 @@ const CASES: [Case; 11] = [
     (3, 4, 24, 24, 7, 2, 3, false),
     (8, 4, 16, 16, 1, 1, 0, false),
     // K >= 256 and under 1024 pixels: the packed AVX-512 micro-kernel (where the CPU has it).
-    // Partial 32-row panels, pixels not a multiple of the 7-column tile, K over one 512 block,
+    // Partial 32-row panels, pixels not a multiple of the 7-column tile, K over one 512 block
+    // (a right-hand side over 1 MiB),
     // and on 2 threads panels split 64 + 6 rows.
     (30, 40, 9, 9, 3, 1, 1, false),
-    (600, 33, 5, 5, 1, 1, 0, false),
+    (600, 33, 23, 22, 1, 1, 0, false),
     (64, 70, 12, 12, 3, 2, 1, false),
+    // An implicit GEMM whose phase-split input is over 1 MiB: K (2700) in 512 blocks.
+    (300, 40, 40, 40, 3, 2, 1, false),
 ];
 
 #[test]
@@ -122,12 +125,12 @@ fn conv_paths_with_fused_epilogue_match_the_interpreter() {
         }
     }
     let avx512 = cfg!(target_arch = "x86_64") && avx512f();
-    // With AVX-512F every non-Winograd kernel larger than 1x1 is an implicit GEMM (5 cases),
+    // With AVX-512F every non-Winograd kernel larger than 1x1 is an implicit GEMM (6 cases),
     // plus one packed 1x1; without it, all run on im2col and the `gemm` crate.
-    let (want_packed, want_implicit) = if avx512 { (6, 5) } else { (0, 0) };
+    let (want_packed, want_implicit) = if avx512 { (7, 6) } else { (0, 0) };
     assert_eq!(
         (cases, wide, packed, implicit),
-        (22, 2, want_packed, want_implicit)
+        (24, 2, want_packed, want_implicit)
     );
 }
 
