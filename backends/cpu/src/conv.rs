@@ -15,7 +15,7 @@ use excite_ir::op::Conv;
 use rayon::prelude::*;
 
 use crate::error::KernelError;
-use crate::jit::{Arg, Jit, Kernel, PackedWeight, Pending, Rhs, packed_gemm, sgemm};
+use crate::jit::{Arg, Jit, Kernel, PackedWeight, Par, Pending, Rhs, packed_gemm, sgemm};
 use crate::kernels::{Epilogue, TapLayout};
 use crate::winograd;
 
@@ -356,6 +356,7 @@ impl ConvKernel {
     /// `y = epilogue(conv(x))` with the epilogue's other operands `reads` (residual and SE
     /// gates, each empty when the node has none); `means` (empty, or `n * m`) receives each
     /// output channel's mean when the epilogue computes them.
+    /// `par`: the threads to use (a plain `usize` will do) and whether they share a cache.
     #[allow(clippy::too_many_arguments)]
     pub fn run(
         &self,
@@ -365,8 +366,10 @@ impl ConvKernel {
         y: &mut [f32],
         means: &mut [f32],
         col: &mut [f32],
-        threads: usize,
+        par: impl Into<Par>,
     ) -> Result<(), KernelError> {
+        let par = par.into();
+        let threads = par.threads;
         let s = &self.shape;
         let (chw, ohw) = (s.c * s.h * s.w, s.oh * s.ow);
         let mohw = s.m * ohw;
@@ -424,7 +427,7 @@ impl ConvKernel {
                     } else {
                         &mut mw[i * s.m..(i + 1) * s.m]
                     };
-                    self.image(k, img, x, reads, yi, mi, cw, 1)?;
+                    self.image(k, img, x, reads, yi, mi, cw, Par::from(1))?;
                 }
                 Ok(())
             })?;
@@ -432,7 +435,7 @@ impl ConvKernel {
         for img in together..s.n {
             let yi = &mut y[img * mohw..(img + 1) * mohw];
             let (m0, m1) = mean_of(means, img);
-            self.image(k, img, x, reads, yi, &mut means[m0..m1], col, threads)?;
+            self.image(k, img, x, reads, yi, &mut means[m0..m1], col, par)?;
         }
         Ok(())
     }
@@ -449,8 +452,9 @@ impl ConvKernel {
         yi: &mut [f32],
         mi: &mut [f32],
         col: &mut [f32],
-        threads: usize,
+        par: Par,
     ) -> Result<(), KernelError> {
+        let threads = par.threads;
         let s = &self.shape;
         let (chw, mohw) = (s.c * s.h * s.w, s.m * s.oh * s.ow);
         let xi = &x[img * chw..(img + 1) * chw];
@@ -467,9 +471,9 @@ impl ConvKernel {
         } else if s.is_depthwise() {
             depthwise(s, k.depthwise, xi, &self.weight, yi, threads)?;
         } else if threads > 1 && s.attrs.group == 1 && (!s.is_wide() || self.is_implicit()) {
-            return self.split_image(k, xi, yi, ri, mi, col, threads);
+            return self.split_image(k, xi, yi, ri, mi, col, par);
         } else {
-            self.gemm_image(k, xi, yi, col, threads)?;
+            self.gemm_image(k, xi, yi, col, par)?;
         }
         self.epilogue(k.epilogue, yi, ri, mi, threads)
     }
@@ -488,8 +492,9 @@ impl ConvKernel {
         ri: Reads<'_>,
         means: &mut [f32],
         col: &mut [f32],
-        threads: usize,
+        par: Par,
     ) -> Result<(), KernelError> {
+        let threads = par.threads;
         let s = &self.shape;
         let (ohw, kk) = ((s.oh * s.ow).max(1), s.k());
         let rhs = self.rhs(k, xi, col, threads)?;
@@ -503,7 +508,8 @@ impl ConvKernel {
             match &self.packed {
                 Some(pw) => {
                     let panels = c0 / 32..(c0 + cn).div_ceil(32);
-                    packed_gemm(pw, panels, ohw, yc, ohw, rhs, false, 1)?;
+                    let one = Par { threads: 1, ..par };
+                    packed_gemm(pw, panels, ohw, yc, ohw, rhs, false, one)?;
                 }
                 None => {
                     let Rhs::Rows { data, rs } = rhs else {
@@ -594,8 +600,9 @@ impl ConvKernel {
         xi: &[f32],
         yi: &mut [f32],
         col: &mut [f32],
-        threads: usize,
+        par: Par,
     ) -> Result<(), KernelError> {
+        let threads = par.threads;
         let s = &self.shape;
         let (hw, ohw, kk, cg, mg) = (s.h * s.w, s.oh * s.ow, s.k(), s.cg(), s.mg());
         for g in 0..s.attrs.group {
@@ -605,7 +612,7 @@ impl ConvKernel {
             match (&self.packed, rhs) {
                 // Ungrouped (ConvShape::packs_weight): the whole weight.
                 (Some(pw), rhs) => {
-                    packed_gemm(pw, 0..mg.div_ceil(32), ohw, yg, ohw, rhs, false, threads)?
+                    packed_gemm(pw, 0..mg.div_ceil(32), ohw, yg, ohw, rhs, false, par)?
                 }
                 (None, Rhs::Rows { data, rs }) => {
                     let w = &self.weight[g * mg * kk..(g + 1) * mg * kk];

@@ -475,7 +475,9 @@ fn avx512() -> bool {
 /// whole K, so no operand is packed per call and any N runs at full width (the `gemm` crate's
 /// speed drops by a quarter when N is not a multiple of 16, see BENCHMARKS.md). With
 /// [`Rhs::Taps`] a tile never spans two output rows. Panels are split across `threads`
-/// (rayon) when more than one.
+/// (rayon) when more than one. `far`: the right-hand side may sit in another core's cache
+/// that this core does not share ([`Par::far`]), so each task first reads it once in memory
+/// order (`pre_read`).
 #[allow(clippy::too_many_arguments)]
 pub fn packed_gemm(
     w: &PackedWeight,
@@ -485,7 +487,7 @@ pub fn packed_gemm(
     dst_rs: usize,
     rhs: Rhs<'_>,
     accumulate: bool,
-    threads: usize,
+    Par { threads, far }: Par,
 ) -> Result<(), KernelError> {
     use rayon::prelude::*;
     let k = w.k;
@@ -533,6 +535,13 @@ pub fn packed_gemm(
         let mut k0 = 0;
         while k0 < k {
             let kc = kc_max.min(k - k0);
+            if far {
+                match rhs {
+                    Rhs::Rows { data, rs } => pre_read(&data[k0 * rs..(k0 + kc - 1) * rs + n]),
+                    Rhs::Taps { data, .. } if k0 == 0 => pre_read(data),
+                    Rhs::Taps { .. } => {}
+                }
+            }
             let chunk = |p: usize| &w.data[(p * k + k0) * PANEL..(p * k + k0 + kc) * PANEL];
             for (q, pout) in out.chunks_mut(PANEL * dst_rs).enumerate() {
                 let p = p0 + t * per + q;
@@ -587,6 +596,40 @@ pub fn packed_gemm(
         task((0, used));
     }
     Ok(())
+}
+
+/// How a call spreads over the pool: its thread count, and whether those threads were just
+/// measured not to share a cache (`far`: on this VM the two vCPUs sometimes sit on cores
+/// without a shared L3, and a cache line another core wrote then takes ~400 ns to arrive
+/// instead of ~40; the runtime measures it at the start of each run).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Par {
+    pub threads: usize,
+    pub far: bool,
+}
+
+impl From<usize> for Par {
+    /// `threads` threads sharing a cache.
+    fn from(threads: usize) -> Par {
+        Par {
+            threads,
+            far: false,
+        }
+    }
+}
+
+/// Reads one float per cache line of `data`, in memory order. A GEMM tile reads its
+/// right-hand side down the rows, 7 floats of each: where those rows sit in another core's
+/// cache, every line is a separate ~400 ns miss, and only as many overlap as the out-of-order
+/// window holds (~5 GB/s). Read in order first, the lines stream in at the hardware
+/// prefetcher's rate (~36 GB/s measured) and the tiles then find them in L2. Software prefetch
+/// instructions instead of loads did not help (BENCHMARKS.md).
+fn pre_read(data: &[f32]) {
+    let mut acc = 0u32;
+    for line in data.chunks(16) {
+        acc ^= line[0].to_bits();
+    }
+    std::hint::black_box(acc);
 }
 
 /// Where row `kk` of one K block of a [`packed_gemm`] right-hand side starts, from the tile's

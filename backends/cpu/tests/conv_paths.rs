@@ -5,6 +5,7 @@
 //! offset is exercised; on 1 thread and on a 2-thread pool.
 
 use excite_cpu::conv::{ConvKernel, ConvKernelSet, ConvShape, Reads};
+use excite_cpu::jit::Par;
 use excite_cpu::kernels::Epilogue;
 use excite_cpu::winograd;
 use excite_ir::op::Conv;
@@ -22,6 +23,23 @@ fn rel_l2(a: &[f32], b: &[f32]) -> f64 {
     let den: f64 = b.iter().map(|y| f64::from(*y).powi(2)).sum();
     (num / den.max(1e-30)).sqrt()
 }
+
+/// Each case runs on 1 thread, on 2, and on 2 marked far apart (the right-hand side read once
+/// in memory order before each GEMM).
+const PARS: [Par; 3] = [
+    Par {
+        threads: 1,
+        far: false,
+    },
+    Par {
+        threads: 2,
+        far: false,
+    },
+    Par {
+        threads: 2,
+        far: true,
+    },
+];
 
 /// `(c, m, h, w, kernel, stride, pad, expect Winograd)`.
 type Case = (usize, usize, usize, usize, usize, usize, usize, bool);
@@ -110,17 +128,18 @@ fn conv_paths_with_fused_epilogue_match_the_interpreter() {
         };
         let set = ConvKernelSet::compile(&ck.shape, e).expect("kernels");
         let ks = set.kernels();
-        for threads in [1, 2] {
+        for par in PARS {
+            let threads = par.threads;
             let mut col = vec![0f32; ck.shape.scratch_len_on(threads)];
             let mut y = vec![0f32; want.len()];
             let mut means = vec![0f32; n * m];
             let reads = Reads { r: &r, g: &[] };
-            pool.install(|| ck.run(ks, x.data(), reads, &mut y, &mut means, &mut col, threads))
+            pool.install(|| ck.run(ks, x.data(), reads, &mut y, &mut means, &mut col, par))
                 .expect("run");
             let err = rel_l2(&y, &want);
-            assert!(err < 1e-5, "{:?} on {threads}: {err:e}", ck.shape);
+            assert!(err < 1e-5, "{:?} on {par:?}: {err:e}", ck.shape);
             let err = rel_l2(&means, &want_means);
-            assert!(err < 1e-5, "means {:?} on {threads}: {err:e}", ck.shape);
+            assert!(err < 1e-5, "means {:?} on {par:?}: {err:e}", ck.shape);
             cases += 1;
         }
     }
@@ -130,7 +149,7 @@ fn conv_paths_with_fused_epilogue_match_the_interpreter() {
     let (want_packed, want_implicit) = if avx512 { (7, 6) } else { (0, 0) };
     assert_eq!(
         (cases, wide, packed, implicit),
-        (24, 2, want_packed, want_implicit)
+        (36, 2, want_packed, want_implicit)
     );
 }
 
@@ -146,7 +165,7 @@ fn implicit_gemm_convs_match_the_interpreter() {
         .build()
         .expect("pool");
     let mut compared = 0;
-    while compared < 2 * 24 {
+    while compared < 3 * 24 {
         let (kh, kw) = (rng.random_range(1..=5), rng.random_range(2..=5));
         let c = if rng.random_bool(0.2) {
             70
@@ -203,7 +222,8 @@ fn implicit_gemm_convs_match_the_interpreter() {
             means: false,
         };
         let set = ConvKernelSet::compile(&ck.shape, e).expect("kernels");
-        for threads in [1, 2] {
+        for par in PARS {
+            let threads = par.threads;
             let mut col = vec![f32::NAN; ck.shape.scratch_len_on(threads)];
             let mut y = vec![f32::NAN; want.len()];
             let reads = Reads::default();
@@ -215,16 +235,16 @@ fn implicit_gemm_convs_match_the_interpreter() {
                     &mut y,
                     &mut [],
                     &mut col,
-                    threads,
+                    par,
                 )
             })
             .expect("run");
             let err = rel_l2(&y, &want);
-            assert!(err < 1e-5, "{:?} on {threads}: {err:e}", ck.shape);
+            assert!(err < 1e-5, "{:?} on {par:?}: {err:e}", ck.shape);
             compared += 1;
         }
     }
-    assert_eq!(compared, 48);
+    assert_eq!(compared, 72);
 }
 
 #[cfg(target_arch = "x86_64")]

@@ -2,15 +2,18 @@
 //! its output buffer taken out of the arena (so inputs are borrowed immutably beside it), and
 //! copies the outputs into tensors. The work runs inside the program's thread pool: GEMMs split
 //! across its threads, SE blocks split by channel range when there are fewer images than
-//! threads ([`super::se_split`]), the other generated kernels run on the calling worker.
+//! threads ([`super::se_split`]), the other generated kernels run on the calling worker. Each
+//! multi-threaded run starts by timing a few round trips between two pool threads
+//! ([`with_spinning_workers`]): when they do not share a cache, the GEMMs read their operands
+//! in memory order first ([`excite_cpu::jit::Par::far`]).
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Instant;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::time::{Duration, Instant};
 
 use excite_cpu::Arg;
 use excite_cpu::conv::{ConvKernel, ConvKernels, Reads};
-use excite_cpu::jit::sgemm;
+use excite_cpu::jit::{Par, sgemm};
 use excite_ir::Tensor;
 use rayon::prelude::*;
 
@@ -28,15 +31,26 @@ use super::{CpuError, CpuProgram, NamedTensors, StepTime};
 /// core to the OS: on a core shared with another process, spinning through the whole inference
 /// made two threads slower than one (SE-ResNet-50 batch 1 with a busy loop on the second core:
 /// 51-70 ms, 40 ms with the yield, 36 ms on one thread; no change on a quiet machine).
-fn with_spinning_workers<T: Send>(threads: usize, work: impl FnOnce() -> T + Send) -> T {
+///
+/// First the calling thread and the first spinner to start time a few round trips through
+/// one atomic ([`probe_round_trip`]); `work` gets the mean round trip (none on one thread, or
+/// when no spinner came in time), see [`is_far`].
+fn with_spinning_workers<T: Send>(
+    threads: usize,
+    work: impl FnOnce(Option<Duration>) -> T + Send,
+) -> T {
     if threads < 2 {
-        return work();
+        return work(None);
     }
     let done = AtomicBool::new(false);
     let home = rayon::current_thread_index();
+    let (probe, claimed) = (AtomicU32::new(0), AtomicBool::new(false));
     let spin = |_: &rayon::Scope<'_>| {
         if rayon::current_thread_index() == home {
             return;
+        }
+        if !claimed.swap(true, Ordering::AcqRel) {
+            answer_probe(&probe);
         }
         let mut idle = 0u32;
         while !done.load(Ordering::Acquire) {
@@ -64,8 +78,64 @@ fn with_spinning_workers<T: Send>(threads: usize, work: impl FnOnce() -> T + Sen
             s.spawn(spin);
         }
         let _done = Done(&done);
-        work()
+        let rtt = probe_round_trip(&probe, &claimed);
+        work(rtt)
     })
+}
+
+/// Round trips [`probe_round_trip`] times.
+const PROBE_ROUNDS: u32 = 8;
+/// Round trips above this are "far": on this VM 65-130 ns while its two vCPUs share an L3,
+/// 380-440 ns while they do not (BENCHMARKS.md).
+const FAR_NS: u128 = 250;
+/// How long either side of the probe waits for the other before giving up (a spinner that
+/// never starts, or one delayed by another process on its core): then "not far".
+const PROBE_WAIT: Duration = Duration::from_micros(200);
+
+/// Spins until `cond` holds or [`PROBE_WAIT`] passes; whether it held.
+fn wait_for(cond: impl Fn() -> bool) -> bool {
+    let start = Instant::now();
+    while !cond() {
+        if start.elapsed() > PROBE_WAIT {
+            return false;
+        }
+        std::hint::spin_loop();
+    }
+    true
+}
+
+/// Whether a measured round trip means the pool's threads do not share a cache.
+fn is_far(rtt: Option<Duration>) -> bool {
+    rtt.is_some_and(|d| d.as_nanos() > FAR_NS)
+}
+
+/// The calling thread's side of the probe: once a spinner has claimed it, writes odd values
+/// to `probe` and waits for the spinner's even reply, [`PROBE_ROUNDS`] times; the mean round
+/// trip. Costs ~1-4 us per run.
+fn probe_round_trip(probe: &AtomicU32, claimed: &AtomicBool) -> Option<Duration> {
+    // No spinner yet: claim the probe ourselves (so a late spinner does not wait for it)
+    // unless one claimed it in the meantime.
+    if !wait_for(|| claimed.load(Ordering::Acquire)) && !claimed.swap(true, Ordering::AcqRel) {
+        return None;
+    }
+    let start = Instant::now();
+    for i in 0..PROBE_ROUNDS {
+        probe.store(2 * i + 1, Ordering::Release);
+        if !wait_for(|| probe.load(Ordering::Acquire) == 2 * i + 2) {
+            return None;
+        }
+    }
+    Some(start.elapsed() / PROBE_ROUNDS)
+}
+
+/// The spinner's side of [`probe_far`]: answers each odd value with the next even one.
+fn answer_probe(probe: &AtomicU32) {
+    for i in 0..PROBE_ROUNDS {
+        if !wait_for(|| probe.load(Ordering::Acquire) == 2 * i + 1) {
+            return;
+        }
+        probe.store(2 * i + 2, Ordering::Release);
+    }
 }
 
 /// The root values a step reads and writes, for the memory planner.
@@ -149,13 +219,24 @@ impl CpuProgram {
             let slot = self.slot(*root, name)?;
             bufs[slot][..t.len()].copy_from_slice(t);
         }
-        let mut steps = || -> Result<(), CpuError> {
+        let mut steps = |far: bool| -> Result<(), CpuError> {
             for s in &self.steps {
                 let t0 = Instant::now();
                 let slot = self.slot(s.out, &s.node)?;
                 let mut out = std::mem::take(&mut bufs[slot]);
                 let mut scratch = std::mem::take(&mut bufs[scratch_slot]);
-                let r = self.step(s, &bufs, &mut out[..s.out_len], &mut scratch, &mut means);
+                let par = Par {
+                    threads: self.threads,
+                    far,
+                };
+                let r = self.step(
+                    s,
+                    &bufs,
+                    &mut out[..s.out_len],
+                    &mut scratch,
+                    &mut means,
+                    par,
+                );
                 bufs[slot] = out;
                 bufs[scratch_slot] = scratch;
                 r?;
@@ -172,9 +253,9 @@ impl CpuProgram {
         };
         if install {
             self.pool
-                .install(|| with_spinning_workers(self.threads, steps))?;
+                .install(|| with_spinning_workers(self.threads, |rtt| steps(is_far(rtt))))?;
         } else {
-            steps()?;
+            steps(false)?;
         }
         let mut outs = Vec::with_capacity(self.outputs.len());
         for (name, root, shape) in &self.outputs {
@@ -404,6 +485,7 @@ impl CpuProgram {
         out: &mut [f32],
         scratch: &mut [f32],
         means: &mut [f32],
+        par: Par,
     ) -> Result<(), CpuError> {
         let rd = |src: &'s Src| -> Result<&'s [f32], CpuError> { self.read(bufs, src, &s.node) };
         let n = out.len();
@@ -472,7 +554,7 @@ impl CpuProgram {
                 };
                 let reads = Reads { r, g };
                 let k = self.conv_kernels(*epi, ks);
-                conv.run(k, x, reads, out, means, conv_scr, self.threads)?;
+                conv.run(k, x, reads, out, means, conv_scr, par)?;
             }
             Kind::Se {
                 k,
@@ -641,7 +723,7 @@ impl CpuProgram {
                 let r = r.as_ref().map(rd).transpose()?.unwrap_or(&[]);
                 let reads = Reads { r, g: &[] };
                 let k = self.conv_kernels(*epi, ks);
-                conv.run(k, rd(x)?, reads, out, &mut [], scratch, self.threads)?;
+                conv.run(k, rd(x)?, reads, out, &mut [], scratch, par)?;
             }
         }
         Ok(())
@@ -652,4 +734,62 @@ impl CpuProgram {
 /// length check then refuses the call if the operand was required).
 fn image(s: &[f32], i: usize, chw: usize) -> &[f32] {
     s.get(i * chw..(i + 1) * chw).unwrap_or(&[])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One thread: no probe, never far.
+    #[test]
+    fn one_thread_is_never_far() {
+        assert_eq!(with_spinning_workers(1, |rtt| rtt), None);
+    }
+
+    /// The probe gives up when the pool's other thread never comes (here: blocked in a job of
+    /// its own): `work` still runs, "not far", within a few probe waits, and the late spinner
+    /// does not wait for a probe nobody answers.
+    #[test]
+    fn probe_gives_up_when_no_spinner_comes() {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .expect("pool");
+        let (block_tx, block_rx) = std::sync::mpsc::channel::<()>();
+        let (started_tx, started_rx) = std::sync::mpsc::channel::<()>();
+        pool.spawn(move || {
+            started_tx.send(()).ok();
+            block_rx.recv().ok();
+        });
+        started_rx.recv().expect("blocking job started");
+        let start = Instant::now();
+        let (rtt, ran) = pool.install(|| with_spinning_workers(2, |rtt| (rtt, true)));
+        let waited = start.elapsed();
+        block_tx.send(()).expect("unblock");
+        assert!(ran && rtt.is_none() && !is_far(rtt));
+        assert!(waited < Duration::from_secs(1), "{waited:?}");
+    }
+
+    /// With both threads free the probe measures a round trip: tried until one run has one
+    /// (on a test machine busy with other tests a spinner can come too late, or the pool's
+    /// second thread be asleep, in many runs in a row), for at most 5 s; every measurement is
+    /// under the probe's give-up time. Whether it is "far" depends on where the OS put the
+    /// threads.
+    #[test]
+    fn probe_with_two_free_threads_measures_a_round_trip() {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .expect("pool");
+        let start = Instant::now();
+        let mut rtts = Vec::new();
+        while rtts.is_empty() && start.elapsed() < Duration::from_secs(5) {
+            rtts.extend((0..20).filter_map(|_| pool.install(|| with_spinning_workers(2, |r| r))));
+        }
+        assert!(!rtts.is_empty());
+        assert!(
+            rtts.iter().all(|d| *d > Duration::ZERO && *d < PROBE_WAIT),
+            "{rtts:?}"
+        );
+    }
 }
