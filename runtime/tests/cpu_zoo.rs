@@ -121,6 +121,37 @@ fn se_blocks_fold_into_or_squeeze_in_the_producing_conv() {
     }
 }
 
+/// Batch 1 on 2 threads with the threads taken as far apart (every GEMM reading its operands
+/// in memory order first, pooling split by halves) and as sharing a cache, against the
+/// interpreter: the two code paths the per-run placement probe chooses between.
+#[test]
+fn both_placements_match_the_interpreter() {
+    let opts = excite_zoo::BuildOptions {
+        input_size: Some(64),
+        classes: 10,
+        ..Default::default()
+    };
+    let g = excite_zoo::build("se-resnet50", &opts).expect("zoo build");
+    let g = excite_passes::optimize(g, &excite_passes::Options::default())
+        .expect("optimize")
+        .graph;
+    let inputs = random_inputs(&g, 1, 11);
+    let want = interp::run(&g, &inputs).expect("interp");
+    let mut compared = 0;
+    for placement in [cpu::Placement::Far, cpu::Placement::Shared] {
+        let mut prog = cpu::compile_with(&g, 1, 2, true).expect("compile");
+        prog.set_placement(placement);
+        let got = prog.run(&inputs).expect("cpu run");
+        for ((gn, gt), (wn, wt)) in got.iter().zip(&want) {
+            assert_eq!(gn, wn);
+            let e = rel_l2(gt.data(), wt.data());
+            assert!(e <= 1e-4, "{placement:?}: output {gn}: relative L2 {e:e}");
+            compared += 1;
+        }
+    }
+    assert_eq!(compared, 2);
+}
+
 #[test]
 fn every_zoo_network_matches_the_interpreter() {
     let mut checked = 0;

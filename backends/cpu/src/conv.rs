@@ -467,7 +467,7 @@ impl ConvKernel {
                 kernel: "conv".into(),
                 msg: "no Winograd transform kernels for a Winograd convolution".into(),
             })?;
-            return winograd::run_image(s, wk, &self.wino, xi, yi, mi, col, threads, &after);
+            return winograd::run_image(s, wk, &self.wino, xi, yi, mi, col, par, &after);
         } else if s.is_depthwise() {
             depthwise(s, k.depthwise, xi, &self.weight, yi, threads)?;
         } else if threads > 1 && s.attrs.group == 1 && (!s.is_wide() || self.is_implicit()) {

@@ -477,7 +477,7 @@ fn avx512() -> bool {
 /// [`Rhs::Taps`] a tile never spans two output rows. Panels are split across `threads`
 /// (rayon) when more than one. `far`: the right-hand side may sit in another core's cache
 /// that this core does not share ([`Par::far`]), so each task first reads it once in memory
-/// order (`pre_read`).
+/// order ([`pre_read`]).
 #[allow(clippy::too_many_arguments)]
 pub fn packed_gemm(
     w: &PackedWeight,
@@ -624,7 +624,7 @@ impl From<usize> for Par {
 /// window holds (~5 GB/s). Read in order first, the lines stream in at the hardware
 /// prefetcher's rate (~36 GB/s measured) and the tiles then find them in L2. Software prefetch
 /// instructions instead of loads did not help (BENCHMARKS.md).
-fn pre_read(data: &[f32]) {
+pub fn pre_read(data: &[f32]) {
     let mut acc = 0u32;
     for line in data.chunks(16) {
         acc ^= line[0].to_bits();

@@ -10,7 +10,7 @@ use rayon::prelude::*;
 
 use crate::conv::ConvShape;
 use crate::error::KernelError;
-use crate::jit::{Arg, Kernel, sgemm};
+use crate::jit::{Arg, Kernel, Par, pre_read, sgemm};
 
 /// Whether `s` runs by Winograd: 3x3, stride 1, dilation 1, pads 1, one group, and enough
 /// tiles for the 16 small GEMMs to run near full speed.
@@ -83,7 +83,7 @@ pub fn run_image(
     y: &mut [f32],
     means: &mut [f32],
     scratch: &mut [f32],
-    threads: usize,
+    Par { threads, far }: Par,
     after: &After<'_>,
 ) -> Result<(), KernelError> {
     let (c, m, t) = (s.c, s.m, tiles(s));
@@ -124,6 +124,12 @@ pub fn run_image(
     // task re-pack all 16 `V[xi]`).
     let mbuf = &mut mbuf[..16 * m * t];
     let gemm = |(xi, mx): (usize, &mut [f32])| {
+        if far {
+            // `V[xi]`: one row of T per input channel, written by both threads.
+            for ci in 0..c {
+                pre_read(&v[(ci * 16 + xi) * t..(ci * 16 + xi + 1) * t]);
+            }
+        }
         let lhs = &u[xi * m * c..];
         sgemm((m, t, c), mx, t, lhs, c, &v[xi * t..], 16 * t, false, 1)
     };
@@ -143,6 +149,12 @@ pub fn run_image(
         let (m0, mn) = (bi * per, yb.len() / ohw);
         let mut buf = vec![0f32; 4 * (s.ow.div_ceil(2) + 4)];
         let mt = mbuf.get(m0 * t..).unwrap_or_default();
+        if far {
+            // This block's rows of the 16 products, half of them from the other thread.
+            for xi in 0..16 {
+                pre_read(mt.get(xi * m * t..(xi * m + mn) * t).unwrap_or_default());
+            }
+        }
         k_out.call(mn, &mut [Arg::In(mt), Arg::Out(yb), Arg::Out(&mut buf)])?;
         after(m0, yb, mc)
     };

@@ -19,7 +19,7 @@ use rayon::prelude::*;
 
 use super::lower::{ConvKs, Kind, Src, Step};
 use super::plan::StepUse;
-use super::{CpuError, CpuProgram, NamedTensors, StepTime};
+use super::{CpuError, CpuProgram, NamedTensors, Placement, StepTime};
 
 /// Runs `work` on the current pool thread while the pool's other threads spin for work instead
 /// of going to sleep between the (hundreds of, each short) parallel sections of an inference:
@@ -252,8 +252,15 @@ impl CpuProgram {
             Ok(())
         };
         if install {
-            self.pool
-                .install(|| with_spinning_workers(self.threads, |rtt| steps(is_far(rtt))))?;
+            self.pool.install(|| {
+                with_spinning_workers(self.threads, |rtt| {
+                    steps(match self.placement {
+                        Placement::Probe => is_far(rtt),
+                        Placement::Shared => false,
+                        Placement::Far => true,
+                    })
+                })
+            })?;
         } else {
             steps(false)?;
         }
@@ -600,7 +607,11 @@ impl CpuProgram {
                 let [planes, h, w, oh, ow] = *dims;
                 let (hw, ohw) = ((h * w).max(1), (oh * ow).max(1));
                 let x = rd(x)?;
-                let per = planes.div_ceil(self.threads.max(1) * 4).max(1);
+                // Far apart, one chunk per thread: the first (on this thread) and the second
+                // (stolen by the other) then match how the conv before split its output
+                // channels, so each thread pools planes it wrote itself.
+                let chunks = self.threads.max(1) * if par.far { 1 } else { 4 };
+                let per = planes.div_ceil(chunks).max(1);
                 let k = &self.kernels[*k];
                 let out = out.get_mut(..planes * oh * ow).unwrap_or_default();
                 out.par_chunks_mut(per * ohw)

@@ -73,6 +73,21 @@ pub struct CpuProgram {
     /// The per-image mode: the batch-1 program each image runs on one thread (this program's
     /// own steps are then empty; its inputs and outputs carry the batch's shapes).
     per_image: Option<Box<CpuProgram>>,
+    placement: Placement,
+}
+
+/// Whether a multi-threaded run treats its threads as sharing a cache. With
+/// [`Placement::Probe`] (the default) each run times a few round trips between two of its
+/// threads first and decides from that; the others fix the answer (for comparisons and
+/// tests; `EXCITE_CPU_PLACEMENT=probe|shared|far` at [`compile`]). Far apart, the GEMMs read
+/// the data the other thread wrote in memory order before using it, and pooling splits its
+/// channels as the conv before it did (ARCHITECTURE.md).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Placement {
+    #[default]
+    Probe,
+    Shared,
+    Far,
 }
 
 /// Whether every image of a batch can run through the graph on its own: each run-time value
@@ -149,9 +164,16 @@ pub fn image_separable(g: &Graph) -> bool {
 /// and one thread, each image on one thread of the pool. Each image's activations then stay
 /// in its core's caches through the network instead of every op sweeping the whole batch
 /// (BENCHMARKS.md); `EXCITE_CPU_PER_IMAGE=0` turns the mode off, for comparisons.
+/// `EXCITE_CPU_PLACEMENT` sets the [`Placement`].
 pub fn compile(g: &Graph, batch: usize, threads: usize) -> Result<CpuProgram, CpuError> {
     let per_image = std::env::var("EXCITE_CPU_PER_IMAGE").as_deref() != Ok("0");
-    compile_with(g, batch, threads, per_image)
+    let mut prog = compile_with(g, batch, threads, per_image)?;
+    match std::env::var("EXCITE_CPU_PLACEMENT").as_deref() {
+        Ok("shared") => prog.set_placement(Placement::Shared),
+        Ok("far") => prog.set_placement(Placement::Far),
+        _ => {}
+    }
+    Ok(prog)
 }
 
 /// [`compile`], with the per-image mode allowed or not.
@@ -204,6 +226,7 @@ pub fn compile_with(
             arena: Mutex::new(Vec::new()),
             batch,
             per_image: Some(Box::new(inner)),
+            placement: Placement::default(),
         });
     }
     compile_program(g, batch, threads)
@@ -283,6 +306,7 @@ fn compile_program(g: &Graph, batch: usize, threads: usize) -> Result<CpuProgram
         arena: Mutex::new(Vec::new()),
         batch,
         per_image: None,
+        placement: Placement::default(),
     })
 }
 
@@ -325,6 +349,11 @@ impl CpuProgram {
 
     pub fn threads(&self) -> usize {
         self.threads
+    }
+
+    /// Fixes whether runs treat their threads as sharing a cache (default: measured per run).
+    pub fn set_placement(&mut self, placement: Placement) {
+        self.placement = placement;
     }
 
     pub fn batch(&self) -> usize {
