@@ -630,6 +630,28 @@ impl ConvKernel {
     }
 }
 
+/// Runs `f(first channel, out chunk)` over `out` (`channels` runs of `len` floats) in chunks
+/// of whole channels: 4 per thread on several threads, else one.
+fn by_channels(
+    out: &mut [f32],
+    channels: usize,
+    len: usize,
+    threads: usize,
+    f: impl Fn(usize, &mut [f32]) -> Result<(), KernelError> + Sync,
+) -> Result<(), KernelError> {
+    let per = if threads > 1 {
+        channels.div_ceil(threads * 4).max(1)
+    } else {
+        channels.max(1)
+    };
+    let run = |(i, o): (usize, &mut [f32])| f(i * per, o);
+    if threads > 1 {
+        out.par_chunks_mut(per * len).enumerate().try_for_each(run)
+    } else {
+        out.chunks_mut(per * len).enumerate().try_for_each(run)
+    }
+}
+
 /// The phase-split padded input of one group ([`crate::kernels::tap_split`]) for an implicit
 /// GEMM, input channels split across the pool's threads.
 fn tap_split(
@@ -651,22 +673,10 @@ fn tap_split(
         kernel: "conv".into(),
         msg: "tap_split scratch too short".into(),
     })?;
-    let per = if threads > 1 {
-        cg.div_ceil(threads * 4).max(1)
-    } else {
-        cg.max(1)
-    };
-    let run = |(i, o): (usize, &mut [f32])| {
-        let xs = x.get(i * per * hw..).unwrap_or_default();
+    by_channels(out, cg, plane, threads, |c0, o| {
+        let xs = x.get(c0 * hw..).unwrap_or_default();
         k.call(o.len() / plane, &mut [Arg::In(xs), Arg::Out(o)])
-    };
-    if threads > 1 {
-        out.par_chunks_mut(per * plane)
-            .enumerate()
-            .try_for_each(run)
-    } else {
-        out.chunks_mut(per * plane).enumerate().try_for_each(run)
-    }
+    })
 }
 
 /// The im2col matrix of one group through the generated kernel `k`
@@ -692,23 +702,15 @@ fn im2col(
         kernel: "conv".into(),
         msg: "im2col scratch too short".into(),
     })?;
-    let per = if threads > 1 {
-        cg.div_ceil(threads * 4).max(1)
-    } else {
-        cg
-    };
     let scratch = crate::kernels::im2col_scratch(s);
-    let run = |(i, out): (usize, &mut [f32])| {
+    by_channels(col, cg, rows, threads, |c0, out| {
         let mut split = vec![0f32; scratch];
-        let n = out.len() / rows;
-        let xs = x.get(i * per * hw..).unwrap_or_default();
-        k.call(n, &mut [Arg::In(xs), Arg::Out(out), Arg::Out(&mut split)])
-    };
-    if threads > 1 {
-        col.par_chunks_mut(per * rows).enumerate().try_for_each(run)
-    } else {
-        col.chunks_mut(per * rows).enumerate().try_for_each(run)
-    }
+        let xs = x.get(c0 * hw..).unwrap_or_default();
+        k.call(
+            out.len() / rows,
+            &mut [Arg::In(xs), Arg::Out(out), Arg::Out(&mut split)],
+        )
+    })
 }
 
 /// Direct depthwise convolution of one image through the generated kernel
