@@ -37,6 +37,19 @@ fn rel_l2(a: &[f32], b: &[f32]) -> f64 {
     (num / den.max(1e-30)).sqrt()
 }
 
+/// Zoo network `model` at `size` x `size` (10 classes), optimised.
+fn optimized(model: &str, size: usize) -> Graph {
+    let opts = excite_zoo::BuildOptions {
+        input_size: Some(size),
+        classes: 10,
+        ..Default::default()
+    };
+    let g = excite_zoo::build(model, &opts).expect("zoo build");
+    excite_passes::optimize(g, &excite_passes::Options::default())
+        .expect("optimize")
+        .graph
+}
+
 /// Compiles `model` at `size`, runs both backends, returns the worst relative L2 error. (Two
 /// images on two threads: the per-image mode.)
 fn check(model: &str, size: usize, batch: usize) -> f64 {
@@ -52,15 +65,7 @@ fn check_threads(
     threads: usize,
     per_image: bool,
 ) -> (f64, Vec<(String, &'static str, String)>) {
-    let opts = excite_zoo::BuildOptions {
-        input_size: Some(size),
-        classes: 10,
-        ..Default::default()
-    };
-    let g = excite_zoo::build(model, &opts).expect("zoo build");
-    let g = excite_passes::optimize(g, &excite_passes::Options::default())
-        .expect("optimize")
-        .graph;
+    let g = optimized(model, size);
     let prog = cpu::compile_with(&g, batch, threads, per_image).expect("compile");
     let expect_per_image = per_image && batch > 1 && batch.is_multiple_of(threads);
     assert_eq!(
@@ -126,15 +131,7 @@ fn se_blocks_fold_into_or_squeeze_in_the_producing_conv() {
 /// interpreter: the two code paths the per-run placement probe chooses between.
 #[test]
 fn both_placements_match_the_interpreter() {
-    let opts = excite_zoo::BuildOptions {
-        input_size: Some(64),
-        classes: 10,
-        ..Default::default()
-    };
-    let g = excite_zoo::build("se-resnet50", &opts).expect("zoo build");
-    let g = excite_passes::optimize(g, &excite_passes::Options::default())
-        .expect("optimize")
-        .graph;
+    let g = optimized("se-resnet50", 64);
     let inputs = random_inputs(&g, 1, 11);
     let want = interp::run(&g, &inputs).expect("interp");
     let mut compared = 0;

@@ -381,7 +381,7 @@ impl PackedWeight {
     /// Packs `w` (`m x k`, row stride `k`); `None` where this CPU lacks AVX-512F (then the
     /// `gemm` crate runs the product) or `w` is shorter than `m * k`.
     pub fn new(w: &[f32], m: usize, k: usize) -> Option<PackedWeight> {
-        if !avx512() || w.len() < m * k || m == 0 || k == 0 {
+        if !has_avx512() || w.len() < m * k || m == 0 || k == 0 {
             return None;
         }
         let panels = m.div_ceil(PANEL);
@@ -454,10 +454,6 @@ impl Rhs<'_> {
 
 /// Whether this CPU has AVX-512F, which [`packed_gemm`] needs.
 pub fn has_avx512() -> bool {
-    avx512()
-}
-
-fn avx512() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
         std::arch::is_x86_feature_detected!("avx512f")
@@ -502,7 +498,7 @@ pub fn packed_gemm(
             .checked_mul(dst_rs)
             .and_then(|v| v.checked_add(n))
             .is_none_or(|need| need > dst.len());
-    if dst_short || !rhs.fits(k, n) || !avx512() {
+    if dst_short || !rhs.fits(k, n) || !has_avx512() {
         return Err(KernelError::Call {
             kernel: "packed_gemm".into(),
             msg: format!(

@@ -1017,6 +1017,21 @@ fn gather(
     }
 }
 
+/// One input row split by column phase: `dst[slot * len + a] = line[sx·a + phases[slot] - px]`
+/// (0 outside `0..w`), the layout [`im2col`] and [`tap_split`] share.
+fn split_row(
+    b: &mut FunctionBuilder,
+    (line, dst): (Value, Value),
+    phases: &[usize],
+    (sx, px, w, len): (usize, usize, usize, usize),
+) {
+    for (slot, &phase) in phases.iter().enumerate() {
+        let at = int(b, slot * len);
+        let d = emit::elem(b, dst, at);
+        gather(b, (line, d), (sx, phase, px, w, len));
+    }
+}
+
 /// im2col of `n` input channels of one group: `col[(ci, ky, kx)][(oy, ox)] = x[ci, iy, ix]` (0
 /// in the padding). Each input row is first split by column phase — phase `b` holds padded
 /// columns `stride·a + b` — so every tap of any stride is then a contiguous `f32x4` copy of
@@ -1086,11 +1101,7 @@ pub fn im2col(jit: &Jit, s: &ConvShape) -> Pending {
                     let line = emit::elem(b, x, loff);
                     let soff = b.ins().imul_imm_s(iy, row_len as i64);
                     let srow = emit::elem(b, split, soff);
-                    for (slot, &phase) in phases.iter().enumerate() {
-                        let at = int(b, slot * len);
-                        let dst = emit::elem(b, srow, at);
-                        gather(b, (line, dst), (sx, phase, px, s.w, len));
-                    }
+                    split_row(b, (line, srow), &phases, (sx, px, s.w, len));
                 });
                 for ky in 0..s.kh {
                     for kx in 0..s.kw {
@@ -1225,11 +1236,7 @@ pub fn tap_split(jit: &Jit, s: &ConvShape) -> Pending {
                         |b| {
                             let loff = b.ins().imul_imm_s(iy, s.w as i64);
                             let line = emit::elem(b, x, loff);
-                            for (slot, &phase) in phases.iter().enumerate() {
-                                let at = int(b, slot * lay.phase_len);
-                                let d = emit::elem(b, dst, at);
-                                gather(b, (line, d), (sx, phase, px, s.w, lay.phase_len));
-                            }
+                            split_row(b, (line, dst), &phases, (sx, px, s.w, lay.phase_len));
                         },
                         |b| {
                             let len = int(b, lay.row_len);
