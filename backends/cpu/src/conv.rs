@@ -132,8 +132,12 @@ impl ConvShape {
         }
     }
     /// Scratch elements `run` needs on `threads` threads: one image's worth per
-    /// [`Self::image_workers`].
+    /// [`Self::image_workers`]; for Winograd one per thread (one pipeline per thread when the
+    /// threads are far apart, [`winograd::run_image`]).
     pub fn scratch_len_on(&self, threads: usize) -> usize {
+        if winograd::eligible(self) {
+            return winograd::scratch_len_on(self, threads);
+        }
         self.scratch_len() * self.image_workers(threads)
     }
     /// Scratch elements one image needs for im2col (or Winograd's transformed tiles).
@@ -260,8 +264,8 @@ pub struct ConvKernel {
     pub weight: Vec<f32>,
     /// Empty when the node has no bias.
     pub bias: Vec<f32>,
-    /// Winograd-transformed weights when [`winograd::eligible`], else empty.
-    wino: Vec<f32>,
+    /// Winograd-transformed weights when [`winograd::eligible`].
+    wino: Option<winograd::Weights>,
     /// The weight packed for the crate's own AVX-512 micro-kernel ([`packed_gemm`]) when
     /// [`ConvShape::packs_weight`] and the CPU has AVX-512F; else the `gemm` crate runs it.
     packed: Option<PackedWeight>,
@@ -273,12 +277,9 @@ impl ConvKernel {
     /// Takes the weight `[M, C/g, kH, kW]` and bias (empty for none); pre-transforms the
     /// weights when the convolution runs by Winograd.
     pub fn new(shape: ConvShape, weight: Vec<f32>, bias: Vec<f32>) -> ConvKernel {
-        let wino = if winograd::eligible(&shape) && weight.len() >= shape.m * shape.k() {
-            winograd::transform_weights(&shape, &weight)
-        } else {
-            Vec::new()
-        };
-        let packed = (wino.is_empty() && shape.packs_weight())
+        let wino = (winograd::eligible(&shape) && weight.len() >= shape.m * shape.k())
+            .then(|| winograd::Weights::new(&shape, &weight));
+        let packed = (wino.is_none() && shape.packs_weight())
             .then(|| PackedWeight::new(&weight, shape.m, shape.k()))
             .flatten();
         let taps = if packed.is_some() && shape.implicit_gemm() {
@@ -350,7 +351,7 @@ impl ConvKernel {
 
     /// Whether this convolution runs by Winograd F(2x2, 3x3).
     pub fn is_winograd(&self) -> bool {
-        !self.wino.is_empty()
+        self.wino.is_some()
     }
 
     /// `y = epilogue(conv(x))` with the epilogue's other operands `reads` (residual and SE
@@ -459,7 +460,7 @@ impl ConvKernel {
         let (chw, mohw) = (s.c * s.h * s.w, s.m * s.oh * s.ow);
         let xi = &x[img * chw..(img + 1) * chw];
         let ri = reads.image(img, mohw, s.m);
-        if self.is_winograd() {
+        if let Some(wino) = &self.wino {
             let after = |c0: usize, yc: &mut [f32], mc: &mut [f32]| {
                 self.epilogue_chunk(k.epilogue, c0, yc, ri, mc)
             };
@@ -467,7 +468,7 @@ impl ConvKernel {
                 kernel: "conv".into(),
                 msg: "no Winograd transform kernels for a Winograd convolution".into(),
             })?;
-            return winograd::run_image(s, wk, &self.wino, xi, yi, mi, col, par, &after);
+            return winograd::run_image(s, wk, wino, xi, yi, mi, col, par, &after);
         } else if s.is_depthwise() {
             depthwise(s, k.depthwise, xi, &self.weight, yi, threads)?;
         } else if threads > 1 && s.attrs.group == 1 && (!s.is_wide() || self.is_implicit()) {

@@ -1,16 +1,25 @@
 //! Winograd F(2x2, 3x3) for 3x3 stride-1 pad-1 ungrouped convolutions: 16 GEMMs of
 //! `M × C × T` (T = 2x2 output tiles) instead of one of `M × 9C × 4T`, 2.25x fewer
-//! multiplications. Weights are transformed once (`U = G g Gᵀ`, laid out `[16][M][C]`); per
-//! image the input tiles are transformed (`V = Bᵀ d B`, laid out `[C][16][T]`), the 16 GEMMs
-//! write `[16][M][T]` (one task per GEMM), and each block of output channels transforms its
-//! tiles back (`Y = Aᵀ m A`) and runs its epilogue, one block per task. Both transforms are generated kernels
-//! ([`crate::kernels::winograd_input`], [`crate::kernels::winograd_output`]).
+//! multiplications. Weights are transformed once (`U = G g Gᵀ`, 16 `M × C` matrices, packed for
+//! [`packed_gemm`] where the CPU has AVX-512, [`Weights`]); per image the input tiles are
+//! transformed (`V = Bᵀ d B`, laid out `[C][16][T]`), the 16 GEMMs write `[16][M][T]`, and each
+//! block of output channels transforms its tiles back (`Y = Aᵀ m A`) and runs its epilogue.
+//! Both transforms are generated kernels ([`crate::kernels::winograd_input`],
+//! [`crate::kernels::winograd_output`]).
+//!
+//! On several threads the three phases normally split three ways (input channels, the 16
+//! GEMMs, output channels), so `V` and the products cross between threads twice. When the
+//! threads do not share a cache ([`Par::far`]) each thread instead runs the whole pipeline for
+//! its own block of output channels in its own scratch: it transforms every input channel
+//! itself (the transform is cheap next to the GEMMs) and nothing it writes is read by another
+//! thread (SE-ResNet-50 batch 1 on 2 threads in that placement: its Winograd convs 10-30%
+//! faster; sharing a cache, 15% slower, hence only then; BENCHMARKS.md).
 
 use rayon::prelude::*;
 
 use crate::conv::ConvShape;
 use crate::error::KernelError;
-use crate::jit::{Arg, Kernel, Par, pre_read, sgemm};
+use crate::jit::{Arg, Kernel, PackedWeight, Par, Rhs, packed_gemm, pre_read, sgemm};
 
 /// Whether `s` runs by Winograd: 3x3, stride 1, dilation 1, pads 1, one group, and enough
 /// tiles for the 16 small GEMMs to run near full speed.
@@ -37,6 +46,63 @@ pub fn tiles(s: &ConvShape) -> usize {
 /// Scratch elements per image: the transformed input and the 16 GEMM outputs.
 pub fn scratch_len(s: &ConvShape) -> usize {
     16 * (s.c + s.m) * tiles(s)
+}
+
+/// Scratch elements [`run_image`] needs on `threads` threads: [`scratch_len`] per thread, room
+/// for the per-thread pipelines of a run whose threads are far apart.
+pub fn scratch_len_on(s: &ConvShape, threads: usize) -> usize {
+    scratch_len(s) * threads.max(1)
+}
+
+/// The transformed weights `U`: 16 `M × C` matrices, each packed for [`packed_gemm`] where the
+/// CPU has AVX-512 (at one thread 5-8% faster than the `gemm` crate on ResNet's Winograd convs,
+/// which packs `V[xi]` on every call), else plain `[16][M][C]` for the `gemm` crate.
+#[derive(Clone, Debug)]
+pub enum Weights {
+    Plain(Vec<f32>),
+    Packed(Vec<PackedWeight>),
+}
+
+impl Weights {
+    /// Transforms `w` (`[M, C, 3, 3]`, at least `M * C * 9` long) and packs the result when the
+    /// CPU allows.
+    pub fn new(s: &ConvShape, w: &[f32]) -> Weights {
+        let u = transform_weights(s, w);
+        let mc = s.m * s.c;
+        let packed: Vec<PackedWeight> = u
+            .chunks_exact(mc.max(1))
+            .filter_map(|ux| PackedWeight::new(ux, s.m, s.c))
+            .collect();
+        if packed.len() == 16 {
+            Weights::Packed(packed)
+        } else {
+            Weights::Plain(u)
+        }
+    }
+
+    /// `M[xi] = U[xi] · V[xi]` for the output channels `rows` (whole 32-row panels when
+    /// packed; `dst` starts at the first of them): `v` holds `V[xi]`'s `C` rows, `rs` apart.
+    fn gemm(
+        &self,
+        s: &ConvShape,
+        xi: usize,
+        rows: std::ops::Range<usize>,
+        dst: &mut [f32],
+        (v, rs): (&[f32], usize),
+    ) -> Result<(), KernelError> {
+        let (m, c, t) = (s.m, s.c, tiles(s));
+        match self {
+            Weights::Packed(p) => {
+                let panels = rows.start / 32..rows.end.div_ceil(32);
+                let rhs = Rhs::Rows { data: v, rs };
+                packed_gemm(&p[xi], panels, t, dst, t, rhs, false, Par::from(1))
+            }
+            Weights::Plain(u) => {
+                let lhs = &u[(xi * m + rows.start) * c..];
+                sgemm((rows.len(), t, c), dst, t, lhs, c, v, rs, false, 1)
+            }
+        }
+    }
 }
 
 /// `U = G g Gᵀ` for every (output, input) channel pair, laid out `[16][M][C]`.
@@ -72,13 +138,14 @@ pub fn transform_weights(s: &ConvShape, w: &[f32]) -> Vec<f32> {
 pub type After<'a> = dyn Fn(usize, &mut [f32], &mut [f32]) -> Result<(), KernelError> + Sync + 'a;
 
 /// One image: `y = conv(x)` (no bias), then `after(c0, planes, means)` on each block of
-/// output channels while it is in cache (`means`: empty, or one per output channel). `u` from
-/// [`transform_weights`], `scratch` at least [`scratch_len`] long.
+/// output channels while it is in cache (`means`: empty, or one per output channel). `scratch`
+/// at least [`scratch_len`] long; with [`scratch_len_on`] and packed weights, threads that are
+/// far apart each run the whole pipeline for their own output channels.
 #[allow(clippy::too_many_arguments)]
 pub fn run_image(
     s: &ConvShape,
     (k_in, k_out): (&Kernel, &Kernel),
-    u: &[f32],
+    u: &Weights,
     x: &[f32],
     y: &mut [f32],
     means: &mut [f32],
@@ -93,6 +160,20 @@ pub fn run_image(
             kernel: "winograd".into(),
             msg: format!("buffers too short for {s:?}"),
         });
+    }
+    let one = scratch_len(s);
+    if far && threads > 1 && matches!(u, Weights::Packed(_)) && scratch.len() >= one * threads {
+        return run_far(
+            s,
+            (k_in, k_out),
+            u,
+            x,
+            y,
+            means,
+            &mut scratch[..one * threads],
+            threads,
+            after,
+        );
     }
     let (v, mbuf) = scratch.split_at_mut(16 * c * t);
     let v = &mut v[..16 * c * t];
@@ -120,8 +201,7 @@ pub fn run_image(
     }
     let v = &*v;
     // The 16 GEMMs, `M[xi] = U[xi] · V[xi]` into `[16][M][T]`, one task per `xi` on several
-    // threads: every operand is packed once (splitting by output channels instead had each
-    // task re-pack all 16 `V[xi]`).
+    // threads.
     let mbuf = &mut mbuf[..16 * m * t];
     let gemm = |(xi, mx): (usize, &mut [f32])| {
         if far {
@@ -130,8 +210,7 @@ pub fn run_image(
                 pre_read(&v[(ci * 16 + xi) * t..(ci * 16 + xi + 1) * t]);
             }
         }
-        let lhs = &u[xi * m * c..];
-        sgemm((m, t, c), mx, t, lhs, c, &v[xi * t..], 16 * t, false, 1)
+        u.gemm(s, xi, 0..m, mx, (&v[xi * t..], 16 * t))
     };
     if threads > 1 {
         mbuf.par_chunks_mut(m * t).enumerate().try_for_each(gemm)?;
@@ -174,5 +253,56 @@ pub fn run_image(
             .zip(means.par_chunks_mut(per))
             .enumerate()
             .try_for_each(|(bi, (yb, mc))| task(bi, yb, mc))
+    }
+}
+
+/// [`run_image`] for threads that do not share a cache: one task per block of whole 32-row
+/// panels of output channels, each in its own [`scratch_len`] of `scratch`, transforming every
+/// input channel into its own `V`, running the 16 GEMMs for its rows into its own products
+/// (rows from 0, the layout the output transform reads), then the output transform and `after`.
+#[allow(clippy::too_many_arguments)]
+fn run_far(
+    s: &ConvShape,
+    (k_in, k_out): (&Kernel, &Kernel),
+    u: &Weights,
+    x: &[f32],
+    y: &mut [f32],
+    means: &mut [f32],
+    scratch: &mut [f32],
+    threads: usize,
+    after: &After<'_>,
+) -> Result<(), KernelError> {
+    let (c, m, t) = (s.c, s.m, tiles(s));
+    let ohw = s.oh * s.ow;
+    let per = m.div_ceil(threads).next_multiple_of(32).min(m).max(1);
+    let (in_pad, out_pad) = (
+        crate::kernels::winograd_input_scratch(s),
+        4 * (s.ow.div_ceil(2) + 4),
+    );
+    let task = |bi: usize, sc: &mut [f32], yb: &mut [f32], mc: &mut [f32]| {
+        let (m0, mn) = (bi * per, yb.len() / ohw);
+        let (v, mm) = sc.split_at_mut(16 * c * t);
+        let mut buf = vec![0f32; in_pad.max(out_pad)];
+        k_in.call(c, &mut [Arg::In(x), Arg::Out(v), Arg::Out(&mut buf)])?;
+        for xi in 0..16 {
+            let dst = &mut mm[xi * m * t..];
+            u.gemm(s, xi, m0..m0 + mn, dst, (&v[xi * t..], 16 * t))?;
+        }
+        k_out.call(mn, &mut [Arg::In(mm), Arg::Out(yb), Arg::Out(&mut buf)])?;
+        after(m0, yb, mc)
+    };
+    let one = scratch_len(s);
+    let y = &mut y[..m * ohw];
+    if means.is_empty() {
+        y.par_chunks_mut(per * ohw)
+            .zip(scratch.par_chunks_mut(one))
+            .enumerate()
+            .try_for_each(|(bi, (yb, sc))| task(bi, sc, yb, &mut []))
+    } else {
+        y.par_chunks_mut(per * ohw)
+            .zip(scratch.par_chunks_mut(one))
+            .zip(means.par_chunks_mut(per))
+            .enumerate()
+            .try_for_each(|(bi, ((yb, sc), mc))| task(bi, sc, yb, mc))
     }
 }

@@ -25,7 +25,7 @@ fn rel_l2(a: &[f32], b: &[f32]) -> f64 {
 }
 
 /// Each case runs on 1 thread, on 2, and on 2 marked far apart (the right-hand side read once
-/// in memory order before each GEMM).
+/// in memory order before each GEMM; Winograd as one pipeline per thread).
 const PARS: [Par; 3] = [
     Par {
         threads: 1,
