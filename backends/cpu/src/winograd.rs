@@ -15,6 +15,8 @@
 //! thread (SE-ResNet-50 batch 1 on 2 threads in that placement: its Winograd convs 10-30%
 //! faster; sharing a cache, 15% slower, hence only then; BENCHMARKS.md).
 
+use std::sync::Mutex;
+
 use rayon::prelude::*;
 
 use crate::conv::ConvShape;
@@ -257,9 +259,11 @@ pub fn run_image(
 }
 
 /// [`run_image`] for threads that do not share a cache: one task per block of whole 32-row
-/// panels of output channels, each in its own [`scratch_len`] of `scratch`, transforming every
-/// input channel into its own `V`, running the 16 GEMMs for its rows into its own products
-/// (rows from 0, the layout the output transform reads), then the output transform and `after`.
+/// panels of output channels, each transforming every input channel into its own `V`, running
+/// the 16 GEMMs for its rows into its own products (rows from 0, the layout the output
+/// transform reads), then the output transform and `after`. Each pool thread works in its own
+/// [`scratch_len`] of `scratch`, chosen by its pool index, so a thread's scratch lines stay in
+/// its own cache from one conv to the next whichever task it picks up.
 #[allow(clippy::too_many_arguments)]
 fn run_far(
     s: &ConvShape,
@@ -279,9 +283,16 @@ fn run_far(
         crate::kernels::winograd_input_scratch(s),
         4 * (s.ow.div_ceil(2) + 4),
     );
-    let task = |bi: usize, sc: &mut [f32], yb: &mut [f32], mc: &mut [f32]| {
+    let one = scratch_len(s);
+    let regions: Vec<Mutex<&mut [f32]>> = scratch.chunks_mut(one).map(Mutex::new).collect();
+    let task = |bi: usize, yb: &mut [f32], mc: &mut [f32]| {
         let (m0, mn) = (bi * per, yb.len() / ohw);
-        let (v, mm) = sc.split_at_mut(16 * c * t);
+        let at = rayon::current_thread_index().unwrap_or(bi) % regions.len().max(1);
+        let mut region = regions[at].lock().map_err(|_| KernelError::Call {
+            kernel: "winograd".into(),
+            msg: "a scratch region's lock was poisoned by a panic".into(),
+        })?;
+        let (v, mm) = region.split_at_mut(16 * c * t);
         let mut buf = vec![0f32; in_pad.max(out_pad)];
         k_in.call(c, &mut [Arg::In(x), Arg::Out(v), Arg::Out(&mut buf)])?;
         for xi in 0..16 {
@@ -291,18 +302,15 @@ fn run_far(
         k_out.call(mn, &mut [Arg::In(mm), Arg::Out(yb), Arg::Out(&mut buf)])?;
         after(m0, yb, mc)
     };
-    let one = scratch_len(s);
     let y = &mut y[..m * ohw];
     if means.is_empty() {
         y.par_chunks_mut(per * ohw)
-            .zip(scratch.par_chunks_mut(one))
             .enumerate()
-            .try_for_each(|(bi, (yb, sc))| task(bi, sc, yb, &mut []))
+            .try_for_each(|(bi, yb)| task(bi, yb, &mut []))
     } else {
         y.par_chunks_mut(per * ohw)
-            .zip(scratch.par_chunks_mut(one))
             .zip(means.par_chunks_mut(per))
             .enumerate()
-            .try_for_each(|(bi, ((yb, sc), mc))| task(bi, sc, yb, mc))
+            .try_for_each(|(bi, (yb, mc))| task(bi, yb, mc))
     }
 }
