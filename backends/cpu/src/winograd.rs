@@ -21,7 +21,7 @@ use rayon::prelude::*;
 
 use crate::conv::ConvShape;
 use crate::error::KernelError;
-use crate::jit::{Arg, Kernel, PackedWeight, Par, Rhs, packed_gemm, pre_read, sgemm};
+use crate::jit::{Arg, Kernel, PackedWeight, Par, Rhs, packed_gemm, sgemm};
 
 /// Whether `s` runs by Winograd: 3x3, stride 1, dilation 1, pads 1, one group, and enough
 /// tiles for the 16 small GEMMs to run near full speed.
@@ -141,8 +141,8 @@ pub type After<'a> = dyn Fn(usize, &mut [f32], &mut [f32]) -> Result<(), KernelE
 
 /// One image: `y = conv(x)` (no bias), then `after(c0, planes, means)` on each block of
 /// output channels while it is in cache (`means`: empty, or one per output channel). `scratch`
-/// at least [`scratch_len`] long; with [`scratch_len_on`] and packed weights, threads that are
-/// far apart each run the whole pipeline for their own output channels.
+/// at least [`scratch_len`] long; with [`scratch_len_on`], threads that are far apart
+/// ([`Par::far`]) each run the whole pipeline for their own output channels.
 #[allow(clippy::too_many_arguments)]
 pub fn run_image(
     s: &ConvShape,
@@ -164,7 +164,7 @@ pub fn run_image(
         });
     }
     let one = scratch_len(s);
-    if far && threads > 1 && matches!(u, Weights::Packed(_)) && scratch.len() >= one * threads {
+    if far && threads > 1 && scratch.len() >= one * threads {
         return run_far(
             s,
             (k_in, k_out),
@@ -205,15 +205,7 @@ pub fn run_image(
     // The 16 GEMMs, `M[xi] = U[xi] · V[xi]` into `[16][M][T]`, one task per `xi` on several
     // threads.
     let mbuf = &mut mbuf[..16 * m * t];
-    let gemm = |(xi, mx): (usize, &mut [f32])| {
-        if far {
-            // `V[xi]`: one row of T per input channel, written by both threads.
-            for ci in 0..c {
-                pre_read(&v[(ci * 16 + xi) * t..(ci * 16 + xi + 1) * t]);
-            }
-        }
-        u.gemm(s, xi, 0..m, mx, (&v[xi * t..], 16 * t))
-    };
+    let gemm = |(xi, mx): (usize, &mut [f32])| u.gemm(s, xi, 0..m, mx, (&v[xi * t..], 16 * t));
     if threads > 1 {
         mbuf.par_chunks_mut(m * t).enumerate().try_for_each(gemm)?;
     } else {
@@ -230,12 +222,6 @@ pub fn run_image(
         let (m0, mn) = (bi * per, yb.len() / ohw);
         let mut buf = vec![0f32; 4 * (s.ow.div_ceil(2) + 4)];
         let mt = mbuf.get(m0 * t..).unwrap_or_default();
-        if far {
-            // This block's rows of the 16 products, half of them from the other thread.
-            for xi in 0..16 {
-                pre_read(mt.get(xi * m * t..(xi * m + mn) * t).unwrap_or_default());
-            }
-        }
         k_out.call(mn, &mut [Arg::In(mt), Arg::Out(yb), Arg::Out(&mut buf)])?;
         after(m0, yb, mc)
     };

@@ -256,3 +256,88 @@ fn avx512f() -> bool {
 fn avx512f() -> bool {
     false
 }
+
+/// Winograd with both kinds of transformed weights (plain for the `gemm` crate; packed, where
+/// the CPU has AVX-512, for the crate's micro-kernel) on 1 thread, on 2, and on 2 far apart
+/// (one whole pipeline per thread, 40 output channels: a 32-row panel and an 8-row one), scratch
+/// poisoned with NaN, against the interpreter (relative L2 1e-5).
+#[test]
+fn winograd_weight_kinds_and_placements_match_the_interpreter() {
+    let mut rng = ChaCha8Rng::seed_from_u64(31);
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(2)
+        .build()
+        .expect("pool");
+    let (c, m, h, w) = (5, 40, 18, 21);
+    let attrs = Conv {
+        strides: [1, 1],
+        pads: [1; 4],
+        dilations: [1, 1],
+        group: 1,
+    };
+    let x = Tensor::new(vec![1, c, h, w], rand_vec(&mut rng, c * h * w)).expect("x");
+    let wt = Tensor::new(vec![m, c, 3, 3], rand_vec(&mut rng, m * c * 9)).expect("w");
+    let want = interp::eval_op("conv", &Op::Conv(attrs.clone()), &[&x, &wt]).expect("interp");
+    let shape = ConvShape {
+        n: 1,
+        c,
+        h,
+        w,
+        m,
+        oh: h,
+        ow: w,
+        kh: 3,
+        kw: 3,
+        attrs,
+    };
+    assert!(winograd::eligible(&shape));
+    let e = Epilogue {
+        bias: false,
+        act: None,
+        gate: false,
+        residual: false,
+        post_act: None,
+        means: false,
+    };
+    let set = ConvKernelSet::compile(&shape, e).expect("kernels");
+    let wk = set.kernels().winograd.expect("Winograd kernels");
+    let mut kinds = vec![winograd::Weights::Plain(winograd::transform_weights(
+        &shape,
+        wt.data(),
+    ))];
+    match winograd::Weights::new(&shape, wt.data()) {
+        p @ winograd::Weights::Packed(_) => kinds.push(p),
+        winograd::Weights::Plain(_) => assert!(!avx512f(), "no packed weights with AVX-512F"),
+    }
+    let mut compared = 0;
+    for u in &kinds {
+        for par in PARS {
+            let mut scratch = vec![f32::NAN; winograd::scratch_len_on(&shape, par.threads)];
+            let mut y = vec![f32::NAN; m * h * w];
+            let after = |_: usize, _: &mut [f32], _: &mut [f32]| Ok(());
+            pool.install(|| {
+                winograd::run_image(
+                    &shape,
+                    wk,
+                    u,
+                    x.data(),
+                    &mut y,
+                    &mut [],
+                    &mut scratch,
+                    par,
+                    &after,
+                )
+            })
+            .expect("run");
+            let err = rel_l2(&y, want.data());
+            let kind = match u {
+                winograd::Weights::Plain(_) => "plain",
+                winograd::Weights::Packed(_) => "packed",
+            };
+            assert!(err < 1e-5, "{kind} weights on {par:?}: {err:e}");
+            compared += 1;
+        }
+    }
+    assert_eq!(compared, 3 * kinds.len());
+    assert_eq!(kinds.len(), if avx512f() { 2 } else { 1 });
+}
