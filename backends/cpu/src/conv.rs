@@ -525,17 +525,7 @@ impl ConvKernel {
             }
             self.epilogue_chunk(k.epilogue, c0, yc, ri, mc)
         };
-        let yi = &mut yi[..s.m * ohw];
-        if means.is_empty() {
-            yi.par_chunks_mut(per * ohw)
-                .enumerate()
-                .try_for_each(|(ci, yc)| task(ci, yc, &mut []))
-        } else {
-            yi.par_chunks_mut(per * ohw)
-                .zip(means.par_chunks_mut(per))
-                .enumerate()
-                .try_for_each(|(ci, (yc, mc))| task(ci, yc, mc))
-        }
+        channel_blocks(&mut yi[..s.m * ohw], means, (per, ohw), true, task)
     }
 
     /// The epilogue on the channels `c0..` whose planes are `yc` (bias and the image's reads
@@ -583,15 +573,8 @@ impl ConvKernel {
         };
         if threads < 2 || s.m < 2 {
             run(0, yi, means)
-        } else if means.is_empty() {
-            yi.par_chunks_mut(per * ohw)
-                .enumerate()
-                .try_for_each(|(ci, yc)| run(ci, yc, &mut []))
         } else {
-            yi.par_chunks_mut(per * ohw)
-                .zip(means.par_chunks_mut(per))
-                .enumerate()
-                .try_for_each(|(ci, (yc, mc))| run(ci, yc, mc))
+            channel_blocks(yi, means, (per, ohw), true, run)
         }
     }
 
@@ -628,6 +611,36 @@ impl ConvKernel {
             }
         }
         Ok(())
+    }
+}
+
+/// Runs `f(block, planes, means)` over `y` in blocks of `per` channel planes of `plane` floats
+/// each, with `means` (empty, or one per channel) in the matching blocks of `per`: on the
+/// rayon pool when `parallel`, else one block after another.
+pub(crate) fn channel_blocks(
+    y: &mut [f32],
+    means: &mut [f32],
+    (per, plane): (usize, usize),
+    parallel: bool,
+    f: impl Fn(usize, &mut [f32], &mut [f32]) -> Result<(), KernelError> + Sync + Send,
+) -> Result<(), KernelError> {
+    let per = per.max(1);
+    let len = (per * plane).max(1);
+    if !parallel {
+        let mut ms = means.chunks_mut(per);
+        for (bi, yb) in y.chunks_mut(len).enumerate() {
+            f(bi, yb, ms.next().unwrap_or_default())?;
+        }
+        Ok(())
+    } else if means.is_empty() {
+        y.par_chunks_mut(len)
+            .enumerate()
+            .try_for_each(|(bi, yb)| f(bi, yb, &mut []))
+    } else {
+        y.par_chunks_mut(len)
+            .zip(means.par_chunks_mut(per))
+            .enumerate()
+            .try_for_each(|(bi, (yb, mc))| f(bi, yb, mc))
     }
 }
 

@@ -19,7 +19,7 @@ use std::sync::Mutex;
 
 use rayon::prelude::*;
 
-use crate::conv::ConvShape;
+use crate::conv::{ConvShape, channel_blocks};
 use crate::error::KernelError;
 use crate::jit::{Arg, Kernel, PackedWeight, Par, Rhs, packed_gemm, sgemm};
 
@@ -225,23 +225,7 @@ pub fn run_image(
         k_out.call(mn, &mut [Arg::In(mt), Arg::Out(yb), Arg::Out(&mut buf)])?;
         after(m0, yb, mc)
     };
-    let y = &mut y[..m * ohw];
-    if threads < 2 {
-        let mut means = means.chunks_mut(per);
-        for (bi, yb) in y.chunks_mut(per * ohw).enumerate() {
-            task(bi, yb, means.next().unwrap_or_default())?;
-        }
-        Ok(())
-    } else if means.is_empty() {
-        y.par_chunks_mut(per * ohw)
-            .enumerate()
-            .try_for_each(|(bi, yb)| task(bi, yb, &mut []))
-    } else {
-        y.par_chunks_mut(per * ohw)
-            .zip(means.par_chunks_mut(per))
-            .enumerate()
-            .try_for_each(|(bi, (yb, mc))| task(bi, yb, mc))
-    }
+    channel_blocks(&mut y[..m * ohw], means, (per, ohw), threads > 1, task)
 }
 
 /// [`run_image`] for threads that do not share a cache: one task per block of whole 32-row
@@ -288,15 +272,5 @@ fn run_far(
         k_out.call(mn, &mut [Arg::In(mm), Arg::Out(yb), Arg::Out(&mut buf)])?;
         after(m0, yb, mc)
     };
-    let y = &mut y[..m * ohw];
-    if means.is_empty() {
-        y.par_chunks_mut(per * ohw)
-            .enumerate()
-            .try_for_each(|(bi, yb)| task(bi, yb, &mut []))
-    } else {
-        y.par_chunks_mut(per * ohw)
-            .zip(means.par_chunks_mut(per))
-            .enumerate()
-            .try_for_each(|(bi, (yb, mc))| task(bi, yb, mc))
-    }
+    channel_blocks(&mut y[..m * ohw], means, (per, ohw), true, task)
 }
