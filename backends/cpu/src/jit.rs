@@ -620,7 +620,7 @@ impl From<usize> for Par {
 /// window holds (~5 GB/s). Read in order first, the lines stream in at the hardware
 /// prefetcher's rate (~36 GB/s measured) and the tiles then find them in L2. Software prefetch
 /// instructions instead of loads did not help (BENCHMARKS.md).
-fn pre_read(data: &[f32]) {
+pub fn pre_read(data: &[f32]) {
     let mut acc = 0u32;
     for line in data.chunks(16) {
         acc ^= line[0].to_bits();
