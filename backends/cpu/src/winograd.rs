@@ -163,19 +163,8 @@ pub fn run_image(
             msg: format!("buffers too short for {s:?}"),
         });
     }
-    let one = scratch_len(s);
-    if far && threads > 1 && scratch.len() >= one * threads {
-        return run_far(
-            s,
-            (k_in, k_out),
-            u,
-            x,
-            y,
-            means,
-            &mut scratch[..one * threads],
-            threads,
-            after,
-        );
+    if far && threads > 1 && scratch.len() / threads >= scratch_len(s) {
+        return run_far(s, (k_in, k_out), u, x, y, means, scratch, threads, after);
     }
     let (v, mbuf) = scratch.split_at_mut(16 * c * t);
     let v = &mut v[..16 * c * t];
@@ -231,9 +220,12 @@ pub fn run_image(
 /// [`run_image`] for threads that do not share a cache: one task per block of whole 32-row
 /// panels of output channels, each transforming every input channel into its own `V`, running
 /// the 16 GEMMs for its rows into its own products (rows from 0, the layout the output
-/// transform reads), then the output transform and `after`. Each pool thread works in its own
-/// [`scratch_len`] of `scratch`, chosen by its pool index, so a thread's scratch lines stay in
-/// its own cache from one conv to the next whichever task it picks up.
+/// transform reads), then the output transform and `after`. `scratch` splits into `threads`
+/// equal regions and each pool thread works in the one its pool index picks: given the same
+/// buffer in every conv (the runtime passes its whole scratch buffer), a thread's region
+/// starts at the same place in every conv of a run, so its lines stay in that thread's cache
+/// whichever task it picks up and whatever the conv's size (by task index, or regions sized
+/// per conv, the first conv of each stage found its region in the other core's cache).
 #[allow(clippy::too_many_arguments)]
 fn run_far(
     s: &ConvShape,
@@ -254,7 +246,12 @@ fn run_far(
         4 * (s.ow.div_ceil(2) + 4),
     );
     let one = scratch_len(s);
-    let regions: Vec<Mutex<&mut [f32]>> = scratch.chunks_mut(one).map(Mutex::new).collect();
+    let stride = scratch.len() / threads.max(1);
+    let regions: Vec<Mutex<&mut [f32]>> = scratch
+        .chunks_mut(stride.max(1))
+        .take(threads)
+        .map(Mutex::new)
+        .collect();
     let task = |bi: usize, yb: &mut [f32], mc: &mut [f32]| {
         let (m0, mn) = (bi * per, yb.len() / ohw);
         let at = rayon::current_thread_index().unwrap_or(bi) % regions.len().max(1);
@@ -262,7 +259,7 @@ fn run_far(
             kernel: "winograd".into(),
             msg: "a scratch region's lock was poisoned by a panic".into(),
         })?;
-        let (v, mm) = region.split_at_mut(16 * c * t);
+        let (v, mm) = region[..one].split_at_mut(16 * c * t);
         let mut buf = vec![0f32; in_pad.max(out_pad)];
         k_in.call(c, &mut [Arg::In(x), Arg::Out(v), Arg::Out(&mut buf)])?;
         for xi in 0..16 {

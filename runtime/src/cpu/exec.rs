@@ -516,7 +516,15 @@ impl CpuProgram {
                         msg: "conv scratch too small".into(),
                     });
                 }
-                let (conv_scr, rest) = scratch.split_at_mut(conv_len);
+                // Without an SE gate the conv gets the whole scratch buffer: then a Winograd
+                // conv on threads far apart gives each thread the same region in every conv of
+                // the run (`winograd::run_image`), so its lines stay in that thread's cache.
+                let split = if gate.is_some() {
+                    conv_len
+                } else {
+                    scratch.len()
+                };
+                let (conv_scr, rest) = scratch.split_at_mut(split);
                 let g: &[f32] = match gate {
                     None => &[],
                     Some(gt) => {
