@@ -540,9 +540,18 @@ fn se_folded_case(
         gate_k.call(batch, args).expect("gate");
         gates.push(g);
     }
+    // The two variants sum the squeeze in f32 (in the kernel) and in f64 (above), so they
+    // differ by rounding, which FC1's activation can amplify without bound in relative terms
+    // (HardSwish just above -3 maps a z of ~1e-7 to a gate of ~1e-8): compare against the
+    // largest gate (at least 1) instead.
+    let scale = gates[0].iter().fold(1f32, |m, v| m.max(v.abs()));
+    let diff = gates[0]
+        .iter()
+        .zip(&gates[1])
+        .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
     assert!(
-        rel_l2(&gates[1], &gates[0]) < 1e-6,
-        "pre-squeezed gates differ"
+        diff <= 1e-5 * scale,
+        "pre-squeezed gates differ by {diff:e} (largest gate {scale:e})"
     );
     let g = gates.swap_remove(0);
     let shape = ConvShape {
@@ -590,6 +599,22 @@ fn se_folded_case(
 
 fn act_strategy() -> impl Strategy<Value = Act> {
     (0..ACTS.len()).prop_map(|i| ACTS[i])
+}
+
+/// A case proptest found (CI, 2026-11-27): one hidden unit, HardSwish on it and on the gates,
+/// no FC2 bias, where the f32 and f64 squeezes gave relatively different (tiny) gates.
+#[test]
+fn se_block_folded_with_a_near_zero_hidden_unit() {
+    let e = se_folded_case(
+        (12, 11, 1),
+        (2, 3),
+        1,
+        (Act::HardSwish, Act::HardSwish, None),
+        (true, false, false, false),
+        1,
+        346,
+    );
+    assert!(e < 1e-5, "rel L2 {e:e}");
 }
 
 proptest! {
