@@ -1268,6 +1268,11 @@ pub fn winograd_input_scratch(s: &ConvShape) -> usize {
     (2 * th + 2 + 4) * 2 * (tw + 1)
 }
 
+/// Scratch floats of [`winograd_output`]: four rows of `ceil(ow / 2) + 4`.
+pub fn winograd_output_scratch(s: &ConvShape) -> usize {
+    4 * (s.ow.div_ceil(2) + 4)
+}
+
 /// Winograd F(2x2, 3x3) input transform of `n` channel planes into their `[16][T]` blocks of
 /// `V` (`T` = 2x2 output tiles): the plane is copied with its zero padding into even and odd
 /// padded columns (so a tile's four columns are `e[tx], o[tx], e[tx+1], o[tx+1]`), then per
@@ -1407,7 +1412,7 @@ pub fn winograd_output(jit: &Jit, s: &ConvShape) -> Pending {
     let args = vec![
         ArgSpec::input(15 * xs, t_all),
         ArgSpec::output(0, oh * ow),
-        ArgSpec::output(4 * stride, 0),
+        ArgSpec::output(winograd_output_scratch(s), 0),
     ];
     build_function(
         jit,

@@ -209,7 +209,7 @@ pub fn run_image(
     };
     let task = |bi: usize, yb: &mut [f32], mc: &mut [f32]| {
         let (m0, mn) = (bi * per, yb.len() / ohw);
-        let mut buf = vec![0f32; 4 * (s.ow.div_ceil(2) + 4)];
+        let mut buf = vec![0f32; crate::kernels::winograd_output_scratch(s)];
         let mt = mbuf.get(m0 * t..).unwrap_or_default();
         k_out.call(mn, &mut [Arg::In(mt), Arg::Out(yb), Arg::Out(&mut buf)])?;
         after(m0, yb, mc)
@@ -223,9 +223,9 @@ pub fn run_image(
 /// transform reads), then the output transform and `after`. `scratch` splits into `threads`
 /// equal regions and each pool thread works in the one its pool index picks: given the same
 /// buffer in every conv (the runtime passes its whole scratch buffer), a thread's region
-/// starts at the same place in every conv of a run, so its lines stay in that thread's cache
-/// whichever task it picks up and whatever the conv's size (by task index, or regions sized
-/// per conv, the first conv of each stage found its region in the other core's cache).
+/// starts at the same place in every Winograd conv of a run, so its lines stay in that
+/// thread's cache whichever task it picks up. Other convs' scratch (a stride-2 conv's phase
+/// split, written by both threads) can still land in a region between two Winograd convs.
 #[allow(clippy::too_many_arguments)]
 fn run_far(
     s: &ConvShape,
@@ -241,10 +241,8 @@ fn run_far(
     let (c, m, t) = (s.c, s.m, tiles(s));
     let ohw = s.oh * s.ow;
     let per = m.div_ceil(threads).next_multiple_of(32).min(m).max(1);
-    let (in_pad, out_pad) = (
-        crate::kernels::winograd_input_scratch(s),
-        4 * (s.ow.div_ceil(2) + 4),
-    );
+    let pad =
+        crate::kernels::winograd_input_scratch(s).max(crate::kernels::winograd_output_scratch(s));
     let one = scratch_len(s);
     let stride = scratch.len() / threads.max(1);
     let regions: Vec<Mutex<&mut [f32]>> = scratch
@@ -260,7 +258,7 @@ fn run_far(
             msg: "a scratch region's lock was poisoned by a panic".into(),
         })?;
         let (v, mm) = region[..one].split_at_mut(16 * c * t);
-        let mut buf = vec![0f32; in_pad.max(out_pad)];
+        let mut buf = vec![0f32; pad];
         k_in.call(c, &mut [Arg::In(x), Arg::Out(v), Arg::Out(&mut buf)])?;
         for xi in 0..16 {
             let dst = &mut mm[xi * m * t..];
