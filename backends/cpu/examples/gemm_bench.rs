@@ -1,9 +1,15 @@
-//! GFLOP/s of the GEMM micro-kernel (`gemm` 0.19, `x86-v4`) on ResNet-50 convolution shapes, 1
-//! and 2 threads: `cargo run --release -p excite-cpu --example gemm_bench`.
+//! GFLOP/s of the GEMM kernels on ResNet-50 convolution shapes, 1 and 2 threads: the `gemm`
+//! crate (0.19, `x86-v4`) and, where the CPU has AVX-512F, the packed micro-kernel
+//! ([`packed_gemm`]), interleaved round by round so that a noisy machine slows both alike;
+//! each figure is the fastest of `ROUNDS` rounds of `ITERS` calls. `cargo run --release -p
+//! excite-cpu --example gemm_bench [THREADS]`.
 
 use std::time::Instant;
 
-use excite_cpu::jit::sgemm;
+use excite_cpu::jit::{PackedWeight, Par, Rhs, packed_gemm, sgemm};
+
+const ROUNDS: usize = 15;
+const ITERS: usize = 4;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     // (M, N, K): output channels, output pixels, C·kH·kW — ResNet-50 layers at 224.
@@ -11,37 +17,65 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         (64, 3136, 64),
         (64, 3136, 576),
         (256, 3136, 64),
+        (64, 3136, 256),
         (128, 784, 1152),
         (512, 784, 128),
+        (128, 784, 512),
         (256, 196, 2304),
         (1024, 196, 256),
+        (256, 196, 1024),
         (512, 49, 4608),
         (2048, 49, 512),
+        (512, 49, 2048),
     ];
-    for threads in [1, 2] {
-        let (mut flops, mut secs) = (0f64, 0f64);
+    let threads: Vec<usize> = match std::env::args().nth(1) {
+        Some(t) => vec![t.parse()?],
+        None => vec![1, 2],
+    };
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build()?;
+    for threads in threads {
+        print!("threads {threads:<3} {:>16} {:>8}", "M x N x K", "gemm");
+        if excite_cpu::jit::has_avx512() {
+            print!(" {:>8}", "packed");
+        }
+        println!("  (GFLOP/s)");
         for &(m, n, k) in &shapes {
             let a: Vec<f32> = (0..m * k).map(|i| (i % 13) as f32 * 0.1).collect();
             let b: Vec<f32> = (0..k * n).map(|i| (i % 7) as f32 * 0.1).collect();
+            let packed: Vec<PackedWeight> = PackedWeight::new(&a, m, k).into_iter().collect();
             let mut c = vec![0f32; m * n];
-            for _ in 0..3 {
-                sgemm((m, n, k), &mut c, n, &a, k, &b, n, false, threads)?;
+            let mut best = vec![f64::INFINITY; 1 + packed.len()];
+            for _ in 0..ROUNDS {
+                for (kind, best) in best.iter_mut().enumerate() {
+                    let t = pool.install(|| -> Result<f64, excite_cpu::KernelError> {
+                        let t = Instant::now();
+                        for _ in 0..ITERS {
+                            match kind {
+                                0 => sgemm((m, n, k), &mut c, n, &a, k, &b, n, false, threads)?,
+                                p => packed_gemm(
+                                    &packed[p - 1],
+                                    0..m.div_ceil(32),
+                                    n,
+                                    &mut c,
+                                    n,
+                                    Rhs::Rows { data: &b, rs: n },
+                                    false,
+                                    Par::from(threads),
+                                )?,
+                            }
+                        }
+                        Ok(t.elapsed().as_secs_f64() / ITERS as f64)
+                    })?;
+                    *best = best.min(t);
+                }
             }
-            let iters = 20;
-            let t = Instant::now();
-            for _ in 0..iters {
-                sgemm((m, n, k), &mut c, n, &a, k, &b, n, false, threads)?;
-            }
-            let s = t.elapsed().as_secs_f64() / iters as f64;
             let f = 2.0 * (m * n * k) as f64;
-            println!("threads {threads} {m}x{n}x{k}: {:.0} GFLOP/s", f / s / 1e9);
-            flops += f;
-            secs += s;
+            print!("threads {threads:<3} {:>16} ", format!("{m}x{n}x{k}"));
+            for s in best {
+                print!(" {:>8.0}", f / s / 1e9);
+            }
+            println!();
         }
-        println!(
-            "threads {threads} overall: {:.0} GFLOP/s",
-            flops / secs / 1e9
-        );
     }
     Ok(())
 }
