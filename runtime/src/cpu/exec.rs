@@ -783,6 +783,25 @@ fn image(s: &[f32], i: usize, chw: usize) -> &[f32] {
 mod tests {
     use super::*;
 
+    /// The probe's wait reads the clock only every 64 polls, yet still gives up after
+    /// [`PROBE_WAIT`] (and not before), and returns at once when the condition holds.
+    #[test]
+    fn wait_for_gives_up_after_the_probe_wait() {
+        let start = Instant::now();
+        assert!(!wait_for(|| false));
+        let waited = start.elapsed();
+        assert!(
+            waited >= PROBE_WAIT && waited < Duration::from_secs(1),
+            "{waited:?}"
+        );
+        let polls = std::cell::Cell::new(0u32);
+        assert!(wait_for(|| {
+            polls.set(polls.get() + 1);
+            polls.get() > 100
+        }));
+        assert_eq!(polls.get(), 101);
+    }
+
     /// One thread: no probe, never far.
     #[test]
     fn one_thread_is_never_far() {
