@@ -3,10 +3,11 @@
 //! compiles it (timed), warms up, then prints the median, min and max of ITERS runs and the
 //! top step families of a profile (fastest of 10 runs per step), grouped by kernel family.
 
+mod common;
+
 use std::collections::HashMap;
 use std::time::Instant;
 
-use excite_ir::Tensor;
 use excite_runtime::cpu;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -23,21 +24,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let t0 = Instant::now();
     let prog = cpu::compile(&g, batch, threads)?;
     let compile_ms = t0.elapsed().as_secs_f64() * 1e3;
-    let mut inputs = HashMap::new();
-    for &v in g.inputs() {
-        let shape = g
-            .value(v)
-            .ty
-            .as_ref()
-            .ok_or("untyped input")?
-            .shape
-            .resolve(batch);
-        let n: usize = shape.iter().product();
-        let data = (0..n)
-            .map(|i| ((i * 7919) % 1000) as f32 / 500.0 - 1.0)
-            .collect();
-        inputs.insert(g.value(v).name.clone(), Tensor::new(shape, data)?);
-    }
+    let inputs = common::inputs(&g, batch)?;
     for _ in 0..3 {
         prog.run(&inputs)?;
     }

@@ -4,10 +4,10 @@
 //! --release -p excite-runtime --example placement_ab -- [MODEL] [BATCH] [THREADS] [RUNS]`.
 //! Prints each mode's median, quartiles and minimum.
 
-use std::collections::HashMap;
+mod common;
+
 use std::time::Instant;
 
-use excite_ir::Tensor;
 use excite_runtime::cpu::{self, Placement};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -24,21 +24,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         p.set_placement(mode);
         progs.push(p);
     }
-    let mut inputs = HashMap::new();
-    for &v in g.inputs() {
-        let shape = g
-            .value(v)
-            .ty
-            .as_ref()
-            .ok_or("untyped input")?
-            .shape
-            .resolve(batch);
-        let n: usize = shape.iter().product();
-        let data = (0..n)
-            .map(|i| ((i * 7919) % 1000) as f32 / 500.0 - 1.0)
-            .collect();
-        inputs.insert(g.value(v).name.clone(), Tensor::new(shape, data)?);
-    }
+    let inputs = common::inputs(&g, batch)?;
     for p in &progs {
         for _ in 0..3 {
             p.run(&inputs)?;
