@@ -97,7 +97,7 @@ const PROBE_WAIT: Duration = Duration::from_micros(200);
 
 /// Spins until `cond` holds or [`PROBE_WAIT`] passes; whether it held. The clock is read
 /// only every 64 polls (first after 64), so that a change is seen within a few nanoseconds:
-/// reading it on every poll added ~100-150 ns to each measured round trip on a Zen 3 VM
+/// reading it on every poll added ~100-200 ns to each measured round trip on a Zen 3 VM
 /// (200-320 ns measured against 66-103 ns by `scripts/core_latency.c`), and put half of its
 /// runs in the "far" mode.
 fn wait_for(cond: impl Fn() -> bool) -> bool {
