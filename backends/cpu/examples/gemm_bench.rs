@@ -1,12 +1,12 @@
 //! GFLOP/s of the GEMM kernels on ResNet-50 convolution shapes, 1 and 2 threads: the `gemm`
 //! crate (0.19, `x86-v4`) and, where the CPU has AVX-512F, the packed micro-kernel
-//! ([`packed_gemm`]), interleaved round by round so that a noisy machine slows both alike;
+//! ([`packed_gemm`]: AVX-512F, else AVX2), interleaved round by round so that a noisy machine slows both alike;
 //! each figure is the fastest of `ROUNDS` rounds of `ITERS` calls. `cargo run --release -p
 //! excite-cpu --example gemm_bench [THREADS]`.
 
 use std::time::Instant;
 
-use excite_cpu::jit::{PackedWeight, Par, Rhs, packed_gemm, sgemm};
+use excite_cpu::jit::{Isa, PackedWeight, Par, Rhs, packed_gemm, sgemm};
 
 const ROUNDS: usize = 15;
 const ITERS: usize = 4;
@@ -27,6 +27,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         (512, 49, 4608),
         (2048, 49, 512),
         (512, 49, 2048),
+        // Winograd F(2x2, 3x3): per image 16 products of M x tiles x C.
+        (64, 784, 64),
+        (128, 196, 128),
+        (256, 49, 256),
     ];
     let threads: Vec<usize> = match std::env::args().nth(1) {
         Some(t) => vec![t.parse()?],
@@ -35,8 +39,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build()?;
     for threads in threads {
         print!("threads {threads:<3} {:>16} {:>8}", "M x N x K", "gemm");
-        if excite_cpu::jit::has_avx512() {
-            print!(" {:>8}", "packed");
+        if let Some(isa) = Isa::detect() {
+            print!(" {:>8}", format!("{isa:?}"));
         }
         println!("  (GFLOP/s)");
         for &(m, n, k) in &shapes {
@@ -54,7 +58,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                                 0 => sgemm((m, n, k), &mut c, n, &a, k, &b, n, false, threads)?,
                                 p => packed_gemm(
                                     &packed[p - 1],
-                                    0..m.div_ceil(32),
+                                    0..m.div_ceil(packed[p - 1].panel()),
                                     n,
                                     &mut c,
                                     n,

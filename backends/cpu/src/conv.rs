@@ -15,7 +15,7 @@ use excite_ir::op::Conv;
 use rayon::prelude::*;
 
 use crate::error::KernelError;
-use crate::jit::{Arg, Jit, Kernel, PackedWeight, Par, Pending, Rhs, packed_gemm, sgemm};
+use crate::jit::{Arg, Isa, Jit, Kernel, PackedWeight, Par, Pending, Rhs, packed_gemm, sgemm};
 use crate::kernels::{Epilogue, TapLayout};
 use crate::winograd;
 
@@ -62,26 +62,45 @@ impl ConvShape {
         self.oh * self.ow >= 32 * self.m
     }
     /// Whether the GEMM of an ungrouped, non-depthwise convolution runs on the crate's own
-    /// AVX-512 micro-kernel over weights packed once ([`packed_gemm`]): K >= 256 and fewer
-    /// than 1024 output pixels per image. There it ran 5-45% faster than the `gemm` crate (1
-    /// and 2 threads; the crate loses a quarter of its speed when N is not a multiple of 16,
-    /// e.g. layer 4's 49 pixels), and lost where K is short (K = 64: 175 vs 248 GFLOP/s) or
-    /// the image wide (BENCHMARKS.md).
+    /// micro-kernel over weights packed once ([`packed_gemm`]): K >= 256 and fewer than 1024
+    /// output pixels per image (512 with AVX2), or an implicit GEMM. With AVX-512 it ran
+    /// 5-45% faster than the `gemm` crate there (1 and 2 threads; the crate loses a quarter of
+    /// its speed when N is not a multiple of 16, e.g. layer 4's 49 pixels), and lost where K
+    /// is short (K = 64: 175 vs 248 GFLOP/s) or the image wide. The AVX2 kernel (Zen 3) won
+    /// on layer 3's 1x1 expansions and downsamples, tied on layer 4 and lost 5-15% on
+    /// layer 2's 784 pixels (BENCHMARKS.md).
     pub fn packs_weight(&self) -> bool {
+        let narrow = match Isa::detect() {
+            Some(Isa::Avx512) => 1024,
+            _ => 512,
+        };
         self.attrs.group == 1
-            && (self.implicit_gemm() || (self.k() >= 256 && self.oh * self.ow < 1024))
+            && self.packed_kernel_fits()
+            && (self.implicit_gemm() || (self.k() >= 256 && self.oh * self.ow < narrow))
     }
     /// Whether an ungrouped convolution that is neither pointwise nor Winograd runs as an
     /// implicit GEMM: [`packed_gemm`] reading its taps straight from the phase-split padded
-    /// input ([`crate::kernels::tap_split`], [`Rhs::Taps`]) instead of an im2col matrix (on
-    /// CPUs with AVX-512F; elsewhere im2col and the `gemm` crate). ResNet-50 batch 1: stem
-    /// and strided 3x3 convs 10-30% faster, 1x1 stride-2 convs slower, so those keep im2col
-    /// (BENCHMARKS.md, "implicit GEMM").
+    /// input ([`crate::kernels::tap_split`], [`Rhs::Taps`]) instead of an im2col matrix
+    /// (where [`packed_gemm`] runs; elsewhere im2col and the `gemm` crate). ResNet-50 batch 1
+    /// with AVX-512: stem and strided 3x3 convs 10-30% faster, 1x1 stride-2 convs slower, so
+    /// those keep im2col; with AVX2 the stem 14% faster, the others even (BENCHMARKS.md,
+    /// "implicit GEMM").
     pub fn implicit_gemm(&self) -> bool {
         self.attrs.group == 1
             && self.kh * self.kw > 1
             && !winograd::eligible(self)
-            && crate::jit::has_avx512()
+            && self.packed_kernel_fits()
+    }
+    /// Whether this CPU has a [`packed_gemm`] micro-kernel that suits this output size: the
+    /// AVX-512 one always (it vectorizes output channels), the AVX2 one (16 pixels per tile)
+    /// from 16 output pixels per image (on the classifier's 1-pixel FC it took 1.1 ms where
+    /// the crate took 0.54).
+    fn packed_kernel_fits(&self) -> bool {
+        match Isa::detect() {
+            Some(Isa::Avx512) => true,
+            Some(Isa::Avx2) => self.oh * self.ow >= 16,
+            None => false,
+        }
     }
     /// A name part identifying this geometry: sizes, kernel, strides, pads, dilations.
     pub fn key(&self) -> String {
@@ -501,14 +520,14 @@ impl ConvKernel {
         let rhs = self.rhs(k, xi, col, threads)?;
         // Rows per task: an equal share per thread, rounded up to the micro-kernel's rows (16
         // for the `gemm` crate, a 32-row panel for `packed_gemm`).
-        let unit = if self.packed.is_some() { 32 } else { 16 };
+        let unit = self.packed.as_ref().map_or(16, PackedWeight::panel);
         let per = s.m.div_ceil(threads).next_multiple_of(unit).min(s.m).max(1);
         let task = |ci: usize, yc: &mut [f32], mc: &mut [f32]| {
             let c0 = ci * per;
             let cn = yc.len() / ohw;
             match &self.packed {
                 Some(pw) => {
-                    let panels = c0 / 32..(c0 + cn).div_ceil(32);
+                    let panels = c0 / pw.panel()..(c0 + cn).div_ceil(pw.panel());
                     let one = Par { threads: 1, ..par };
                     packed_gemm(pw, panels, ohw, yc, ohw, rhs, false, one)?;
                 }
@@ -596,7 +615,8 @@ impl ConvKernel {
             match (&self.packed, rhs) {
                 // Ungrouped (ConvShape::packs_weight): the whole weight.
                 (Some(pw), rhs) => {
-                    packed_gemm(pw, 0..mg.div_ceil(32), ohw, yg, ohw, rhs, false, par)?
+                    let panels = 0..mg.div_ceil(pw.panel());
+                    packed_gemm(pw, panels, ohw, yg, ohw, rhs, false, par)?
                 }
                 (None, Rhs::Rows { data, rs }) => {
                     let w = &self.weight[g * mg * kk..(g + 1) * mg * kk];

@@ -1,6 +1,6 @@
 //! Every `unsafe` of the crate, behind safe wrappers that check buffer lengths first:
-//! compiling CLIF to machine code with cranelift-jit, calling the generated kernels, and calling
-//! the `gemm` crate's AVX-512 micro-kernels.
+//! compiling CLIF to machine code with cranelift-jit, calling the generated kernels, calling
+//! the `gemm` crate's micro-kernels, and excite's own AVX-512 and AVX2 ones ([`packed_gemm`]).
 //!
 //! Kernel ABI: every generated function is `extern "C" fn(args: *const *mut f32, n: i64)`.
 //! `args` holds one pointer per [`Arg`] of the kernel's [`ArgSpec`] list, in order; `n` is the
@@ -367,39 +367,97 @@ const KC: usize = 512;
 /// block: ResNet-50 batch 1, 0.8% faster on 1 thread (per-kernel minimums 35.09 -> 34.79 ms).
 const WHOLE_K_BYTES: usize = 1 << 20;
 
+/// The micro-kernel a [`PackedWeight`] is packed for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Isa {
+    /// 32 output channels x 7 pixels in `__m512` registers (AVX-512F).
+    Avx512,
+    /// 6 output channels x 16 pixels in `__m256` registers (AVX2 + FMA), the right-hand side
+    /// copied into L1/L2-sized blocks per call.
+    Avx2,
+}
+
+impl Isa {
+    /// The best micro-kernel this CPU runs: AVX-512F, else AVX2 + FMA, else none.
+    pub fn detect() -> Option<Isa> {
+        if has_avx512() {
+            Some(Isa::Avx512)
+        } else if avx2::available() {
+            Some(Isa::Avx2)
+        } else {
+            None
+        }
+    }
+
+    /// Whether this CPU runs this micro-kernel.
+    pub fn available(self) -> bool {
+        match self {
+            Isa::Avx512 => has_avx512(),
+            Isa::Avx2 => avx2::available(),
+        }
+    }
+
+    /// Output channels (weight rows) per packed panel.
+    pub fn panel(self) -> usize {
+        match self {
+            Isa::Avx512 => PANEL,
+            Isa::Avx2 => avx2::MR,
+        }
+    }
+}
+
 /// A convolution weight (`m x k`, row-major) packed once for [`packed_gemm`]: panels of
-/// `PANEL` (32) rows stored `[m / PANEL][k][PANEL]`, the last panel zero-padded, so each k-step of
-/// the micro-kernel loads its 32 weights as two aligned-in-order vectors.
+/// [`Isa::panel`] rows (32 for AVX-512, 6 for AVX2) stored `[m / panel][k][panel]`, the last
+/// panel zero-padded, so each k-step of the micro-kernel loads its weights in order.
 #[derive(Clone, Debug)]
 pub struct PackedWeight {
     m: usize,
     k: usize,
+    isa: Isa,
     data: Vec<f32>,
 }
 
 impl PackedWeight {
-    /// Packs `w` (`m x k`, row stride `k`); `None` where this CPU lacks AVX-512F (then the
-    /// `gemm` crate runs the product) or `w` is shorter than `m * k`.
+    /// Packs `w` (`m x k`, row stride `k`) for the best micro-kernel of this CPU
+    /// ([`Isa::detect`]); `None` where it has neither AVX-512F nor AVX2 (then the `gemm` crate
+    /// runs the product) or `w` is shorter than `m * k`.
     pub fn new(w: &[f32], m: usize, k: usize) -> Option<PackedWeight> {
-        if !has_avx512() || w.len() < m * k || m == 0 || k == 0 {
+        PackedWeight::for_isa(w, m, k, Isa::detect()?)
+    }
+
+    /// Packs `w` for the micro-kernel `isa`; `None` where this CPU lacks it or `w` is shorter
+    /// than `m * k`.
+    pub fn for_isa(w: &[f32], m: usize, k: usize, isa: Isa) -> Option<PackedWeight> {
+        if !isa.available() || w.len() < m * k || m == 0 || k == 0 {
             return None;
         }
-        let panels = m.div_ceil(PANEL);
-        let mut data = vec![0f32; panels * k * PANEL];
-        for (p, panel) in data.chunks_exact_mut(k * PANEL).enumerate() {
-            for r in 0..PANEL.min(m - p * PANEL) {
-                let row = &w[(p * PANEL + r) * k..(p * PANEL + r + 1) * k];
+        let pr = isa.panel();
+        let panels = m.div_ceil(pr);
+        let mut data = vec![0f32; panels * k * pr];
+        for (p, panel) in data.chunks_exact_mut(k * pr).enumerate() {
+            for r in 0..pr.min(m - p * pr) {
+                let row = &w[(p * pr + r) * k..(p * pr + r + 1) * k];
                 for (kk, &v) in row.iter().enumerate() {
-                    panel[kk * PANEL + r] = v;
+                    panel[kk * pr + r] = v;
                 }
             }
         }
-        Some(PackedWeight { m, k, data })
+        Some(PackedWeight { m, k, isa, data })
     }
 
     /// Rows (output channels) and depth.
     pub fn dims(&self) -> (usize, usize) {
         (self.m, self.k)
+    }
+
+    /// The micro-kernel this weight is packed for.
+    pub fn isa(&self) -> Isa {
+        self.isa
+    }
+
+    /// Rows per panel: the unit of [`packed_gemm`]'s `panels`.
+    pub fn panel(&self) -> usize {
+        self.isa.panel()
     }
 }
 
@@ -465,15 +523,16 @@ pub fn has_avx512() -> bool {
 }
 
 /// `dst[i][j] (+)= sum_k w[i][k] rhs[k][j]` for the output rows of weight `w` (packed once at
-/// compile time) in `panels` (rows `32 * panels.start..`, which `dst` starts at) and `rhs`
-/// (`k x n`, a matrix or the implicit im2col matrix of [`Rhs::Taps`]), `dst` with row stride
-/// `dst_rs`: an AVX-512 micro-kernel of 32 output channels x 7 pixels in registers over the
-/// whole K, so no operand is packed per call and any N runs at full width (the `gemm` crate's
-/// speed drops by a quarter when N is not a multiple of 16, see BENCHMARKS.md). With
-/// [`Rhs::Taps`] a tile never spans two output rows. Panels are split across `threads`
-/// (rayon) when more than one. `far`: the right-hand side may sit in another core's cache
-/// that this core does not share ([`Par::far`]), so each task first reads it once in memory
-/// order ([`pre_read`]).
+/// compile time) in `panels` (rows `w.panel() * panels.start..`, which `dst` starts at) and
+/// `rhs` (`k x n`, a matrix or the implicit im2col matrix of [`Rhs::Taps`]), `dst` with row
+/// stride `dst_rs`. With [`Isa::Avx512`]: a micro-kernel of 32 output channels x 7 pixels in
+/// registers over the whole K, so no operand is packed per call and any N runs at full width
+/// (the `gemm` crate's speed drops by a quarter when N is not a multiple of 16, see
+/// BENCHMARKS.md); with [`Rhs::Taps`] a tile never spans two output rows. With [`Isa::Avx2`]:
+/// 6 output channels x 16 pixels, the right-hand side copied per call into cache-sized blocks
+/// (which gathers the taps too). Panels are split across `threads` (rayon) when more than one.
+/// `far`: the right-hand side may sit in another core's cache that this core does not share
+/// ([`Par::far`]), so each AVX-512 task first reads it once in memory order ([`pre_read`]).
 #[allow(clippy::too_many_arguments)]
 pub fn packed_gemm(
     w: &PackedWeight,
@@ -487,26 +546,46 @@ pub fn packed_gemm(
 ) -> Result<(), KernelError> {
     use rayon::prelude::*;
     let k = w.k;
-    let (p0, p1) = (panels.start, panels.end.min(w.m.div_ceil(PANEL)));
+    let pr = w.panel();
+    let (p0, p1) = (panels.start, panels.end.min(w.m.div_ceil(pr)));
     if n == 0 || p0 >= p1 {
         return Ok(());
     }
     // Rows of this call: from panel p0's first row to panel p1's last.
-    let m = (p1 * PANEL).min(w.m) - p0 * PANEL;
+    let m = (p1 * pr).min(w.m) - p0 * pr;
     let dst_short = dst_rs < n
         || (m - 1)
             .checked_mul(dst_rs)
             .and_then(|v| v.checked_add(n))
             .is_none_or(|need| need > dst.len());
-    if dst_short || !rhs.fits(k, n) || !has_avx512() {
+    if dst_short || !rhs.fits(k, n) || !w.isa.available() {
         return Err(KernelError::Call {
             kernel: "packed_gemm".into(),
             msg: format!(
                 "output ({} floats, row stride {dst_rs}) or right-hand side too short for \
-                 {m}x{n}x{k}, or no AVX-512",
-                dst.len()
+                 {m}x{n}x{k}, or no {:?} on this CPU",
+                dst.len(),
+                w.isa
             ),
         });
+    }
+    if w.isa == Isa::Avx2 {
+        // One task per thread over a run of panels, each copying the right-hand side into
+        // its own blocks (which also reads it in memory order: nothing for `far` to add).
+        let per = (p1 - p0).div_ceil(threads.max(1)).max(1);
+        let used = &mut dst[..(m - 1) * dst_rs + n];
+        let run = |(t, out): (usize, &mut [f32])| {
+            let q0 = p0 + t * per;
+            let (mk, q) = ((w.m, k), (q0, p1.min(q0 + per)));
+            avx2::gemm(&w.data, mk, q, n, out, dst_rs, rhs, accumulate)
+        };
+        return if threads > 1 {
+            used.par_chunks_mut(per * pr * dst_rs)
+                .enumerate()
+                .try_for_each(run)
+        } else {
+            run((0, used))
+        };
     }
     // The tiles of one output row of pixels: (first column, width); a matrix is one row.
     let (b, width, step) = match rhs {
@@ -741,4 +820,302 @@ unsafe fn tile(
     _: bool,
     _: &[f32],
 ) {
+}
+
+mod avx2 {
+    //! The AVX2 + FMA path of [`super::packed_gemm`], for CPUs without AVX-512F: a register tile of
+    //! 6 output channels x 16 pixels (12 `__m256` accumulators) in the layout of BLIS's Haswell
+    //! kernel. The weights arrive packed `[m / 6][k][6]` (once, at compile time); per call the
+    //! right-hand side is copied into blocks of `KC x NC` floats stored as micro-panels of 16
+    //! columns (`[NC / 16][KC][16]`, one cache line per k-step), so the micro-panel a tile reads
+    //! stays in L1 while the panels of weights stream past it from L2. The copy also gathers the
+    //! implicit im2col matrix of [`Rhs::Taps`], so no im2col matrix is written out.
+    //!
+    //! Session 13's AVX2 tile in the AVX-512 kernel's orientation (16 output channels x 6 pixels,
+    //! the right-hand side read in place) lost to the `gemm` crate on every shape: each k-step
+    //! loaded a new right-hand-side row and 32 KiB of weights per tile did not fit next to it in
+    //! L1. Here the vector operand is the packed pixels, the broadcast one the weights. (A module
+    //! of `jit.rs`, not a file of its own: every `unsafe` of the crate lives in this file.)
+
+    use std::cell::RefCell;
+
+    use super::Rhs;
+    use crate::error::KernelError;
+
+    /// Output channels of one register tile (and rows of one packed weight panel).
+    pub(super) const MR: usize = 6;
+    /// Pixels of one register tile: two `__m256` of 8.
+    const NR: usize = 16;
+    /// Largest K per block: a micro-panel of `KC x 16` floats is 16 KiB, half of a 32 KiB L1.
+    const KC: usize = 256;
+    /// Pixels per packed block: `KC x NC` floats (256 KiB) stay in a 512 KiB L2.
+    const NC: usize = 256;
+    /// Weight panels per block that the micro-panels of one pixel block reuse from L2 (120 rows x
+    /// 256 x 4 bytes = 120 KiB).
+    const MC: usize = 20;
+
+    /// One k-step of a micro-panel: 16 floats on one cache line.
+    #[derive(Clone, Copy)]
+    #[repr(C, align(64))]
+    struct Line([f32; NR]);
+
+    thread_local! {
+        /// Each thread's packed block of the right-hand side, reused across calls.
+        static PACK: RefCell<Vec<Line>> = const { RefCell::new(Vec::new()) };
+    }
+
+    /// Whether this CPU has AVX2 and FMA.
+    pub(super) fn available() -> bool {
+        #[cfg(target_arch = "x86_64")]
+        {
+            std::arch::is_x86_feature_detected!("avx2")
+                && std::arch::is_x86_feature_detected!("fma")
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            false
+        }
+    }
+
+    /// Copies columns `j0..j0 + nc` of rows `k0..k0 + kc` of `rhs` into `buf` as micro-panels of
+    /// 16 columns, zero-padded past `nc`. `rhs` was checked to hold every `(kk, j)` with `kk < k`,
+    /// `j < n`; the copy indexes safely anyway.
+    fn pack(
+        buf: &mut [Line],
+        rhs: Rhs<'_>,
+        (k0, kc): (usize, usize),
+        (j0, nc): (usize, usize),
+    ) -> Option<()> {
+        let (data, width, step) = match rhs {
+            Rhs::Rows { data, .. } => (data, usize::MAX, 0),
+            Rhs::Taps {
+                data, width, step, ..
+            } => (data, width, step),
+        };
+        let row = |kk: usize| match rhs {
+            Rhs::Rows { rs, .. } => Some((k0 + kk) * rs),
+            Rhs::Taps { offs, .. } => offs.get(k0 + kk).copied(),
+        };
+        // Column j's offset from its row's start.
+        let col = |j: usize| match rhs {
+            Rhs::Rows { .. } => j,
+            Rhs::Taps { .. } => j / width * step + j % width,
+        };
+        // Row by row, so the source streams in memory order; each row feeds every micro-panel.
+        let panels = nc.div_ceil(NR);
+        let mut cols = [[0usize; NR]; NC / NR];
+        let mut runs = [false; NC / NR];
+        for jr in 0..panels {
+            let j = j0 + jr * NR;
+            let w = NR.min(j0 + nc - j);
+            let x = if width == usize::MAX { j } else { j % width };
+            // Whether the panel's columns are consecutive in memory.
+            runs[jr] = x + w <= width;
+            for (c, o) in cols[jr].iter_mut().enumerate().take(w) {
+                *o = col(j + c);
+            }
+        }
+        for kk in 0..kc {
+            let r = row(kk)?;
+            for jr in 0..panels {
+                let w = NR.min(j0 + nc - (j0 + jr * NR));
+                let line = &mut buf.get_mut(jr * kc + kk)?.0;
+                if runs[jr] {
+                    let o = r + cols[jr][0];
+                    line[..w].copy_from_slice(data.get(o..o + w)?);
+                } else {
+                    for (v, &o) in line.iter_mut().zip(&cols[jr][..w]) {
+                        *v = *data.get(r + o)?;
+                    }
+                }
+                line[w..].fill(0.0);
+            }
+        }
+        Some(())
+    }
+
+    /// `dst (+)= w · rhs` for weight panels `p0..p1` (6 rows each, packed `[panels][k][6]` in `a`)
+    /// on one thread; `dst` starts at panel `p0`'s first row and holds `(rows - 1) * dst_rs + n`
+    /// floats at least, `rows` the rows of these panels (`m_total` caps the last one).
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn gemm(
+        a: &[f32],
+        (m_total, k): (usize, usize),
+        (p0, p1): (usize, usize),
+        n: usize,
+        dst: &mut [f32],
+        dst_rs: usize,
+        rhs: Rhs<'_>,
+        accumulate: bool,
+    ) -> Result<(), KernelError> {
+        let err = |msg: String| KernelError::Call {
+            kernel: "packed_gemm".into(),
+            msg,
+        };
+        if !available() {
+            return Err(err("the AVX2 kernel needs AVX2 and FMA".into()));
+        }
+        if a.len() < p1 * k * MR {
+            return Err(err(format!(
+                "packed weight too short for {p1} panels of K {k}"
+            )));
+        }
+        let rows = (p1 * MR).min(m_total) - p0 * MR;
+        // K in equal blocks of at most KC, so no block is a sliver.
+        let kb = k.div_ceil(k.div_ceil(KC).max(1)).max(1);
+        PACK.with_borrow_mut(|buf| {
+            let need = NC.div_ceil(NR) * kb;
+            if buf.len() < need {
+                buf.resize(need, Line([0.0; NR]));
+            }
+            // Pixel blocks outermost, so the block's outputs (all rows x NC) stay in L2 across
+            // the K blocks that add into them.
+            for j0 in (0..n).step_by(NC) {
+                let nc = NC.min(n - j0);
+                let mut k0 = 0;
+                while k0 < k {
+                    let kc = kb.min(k - k0);
+                    let add = accumulate || k0 > 0;
+                    pack(buf, rhs, (k0, kc), (j0, nc))
+                        .ok_or_else(|| err("right-hand side too short".into()))?;
+                    for q0 in (p0..p1).step_by(MC) {
+                        for jr in 0..nc.div_ceil(NR) {
+                            let cols = NR.min(nc - jr * NR);
+                            let b = &buf[jr * kc..(jr + 1) * kc];
+                            for p in q0..p1.min(q0 + MC) {
+                                let r0 = (p - p0) * MR;
+                                let tr = MR.min(rows - r0);
+                                let wa = &a[(p * k + k0) * MR..(p * k + k0 + kc) * MR];
+                                let at = r0 * dst_rs + j0 + jr * NR;
+                                // The tile writes `dst[at + r * dst_rs + c]`, r < tr, c < cols.
+                                let last = at + (tr - 1) * dst_rs + cols;
+                                if last > dst.len() {
+                                    return Err(err(format!(
+                                        "output ({} floats, row stride {dst_rs}) too short for \
+                                         {rows}x{n}",
+                                        dst.len()
+                                    )));
+                                }
+                                // SAFETY: AVX2 and FMA were detected above; `wa` holds `kc * 6`
+                                // floats and `b` `kc` lines, the lengths the tile reads; every
+                                // element it writes lies below `last`, checked against `dst`.
+                                unsafe {
+                                    let c = dst.as_mut_ptr().add(at);
+                                    if cols > NR / 2 {
+                                        tile::<2>(
+                                            wa.as_ptr(),
+                                            b.as_ptr(),
+                                            kc,
+                                            c,
+                                            dst_rs,
+                                            tr,
+                                            cols,
+                                            add,
+                                        )
+                                    } else {
+                                        tile::<1>(
+                                            wa.as_ptr(),
+                                            b.as_ptr(),
+                                            kc,
+                                            c,
+                                            dst_rs,
+                                            tr,
+                                            cols,
+                                            add,
+                                        )
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    k0 += kc;
+                }
+            }
+            Ok(())
+        })
+    }
+
+    /// One register tile: 6 output channels x `8 * V` pixels over `k` steps, the first `rows`
+    /// rows and `cols` columns written (added when `accumulate`) at `c`, rows `c_rs` apart.
+    ///
+    /// # Safety
+    /// AVX2 and FMA must be available; `a` must hold `6 * k` floats, `b` `k` lines, and `c` be
+    /// writable at `r * c_rs + j` for `r < rows <= 6`, `j < cols <= 8 * V`.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn tile<const V: usize>(
+        a: *const f32,
+        b: *const Line,
+        k: usize,
+        c: *mut f32,
+        c_rs: usize,
+        rows: usize,
+        cols: usize,
+        accumulate: bool,
+    ) {
+        use std::arch::x86_64::*;
+        let mut acc = [[_mm256_setzero_ps(); V]; MR];
+        // SAFETY: the caller's contract (above) bounds every pointer offset in this block; lines
+        // are 64-byte aligned, so the aligned loads hold.
+        unsafe {
+            for kk in 0..k {
+                let bl = b.add(kk).cast::<f32>();
+                let mut bv = [_mm256_setzero_ps(); V];
+                for (v, x) in bv.iter_mut().enumerate() {
+                    *x = _mm256_load_ps(bl.add(8 * v));
+                }
+                let ak = a.add(kk * MR);
+                for (r, acc) in acc.iter_mut().enumerate() {
+                    let av = _mm256_broadcast_ss(&*ak.add(r));
+                    for (x, &bx) in acc.iter_mut().zip(&bv) {
+                        *x = _mm256_fmadd_ps(av, bx, *x);
+                    }
+                }
+            }
+            if cols == 8 * V {
+                for (r, acc) in acc.iter().enumerate().take(rows) {
+                    let row = c.add(r * c_rs);
+                    for (v, &x) in acc.iter().enumerate() {
+                        let p = row.add(8 * v);
+                        let y = if accumulate {
+                            _mm256_add_ps(_mm256_loadu_ps(p), x)
+                        } else {
+                            x
+                        };
+                        _mm256_storeu_ps(p, y);
+                    }
+                }
+            } else {
+                let mut t = [0f32; NR];
+                for (r, acc) in acc.iter().enumerate().take(rows) {
+                    for (v, &x) in acc.iter().enumerate() {
+                        _mm256_storeu_ps(t.as_mut_ptr().add(8 * v), x);
+                    }
+                    let row = c.add(r * c_rs);
+                    for (j, &v) in t.iter().enumerate().take(cols) {
+                        if accumulate {
+                            *row.add(j) += v;
+                        } else {
+                            *row.add(j) = v;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[cfg(not(target_arch = "x86_64"))]
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn tile<const V: usize>(
+        _: *const f32,
+        _: *const Line,
+        _: usize,
+        _: *mut f32,
+        _: usize,
+        _: usize,
+        _: usize,
+        _: bool,
+    ) {
+    }
 }

@@ -1,8 +1,8 @@
-//! excite's CPU backend: kernels generated with Cranelift (f32x4 SIMD, FMA) around the `gemm`
-//! crate's AVX-512 micro-kernels.
+//! excite's CPU backend: kernels generated with Cranelift (f32x4 SIMD, FMA) around GEMM
+//! micro-kernels (the `gemm` crate's, and excite's own AVX-512 and AVX2 ones).
 //!
 //! - [`jit`]: the only `unsafe` of the crate — compiling CLIF, calling kernels through a
-//!   length-checked safe wrapper, and the `sgemm` wrapper.
+//!   length-checked safe wrapper, the `sgemm` wrapper and the packed micro-kernels.
 //! - [`emit`]: loops, loads, dot products and the one emitter per activation.
 //! - [`kernels`]: builders per family — unary/binary elementwise, conv epilogue, plane means,
 //!   the fused SE block as one function and its gate when folded into a conv, strided

@@ -1,11 +1,11 @@
 //! The convolution paths chosen by shape — Winograd F(2x2, 3x3), implicit, im2col and 1x1
 //! GEMMs split by output-channel blocks on several threads, on the `gemm` crate or the packed
-//! AVX-512 micro-kernel — against the reference interpreter, with a
+//! AVX-512 or AVX2 micro-kernel — against the reference interpreter, with a
 //! fused epilogue (bias, ReLU, residual add, channel means) so that every block's channel
 //! offset is exercised; on 1 thread and on a 2-thread pool.
 
 use excite_cpu::conv::{ConvKernel, ConvKernelSet, ConvShape, Reads};
-use excite_cpu::jit::Par;
+use excite_cpu::jit::{Isa, PackedWeight, Par};
 use excite_cpu::kernels::Epilogue;
 use excite_cpu::winograd;
 use excite_ir::op::Conv;
@@ -143,10 +143,10 @@ fn conv_paths_with_fused_epilogue_match_the_interpreter() {
             cases += 1;
         }
     }
-    let avx512 = cfg!(target_arch = "x86_64") && avx512f();
-    // With AVX-512F every non-Winograd kernel larger than 1x1 is an implicit GEMM (6 cases),
-    // plus one packed 1x1; without it, all run on im2col and the `gemm` crate.
-    let (want_packed, want_implicit) = if avx512 { (7, 6) } else { (0, 0) };
+    // With a packed micro-kernel (AVX-512F, or AVX2 + FMA: every geometry here has at least
+    // 16 output pixels) every non-Winograd kernel larger than 1x1 is an implicit GEMM (6
+    // cases), plus one packed 1x1; without one, all run on im2col and the `gemm` crate.
+    let (want_packed, want_implicit) = if avx512f() || avx2() { (7, 6) } else { (0, 0) };
     assert_eq!(
         (cases, wide, packed, implicit),
         (36, 2, want_packed, want_implicit)
@@ -205,7 +205,7 @@ fn implicit_gemm_convs_match_the_interpreter() {
             attrs,
         };
         if oh * ow == 0 || !shape.implicit_gemm() {
-            if !avx512f() {
+            if Isa::detect().is_none() {
                 return;
             }
             continue;
@@ -257,6 +257,16 @@ fn avx512f() -> bool {
     false
 }
 
+#[cfg(target_arch = "x86_64")]
+fn avx2() -> bool {
+    std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn avx2() -> bool {
+    false
+}
+
 /// Winograd with both kinds of transformed weights (plain for the `gemm` crate; packed, where
 /// the CPU has AVX-512, for the crate's micro-kernel) on 1 thread, on 2, and on 2 far apart
 /// (one whole pipeline per thread, 40 output channels: a 32-row panel and an 8-row one), scratch
@@ -301,13 +311,21 @@ fn winograd_weight_kinds_and_placements_match_the_interpreter() {
     };
     let set = ConvKernelSet::compile(&shape, e).expect("kernels");
     let wk = set.kernels().winograd.expect("Winograd kernels");
-    let mut kinds = vec![winograd::Weights::Plain(winograd::transform_weights(
-        &shape,
-        wt.data(),
-    ))];
+    let u = winograd::transform_weights(&shape, wt.data());
+    let mut kinds = vec![winograd::Weights::Plain(u.clone())];
     match winograd::Weights::new(&shape, wt.data()) {
-        p @ winograd::Weights::Packed(_) => kinds.push(p),
+        winograd::Weights::Packed(p) => assert_eq!(p[0].isa(), Isa::Avx512, "40 rows"),
         winograd::Weights::Plain(_) => assert!(!avx512f(), "no packed weights with AVX-512F"),
+    }
+    // Packed for each micro-kernel this CPU has (AVX2 packs only from 256 rows by default).
+    for isa in [Isa::Avx512, Isa::Avx2] {
+        let packed: Vec<PackedWeight> = u
+            .chunks_exact(m * c)
+            .filter_map(|ux| PackedWeight::for_isa(ux, m, c, isa))
+            .collect();
+        if packed.len() == 16 {
+            kinds.push(winograd::Weights::Packed(packed));
+        }
     }
     let mut compared = 0;
     for u in &kinds {
@@ -339,5 +357,104 @@ fn winograd_weight_kinds_and_placements_match_the_interpreter() {
         }
     }
     assert_eq!(compared, 3 * kinds.len());
-    assert_eq!(kinds.len(), if avx512f() { 2 } else { 1 });
+    assert_eq!(
+        kinds.len(),
+        1 + usize::from(avx512f()) + usize::from(avx2())
+    );
+}
+
+/// [`packed_gemm`] on each micro-kernel this CPU has (so AVX-512 machines test the AVX2 one
+/// too) against a float64 product, over random sizes: rows across partial panels, K across the
+/// AVX2 kernel's 256 blocks, pixels across its 256-pixel blocks and tails of 1-15 columns, a
+/// panel sub-range, row strides longer than the rows, accumulation into random outputs, 1 and
+/// 2 threads, and both right-hand sides (a matrix, and the tap table of an implicit GEMM).
+/// Relative L2 1e-5 on the rows computed; every other output float must be left as it was.
+#[test]
+fn packed_gemm_matches_a_float64_product_on_each_micro_kernel() {
+    use excite_cpu::jit::{Rhs, packed_gemm};
+    let mut rng = ChaCha8Rng::seed_from_u64(41);
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(2)
+        .build()
+        .expect("pool");
+    let mut compared = [0usize; 2];
+    for (ii, isa) in [Isa::Avx512, Isa::Avx2].into_iter().enumerate() {
+        for case in 0..40 {
+            let (m, k) = (rng.random_range(1..=70), rng.random_range(1..=600));
+            let n = rng.random_range(1..=300);
+            let w = rand_vec(&mut rng, m * k);
+            let Some(pw) = PackedWeight::for_isa(&w, m, k, isa) else {
+                break;
+            };
+            let pr = pw.panel();
+            let panels = m.div_ceil(pr);
+            let p0 = rng.random_range(0..panels);
+            let p1 = rng.random_range(p0 + 1..=panels);
+            let (r0, r1) = (p0 * pr, (p1 * pr).min(m));
+            // The right-hand side: a matrix with a longer row stride, or taps (even cases).
+            let (data, rs, width, step, offs) = if case % 2 == 0 {
+                let rs = n + rng.random_range(0..3);
+                (rand_vec(&mut rng, k * rs), rs, 0, 0, Vec::new())
+            } else {
+                let divisors: Vec<usize> = (1..=n).filter(|d| n % d == 0).collect();
+                let width = divisors[rng.random_range(0..divisors.len())];
+                let step = width + rng.random_range(0..4);
+                let offs: Vec<usize> = (0..k).map(|_| rng.random_range(0..50)).collect();
+                let len = 50 + (n / width - 1) * step + width;
+                (rand_vec(&mut rng, len), 0, width, step, offs)
+            };
+            let at = |kk: usize, j: usize| match j.checked_div(width) {
+                None => data[kk * rs + j],
+                Some(y) => data[offs[kk] + y * step + j % width],
+            };
+            let rhs = if width == 0 {
+                Rhs::Rows { data: &data, rs }
+            } else {
+                Rhs::Taps {
+                    data: &data,
+                    offs: &offs,
+                    width,
+                    step,
+                }
+            };
+            let dst_rs = n + rng.random_range(0..3);
+            let accumulate = rng.random_bool(0.5);
+            let before = rand_vec(&mut rng, (r1 - r0) * dst_rs);
+            let mut dst = before.clone();
+            let threads = 1 + case % 4 / 2;
+            pool.install(|| {
+                let par = Par::from(threads);
+                packed_gemm(&pw, p0..p1, n, &mut dst, dst_rs, rhs, accumulate, par)
+            })
+            .expect("packed_gemm");
+            let (mut got, mut want) = (Vec::new(), Vec::new());
+            for i in 0..r1 - r0 {
+                for j in 0..dst_rs {
+                    let o = i * dst_rs + j;
+                    if j >= n {
+                        assert_eq!(dst[o].to_bits(), before[o].to_bits(), "{isa:?} pad");
+                        continue;
+                    }
+                    let dot: f64 = (0..k)
+                        .map(|kk| f64::from(w[(r0 + i) * k + kk]) * f64::from(at(kk, j)))
+                        .sum();
+                    let base = if accumulate {
+                        f64::from(before[o])
+                    } else {
+                        0.0
+                    };
+                    got.push(dst[o]);
+                    want.push((base + dot) as f32);
+                }
+            }
+            let err = rel_l2(&got, &want);
+            let what = format!("{isa:?} {m}x{n}x{k} panels {p0}..{p1} taps {width} {threads}t");
+            assert!(err < 1e-5, "{what}: {err:e}");
+            compared[ii] += 1;
+        }
+    }
+    assert_eq!(
+        compared,
+        [40 * usize::from(avx512f()), 40 * usize::from(avx2())]
+    );
 }
