@@ -407,8 +407,9 @@ impl Isa {
 }
 
 /// A convolution weight (`m x k`, row-major) packed once for [`packed_gemm`]: panels of
-/// [`Isa::panel`] rows (32 for AVX-512, 6 for AVX2) stored `[m / panel][k][panel]`, the last
-/// panel zero-padded, so each k-step of the micro-kernel loads its weights in order.
+/// [`Isa::panel`] rows (32 for AVX-512, 6 for AVX2) stored `[m / panel][k][panel]` (AVX2: in
+/// K blocks of up to 256, `[k / 256][m / 6][256][6]`), the last panel zero-padded, so each
+/// k-step of the micro-kernel loads its weights in order.
 #[derive(Clone, Debug)]
 pub struct PackedWeight {
     m: usize,
@@ -434,11 +435,21 @@ impl PackedWeight {
         let pr = isa.panel();
         let panels = m.div_ceil(pr);
         let mut data = vec![0f32; panels * k * pr];
-        for (p, panel) in data.chunks_exact_mut(k * pr).enumerate() {
-            for r in 0..pr.min(m - p * pr) {
-                let row = &w[(p * pr + r) * k..(p * pr + r + 1) * k];
-                for (kk, &v) in row.iter().enumerate() {
-                    panel[kk * pr + r] = v;
+        // AVX-512: `[panel][k][32]`. AVX2: K blocks outermost, `[block][panel][kc][6]`, the
+        // order its loops read them in, so the weights stream from memory in one run.
+        let kb = match isa {
+            Isa::Avx512 => k,
+            Isa::Avx2 => avx2::k_block(k),
+        };
+        for k0 in (0..k).step_by(kb) {
+            let kc = kb.min(k - k0);
+            let block = &mut data[k0 * panels * pr..(k0 + kc) * panels * pr];
+            for (p, panel) in block.chunks_exact_mut(kc * pr).enumerate() {
+                for r in 0..pr.min(m - p * pr) {
+                    let row = &w[(p * pr + r) * k + k0..(p * pr + r) * k + k0 + kc];
+                    for (kk, &v) in row.iter().enumerate() {
+                        panel[kk * pr + r] = v;
+                    }
                 }
             }
         }
@@ -825,7 +836,8 @@ unsafe fn tile(
 mod avx2 {
     //! The AVX2 + FMA path of [`super::packed_gemm`], for CPUs without AVX-512F: a register tile of
     //! 6 output channels x 16 pixels (12 `__m256` accumulators) in the layout of BLIS's Haswell
-    //! kernel. The weights arrive packed `[m / 6][k][6]` (once, at compile time); per call the
+    //! kernel. The weights arrive packed `[k / KC][m / 6][KC][6]` (once, at compile time, in the
+    //! order the loops below read them, so they stream from memory in one run); per call the
     //! right-hand side is copied into blocks of `KC x NC` floats stored as micro-panels of 16
     //! columns (`[NC / 16][KC][16]`, one cache line per k-step), so the micro-panel a tile reads
     //! stays in L1 while the panels of weights stream past it from L2. The copy also gathers the
@@ -877,6 +889,12 @@ mod avx2 {
         }
     }
 
+    /// K per block: equal blocks of at most `KC`, so no block is a sliver. The packed weight
+    /// is laid out in these blocks.
+    pub(super) fn k_block(k: usize) -> usize {
+        k.div_ceil(k.div_ceil(KC).max(1)).max(1)
+    }
+
     /// Copies columns `j0..j0 + nc` of rows `k0..k0 + kc` of `rhs` into `buf` as micro-panels of
     /// 16 columns, zero-padded past `nc`. `rhs` was checked to hold every `(kk, j)` with `kk < k`,
     /// `j < n`; the copy indexes safely anyway.
@@ -920,7 +938,14 @@ mod avx2 {
             for jr in 0..panels {
                 let w = NR.min(j0 + nc - (j0 + jr * NR));
                 let line = &mut buf.get_mut(jr * kc + kk)?.0;
-                if runs[jr] {
+                if runs[jr] && w == NR {
+                    // A whole line: a fixed-size copy (two vector moves, not a `memcpy` call
+                    // per line, which cost the stem's copy about as much as its products).
+                    let o = r + cols[jr][0];
+                    let src: &[f32; NR] = data.get(o..o + NR)?.try_into().ok()?;
+                    *line = *src;
+                    continue;
+                } else if runs[jr] {
                     let o = r + cols[jr][0];
                     line[..w].copy_from_slice(data.get(o..o + w)?);
                 } else {
@@ -955,14 +980,14 @@ mod avx2 {
         if !available() {
             return Err(err("the AVX2 kernel needs AVX2 and FMA".into()));
         }
-        if a.len() < p1 * k * MR {
+        let panels = m_total.div_ceil(MR);
+        if p1 > panels || a.len() < panels * k * MR {
             return Err(err(format!(
                 "packed weight too short for {p1} panels of K {k}"
             )));
         }
         let rows = (p1 * MR).min(m_total) - p0 * MR;
-        // K in equal blocks of at most KC, so no block is a sliver.
-        let kb = k.div_ceil(k.div_ceil(KC).max(1)).max(1);
+        let kb = k_block(k);
         PACK.with_borrow_mut(|buf| {
             let need = NC.div_ceil(NR) * kb;
             if buf.len() < need {
@@ -985,7 +1010,8 @@ mod avx2 {
                             for p in q0..p1.min(q0 + MC) {
                                 let r0 = (p - p0) * MR;
                                 let tr = MR.min(rows - r0);
-                                let wa = &a[(p * k + k0) * MR..(p * k + k0 + kc) * MR];
+                                let at_w = (k0 * panels + p * kc) * MR;
+                                let wa = &a[at_w..at_w + kc * MR];
                                 let at = r0 * dst_rs + j0 + jr * NR;
                                 // The tile writes `dst[at + r * dst_rs + c]`, r < tr, c < cols.
                                 let last = at + (tr - 1) * dst_rs + cols;
@@ -996,34 +1022,13 @@ mod avx2 {
                                         dst.len()
                                     )));
                                 }
+                                let tile = if cols > NR / 2 { tile::<2> } else { tile::<1> };
                                 // SAFETY: AVX2 and FMA were detected above; `wa` holds `kc * 6`
                                 // floats and `b` `kc` lines, the lengths the tile reads; every
                                 // element it writes lies below `last`, checked against `dst`.
                                 unsafe {
                                     let c = dst.as_mut_ptr().add(at);
-                                    if cols > NR / 2 {
-                                        tile::<2>(
-                                            wa.as_ptr(),
-                                            b.as_ptr(),
-                                            kc,
-                                            c,
-                                            dst_rs,
-                                            tr,
-                                            cols,
-                                            add,
-                                        )
-                                    } else {
-                                        tile::<1>(
-                                            wa.as_ptr(),
-                                            b.as_ptr(),
-                                            kc,
-                                            c,
-                                            dst_rs,
-                                            tr,
-                                            cols,
-                                            add,
-                                        )
-                                    }
+                                    tile(wa.as_ptr(), b.as_ptr(), kc, c, dst_rs, tr, cols, add);
                                 }
                             }
                         }
