@@ -1,7 +1,7 @@
 //! GFLOP/s of the GEMM kernels on ResNet-50 convolution shapes, 1 and 2 threads: the `gemm`
-//! crate (0.19, `x86-v4`) and, where the CPU has AVX-512F, the packed micro-kernel
-//! ([`packed_gemm`]: AVX-512F, else AVX2), interleaved round by round so that a noisy machine slows both alike;
-//! each figure is the fastest of `ROUNDS` rounds of `ITERS` calls. `cargo run --release -p
+//! crate (0.19, `x86-v4`) and the packed micro-kernel this CPU runs ([`packed_gemm`]: AVX-512F,
+//! else AVX2 + FMA), interleaved round by round so that a noisy machine slows both alike; each
+//! figure is the fastest of `ROUNDS` rounds of `ITERS` calls. `cargo run --release -p
 //! excite-cpu --example gemm_bench [THREADS]`.
 
 use std::time::Instant;

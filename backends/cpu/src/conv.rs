@@ -70,13 +70,10 @@ impl ConvShape {
     /// on layer 3's 1x1 expansions and downsamples, tied on layer 4 and lost 5-15% on
     /// layer 2's 784 pixels (BENCHMARKS.md).
     pub fn packs_weight(&self) -> bool {
-        let narrow = match Isa::detect() {
-            Some(Isa::Avx512) => 1024,
-            _ => 512,
-        };
         self.attrs.group == 1
-            && self.packed_kernel_fits()
-            && (self.implicit_gemm() || (self.k() >= 256 && self.oh * self.ow < narrow))
+            && self.packed_pixel_limit().is_some_and(|limit| {
+                self.implicit_gemm() || (self.k() >= 256 && self.oh * self.ow < limit)
+            })
     }
     /// Whether an ungrouped convolution that is neither pointwise nor Winograd runs as an
     /// implicit GEMM: [`packed_gemm`] reading its taps straight from the phase-split padded
@@ -89,17 +86,17 @@ impl ConvShape {
         self.attrs.group == 1
             && self.kh * self.kw > 1
             && !winograd::eligible(self)
-            && self.packed_kernel_fits()
+            && self.packed_pixel_limit().is_some()
     }
-    /// Whether this CPU has a [`packed_gemm`] micro-kernel that suits this output size: the
-    /// AVX-512 one always (it vectorizes output channels), the AVX2 one (16 pixels per tile)
-    /// from 16 output pixels per image (on the classifier's 1-pixel FC it took 1.1 ms where
-    /// the crate took 0.54).
-    fn packed_kernel_fits(&self) -> bool {
-        match Isa::detect() {
-            Some(Isa::Avx512) => true,
-            Some(Isa::Avx2) => self.oh * self.ow >= 16,
-            None => false,
+    /// The [`packed_gemm`] micro-kernel's policy on this CPU, `None` where none suits this
+    /// output size: the output pixels per image under which a 1x1 or im2col product with
+    /// K >= 256 runs on it — 1024 with AVX-512 (which vectorizes output channels), 512 with
+    /// AVX2 — and the AVX2 one (16 pixels per tile) only from 16 output pixels (on the
+    /// classifier's 1-pixel FC it took 1.1 ms where the crate took 0.54).
+    fn packed_pixel_limit(&self) -> Option<usize> {
+        match Isa::detect()? {
+            Isa::Avx512 => Some(1024),
+            Isa::Avx2 => (self.oh * self.ow >= 16).then_some(512),
         }
     }
     /// A name part identifying this geometry: sizes, kernel, strides, pads, dilations.
@@ -519,7 +516,7 @@ impl ConvKernel {
         let (ohw, kk) = ((s.oh * s.ow).max(1), s.k());
         let rhs = self.rhs(k, xi, col, threads)?;
         // Rows per task: an equal share per thread, rounded up to the micro-kernel's rows (16
-        // for the `gemm` crate, a 32-row panel for `packed_gemm`).
+        // for the `gemm` crate, a panel of 32 or 6 rows for `packed_gemm`).
         let unit = self.packed.as_ref().map_or(16, PackedWeight::panel);
         let per = s.m.div_ceil(threads).next_multiple_of(unit).min(s.m).max(1);
         let task = |ci: usize, yc: &mut [f32], mc: &mut [f32]| {
